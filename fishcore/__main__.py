@@ -1,0 +1,5 @@
+import sys
+
+from fishcore.cli import main
+
+sys.exit(main())

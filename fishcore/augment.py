@@ -1,0 +1,161 @@
+"""The paper's augmentation as one transform factory, its parameter spec, and a seeded preview."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+from fishcore.config import AugmentConfig
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class AugmentParam:
+    """One user-facing knob of AugmentConfig: UIs generate their controls from this list."""
+
+    name: str
+    label: str
+    kind: str  # "range" (min, max), "float" or "bool"
+    minimum: float = 0.0
+    maximum: float = 1.0
+    step: float = 0.01
+    help: str = ""
+
+
+AUGMENT_SPEC: tuple[AugmentParam, ...] = (
+    AugmentParam("scale", "Scaling", "range", 0.5, 1.5, 0.05, "Zoom factor drawn uniformly from this range."),
+    AugmentParam("rotation", "Rotation (degrees)", "float", 0, 180, 1, "Angle drawn from [-value, +value]."),
+    AugmentParam("shear", "Shear (degrees)", "float", 0, 45, 1, "Shear angle in x and y, drawn from [-value, +value]."),
+    AugmentParam("translate", "Translation (fraction)", "float", 0, 0.5, 0.01, "Shift by up to this fraction of the size."),
+    AugmentParam("hflip", "Horizontal reflection", "bool", help="Mirror left-right with probability 0.5."),
+    AugmentParam("vflip", "Vertical reflection", "bool", help="Mirror top-bottom with probability 0.5."),
+    AugmentParam("brightness", "Brightness jitter", "float", 0, 1, 0.05, "Colour jitter; off (0) in the paper."),
+    AugmentParam("contrast", "Contrast jitter", "float", 0, 1, 0.05, "Colour jitter; off (0) in the paper."),
+    AugmentParam("saturation", "Saturation jitter", "float", 0, 1, 0.05, "Colour jitter; off (0) in the paper."),
+    AugmentParam("hue", "Hue jitter", "float", 0, 0.5, 0.01, "Colour jitter; off (0) in the paper."),
+)
+
+assert {p.name for p in AUGMENT_SPEC} == {f.name for f in dataclasses.fields(AugmentConfig)}
+
+
+def validate_augment(cfg: AugmentConfig) -> AugmentConfig:
+    """Check every value against its spec range; raise ValueError naming the bad one."""
+    for p in AUGMENT_SPEC:
+        value = getattr(cfg, p.name)
+        values = value if p.kind == "range" else (() if p.kind == "bool" else (value,))
+        for v in values:
+            if not p.minimum <= float(v) <= p.maximum:
+                raise ValueError(f"augmentation '{p.name}' = {value} is outside [{p.minimum}, {p.maximum}]")
+        if p.kind == "range" and values[0] > values[1]:
+            raise ValueError(f"augmentation '{p.name}' range {value} has min > max")
+    return cfg
+
+
+def build_transforms(
+    cfg: AugmentConfig | None,
+    train: bool,
+    image_size: int = 224,
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+    normalize: bool = True,
+) -> v2.Compose:
+    """The one transform pipeline, from RGB PIL image to a normalised tensor, for training and inference."""
+    steps: list = [v2.ToImage(), v2.Resize((image_size, image_size), antialias=True)]
+    if train and cfg is not None:
+        validate_augment(cfg)
+        steps.append(
+            v2.RandomAffine(
+                degrees=cfg.rotation,
+                translate=(cfg.translate, cfg.translate) if cfg.translate else None,
+                scale=tuple(cfg.scale),
+                shear=(-cfg.shear, cfg.shear, -cfg.shear, cfg.shear) if cfg.shear else None,
+                interpolation=v2.InterpolationMode.BILINEAR,
+                fill=0,
+            )
+        )
+        if cfg.hflip:
+            steps.append(v2.RandomHorizontalFlip(0.5))
+        if cfg.vflip:
+            steps.append(v2.RandomVerticalFlip(0.5))
+        if any((cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue)):
+            steps.append(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue))
+    steps.append(v2.ToDtype(torch.float32, scale=True))
+    if normalize:
+        steps.append(v2.Normalize(mean=list(mean), std=list(std)))
+    return v2.Compose(steps)
+
+
+def affine_matrix(
+    angle: float, translate: tuple[float, float], scale: float, shear: tuple[float, float], center: tuple[float, float]
+) -> np.ndarray:
+    """3x3 matrix mapping input pixel (x, y, 1) to output pixel, as RandomAffine applies it.
+
+    M = T(translate) * T(center) * R(angle) * Shear * S(scale) * T(-center); the rotation part is the
+    paper's [cos -sin; sin cos] (torchvision rotates clockwise for positive angles in image coordinates).
+    """
+    a = math.radians(angle)
+    sx, sy = (math.radians(s) for s in shear)
+    cx, cy = center
+    # Rotation-shear block, as in torchvision's affine (inverse of its _get_inverse_affine_matrix).
+    rss = np.array(
+        [
+            [math.cos(a - sy) / math.cos(sy), -math.cos(a - sy) * math.tan(sx) / math.cos(sy) - math.sin(a)],
+            [math.sin(a - sy) / math.cos(sy), -math.sin(a - sy) * math.tan(sx) / math.cos(sy) + math.cos(a)],
+        ]
+    )
+    lin = rss * scale
+    m = np.eye(3)
+    m[:2, :2] = lin
+    m[:2, 2] = np.array([cx + translate[0], cy + translate[1]]) - lin @ np.array([cx, cy])
+    return m
+
+
+@dataclass
+class AugmentedView:
+    """One augmented view with the affine parameters and matrix that produced it."""
+
+    image: Image.Image
+    params: dict
+    matrix: np.ndarray | None
+
+
+def preview(image: Image.Image, cfg: AugmentConfig, n: int = 8, seed: int = 0, image_size: int = 224) -> list[AugmentedView]:
+    """n augmented views of an image from the training factory, identical for the same seed."""
+    pipeline = build_transforms(cfg, train=True, image_size=image_size, normalize=False)
+    views = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for _ in range(n):
+            x = image
+            params: dict = {}
+            matrix = None
+            for t in pipeline.transforms:
+                if isinstance(t, v2.RandomAffine):
+                    # What RandomAffine.forward does, with its sampled parameters kept for display.
+                    p = t.make_params([x])
+                    x = t.transform(x, p)
+                    h, w = x.shape[-2:]
+                    params = {
+                        "angle": float(p["angle"]),
+                        "translate": tuple(float(v) for v in p["translate"]),
+                        "scale": float(p["scale"]),
+                        "shear": tuple(float(v) for v in p["shear"]),
+                    }
+                    matrix = affine_matrix(center=(w * 0.5, h * 0.5), **params)
+                elif isinstance(t, (v2.RandomHorizontalFlip, v2.RandomVerticalFlip)):
+                    before = x
+                    x = t(x)
+                    params[type(t).__name__] = not torch.equal(before, x)
+                else:
+                    x = t(x)
+            array = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            views.append(AugmentedView(Image.fromarray(array), params, matrix))
+    return views

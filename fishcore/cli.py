@@ -1,0 +1,366 @@
+"""`python -m fishcore`: scan, train, evaluate, predict and augment from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from fishcore.augment import AUGMENT_SPEC, preview
+from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
+from fishcore.data import load_image, resolve, scan
+from fishcore.errors import FishcoreError
+from fishcore.models import BACKBONES
+from fishcore.storage import DEFAULT_MODEL_DIR
+
+SPLITS = ("all", "train", "val", "test")
+
+
+def _add_augment_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per entry of the augmentation spec, so the CLI can never drift from it."""
+    defaults = AugmentConfig()
+    g = p.add_argument_group("augmentation (defaults follow the paper)")
+    for spec in AUGMENT_SPEC:
+        flag = "--" + spec.name.replace("_", "-")
+        default = getattr(defaults, spec.name)
+        if spec.kind == "bool":
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f"{spec.help} (default: {default})")
+        elif spec.kind == "range":
+            g.add_argument(
+                flag,
+                type=float,
+                nargs=2,
+                metavar=("MIN", "MAX"),
+                default=list(default),
+                help=f"{spec.help} (default: {default[0]} {default[1]})",
+            )
+        else:
+            g.add_argument(flag, type=float, default=default, help=f"{spec.help} (default: {default})")
+
+
+def _augment_config(args: argparse.Namespace) -> AugmentConfig:
+    values = {}
+    for spec in AUGMENT_SPEC:
+        v = getattr(args, spec.name)
+        values[spec.name] = tuple(v) if spec.kind == "range" else v
+    return AugmentConfig(**values)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fishcore", description="Marine fish species classification by transfer learning."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("scan", help="list classes, image counts and unusable files of a dataset folder")
+    p.add_argument("data", help="folder with one sub-folder of photos per species")
+    p.add_argument("--min-side", type=int, default=DataConfig.min_side)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    d, m, t = DataConfig(), ModelConfig(), TrainConfig()
+    p = sub.add_parser("train", help="train, evaluate on the held-out test split and save a model folder")
+    p.add_argument("data", help="folder with one sub-folder of photos per species")
+    p.add_argument("--out", required=True, help="model folder to write (replaced atomically if it exists)")
+    p.add_argument("--backbone", choices=sorted(BACKBONES), default=m.backbone)
+    p.add_argument("--from-scratch", action="store_true", help="random initial weights instead of ImageNet")
+    p.add_argument("--freeze-until", type=int, default=None, help="first trainable backbone stage (default: per backbone)")
+    p.add_argument("--train-frozen-bn", action="store_true", help="let frozen stages' BatchNorm statistics adapt")
+    p.add_argument("--head-width", type=int, default=m.head_width)
+    p.add_argument("--dropout", type=float, default=m.dropout)
+    p.add_argument("--image-size", type=int, default=m.image_size)
+    p.add_argument("--epochs", type=int, default=t.epochs)
+    p.add_argument("--batch-size", type=int, default=t.batch_size)
+    p.add_argument("--lr", type=float, default=t.lr)
+    p.add_argument("--val-every", type=int, default=t.val_every, help="validate every N iterations (0: only at epoch end)")
+    p.add_argument("--patience", type=int, default=t.patience, help="validations without improvement before stopping")
+    p.add_argument("--seed", type=int, default=t.seed)
+    p.add_argument("--no-calibrate", action="store_true", help="skip fitting a confidence temperature on validation")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    p.add_argument("--test-dir", default=None, help="separate folder to use as the whole test split")
+    p.add_argument("--no-group-duplicates", action="store_true", help="split without keeping near-duplicate photos together")
+    p.add_argument(
+        "--group-pattern", default=None, help=r"regex on file names; same first group = same split (e.g. 'fish_(\d+)_')"
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--citation", default="", help="dataset citation to record in the model card")
+    p.add_argument("--note", action="append", default=[], help="a note for the model card (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_augment_flags(p)
+
+    p = sub.add_parser("evaluate", help="evaluate a model on a dataset folder or on its saved split")
+    p.add_argument("model", help="model folder ('default' for the bundled model)")
+    p.add_argument("data", help="dataset folder")
+    p.add_argument("--split", choices=SPLITS, default="all", help="all images of DATA, or a split saved with the model")
+    p.add_argument("--json", action="store_true", help="print one JSON object (with per-image rows)")
+    p.add_argument("--rows-csv", default=None, help="also write per-image rows (file,true,predicted,confidence) to this CSV")
+
+    p = sub.add_parser("predict", help="top-k species for one or more photos")
+    p.add_argument("model", help="model folder ('default' for the bundled model)")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument(
+        "--threshold", type=float, default=None, help="confidence below this is 'uncertain' (default: from the model card)"
+    )
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("augment", help="write N augmented views of a photo, as training would see them")
+    p.add_argument("image")
+    p.add_argument("--out", required=True)
+    p.add_argument("-n", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=int, default=224)
+    _add_augment_flags(p)
+    return parser
+
+
+def _model_dir(name: str) -> Path:
+    return DEFAULT_MODEL_DIR if name == "default" else Path(name)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    result = scan(args.data, args.min_side, _bar("scanning", quiet=args.json))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "root": str(result.root),
+                    "classes": result.classes,
+                    "counts": result.counts,
+                    "images": len(result.items),
+                    "problems": [{"file": p.path, "reason": p.reason} for p in result.problems],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    print(f"{result.root}: {len(result.items)} usable images in {len(result.classes)} classes")
+    for label, n in result.counts.items():
+        print(f"  {n:6d}  {label}")
+    if result.problems:
+        print(f"{len(result.problems)} file(s) cannot be used:")
+        for p in result.problems:
+            print(f"  {p.path}: {p.reason}")
+    return 0
+
+
+def _bar(desc: str, quiet: bool = False):
+    """A (done, total) progress callback drawing a tqdm bar on stderr."""
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    state: dict = {}
+
+    def update(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = tqdm(total=total, desc=desc, unit="img", leave=False, file=sys.stderr)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+class _TrainBar:
+    """Draws training events as a tqdm bar with loss, accuracy and the latest validation result."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self.bar = None
+        self.val = ""
+
+    def __call__(self, e) -> None:
+        if e.name == "train_start":
+            self.bar = self._tqdm(total=e.total_iterations, desc="training", unit="it", file=sys.stderr)
+        elif e.name == "batch_end" and self.bar is not None:
+            self.bar.update(e.iteration - self.bar.n)
+            self.bar.set_postfix_str(f"epoch {e.epoch} loss {e.loss:.3f} acc {e.accuracy:.2f}{self.val}")
+        elif e.name == "validation":
+            self.val = f" | val loss {e.val_loss:.3f} acc {e.val_accuracy:.3f}"
+        elif e.name == "train_end" and self.bar is not None:
+            self.bar.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from fishcore.pipeline import train_folder
+
+    data_cfg = DataConfig(
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        group_near_duplicates=not args.no_group_duplicates,
+        group_pattern=args.group_pattern,
+        test_dir=args.test_dir,
+    )
+    model_cfg = ModelConfig(
+        backbone=args.backbone,
+        pretrained=not args.from_scratch,
+        freeze_until=args.freeze_until,
+        train_frozen_bn=args.train_frozen_bn,
+        head_width=args.head_width,
+        dropout=args.dropout,
+        image_size=args.image_size,
+    )
+    train_cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        val_every=args.val_every,
+        patience=args.patience,
+        seed=args.seed,
+        calibrate=not args.no_calibrate,
+        augment=_augment_config(args),
+    )
+    for name, value in (("epochs", args.epochs), ("batch size", args.batch_size), ("image size", args.image_size)):
+        if value < 1:
+            raise FishcoreError(f"{name} must be at least 1")
+    stop = threading.Event()
+
+    def on_sigint(signum, frame) -> None:  # first Ctrl-C: finish the batch and keep the best model
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        outcome = train_folder(
+            args.data,
+            args.out,
+            data_cfg,
+            model_cfg,
+            train_cfg,
+            callbacks=[] if args.quiet else [_TrainBar()],
+            stop=stop,
+            notes=args.note,
+            citation=args.citation,
+            scan_progress=_bar("scanning", args.quiet),
+            device=args.device,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    r = outcome.result
+    print(
+        f"trained {r.epochs_run} epoch(s), {r.iterations} iterations in {r.seconds:.1f}s ({r.stop_reason}); "
+        f"best val loss {r.best_val_loss:.4f}; temperature {outcome.card.temperature:.3f}"
+    )
+    if outcome.test_report is not None:
+        t = outcome.test_report
+        print(f"test ({t.n} images): accuracy {t.accuracy:.4f}  macro-F1 {t.macro_f1:.4f}")
+    print(f"saved {outcome.model_dir}")
+    return 0
+
+
+def _print_report(report) -> None:
+    print(
+        f"{report.n} images  accuracy {report.accuracy:.4f}  macro precision {report.macro_precision:.4f}  "
+        f"recall {report.macro_recall:.4f}  F1 {report.macro_f1:.4f}"
+    )
+    print(f"MSE {report.mse:.5f}  RMSE {report.rmse:.5f}  MAE {report.mae:.5f}  (one-hot targets vs probabilities)")
+    width = max(len(c) for c in report.classes)
+    print(f"{'class':<{width}}  precision  recall     f1  support")
+    for c, m in report.per_class.items():
+        print(f"{c:<{width}}  {m['precision']:9.4f}  {m['recall']:6.4f}  {m['f1']:.4f}  {m['support']:7d}")
+    print("confusion matrix (rows: true, columns: predicted, in class order above):")
+    for c, row in zip(report.classes, report.confusion_matrix, strict=True):
+        print(f"{c:<{width}}  " + " ".join(f"{v:4d}" for v in row))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from fishcore.evaluate import evaluate_files
+    from fishcore.predict import Predictor
+
+    predictor = Predictor.load(_model_dir(args.model))
+    root = Path(args.data).expanduser()
+    if args.split == "all":
+        result = scan(root)
+        if not result.items:
+            raise FishcoreError(f"no usable images in {root}")
+        samples = resolve(root, [i.path for i in result.items])
+    else:
+        paths = predictor.card.split.get(args.split) or []
+        if not paths:
+            raise FishcoreError(f"the model has no saved '{args.split}' split")
+        samples = resolve(root, paths)
+    report = evaluate_files(predictor, samples, progress=_bar("evaluating", args.json), root=root)
+    if args.rows_csv:
+        with open(args.rows_csv, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(report.rows[0]))
+            writer.writeheader()
+            writer.writerows(report.rows)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        _print_report(report)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from fishcore.predict import Predictor
+
+    if args.top_k < 1:
+        raise FishcoreError("--top-k must be at least 1")
+    predictor = Predictor.load(_model_dir(args.model))
+    results, failed = [], 0
+    for image in args.images:
+        try:
+            results.extend(predictor.predict([image], top_k=args.top_k, threshold=args.threshold))
+        except FishcoreError as exc:
+            failed += 1
+            print(f"error: {image}: {exc}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
+    else:
+        for r in results:
+            others = ", ".join(f"{label} {p:.1%}" for label, p in r.top[1:])
+            flag = "" if r.verdict == "confident" else "  (not sure: below the confidence threshold)"
+            print(f"{r.file}: {r.label} {r.confidence:.1%}{flag}" + (f"  [then {others}]" if others else ""))
+    return 1 if failed else 0
+
+
+def cmd_augment(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise FishcoreError("-n must be at least 1")
+    try:
+        cfg = _augment_config(args)
+        views = preview(load_image(args.image), cfg, args.n, args.seed, args.image_size)
+    except ValueError as exc:
+        raise FishcoreError(str(exc)) from exc
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = []
+    for i, view in enumerate(views):
+        name = f"view_{i:03d}.png"
+        view.image.save(out / name)
+        meta.append(
+            {"file": name, "params": view.params, "matrix": None if view.matrix is None else view.matrix.round(6).tolist()}
+        )
+    (out / "views.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    print(f"wrote {len(views)} views and views.json to {out}")
+    return 0
+
+
+COMMANDS = {"scan": cmd_scan, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "augment": cmd_augment}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except FishcoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # disk full, permission denied, ...: the user can act on these
+        print(f"error: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", file=sys.stderr)
+        return 2

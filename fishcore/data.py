@@ -1,0 +1,402 @@
+"""Datasets: scan a class-per-folder tree, load any image as RGB, split it without leaking near-duplicates."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+import re
+import unicodedata
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from fishcore.config import DataConfig
+from fishcore.errors import DatasetError, ImageError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+# Pillow's own threshold: a larger image is treated as a decompression bomb, not decoded.
+MAX_PIXELS = 89_478_485
+
+Progress = Callable[[int, int], None]
+ImageSource = str | os.PathLike | bytes | BinaryIO
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One usable image of a dataset."""
+
+    path: str  # relative to the dataset root, '/'-separated
+    label: str
+    sha256: str
+    width: int
+    height: int
+    phash: int  # 64-bit perceptual hash, the same for flipped and rotated copies
+
+
+@dataclass(frozen=True)
+class ScanProblem:
+    """A file that cannot be used, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class DatasetScan:
+    """What a dataset folder holds: usable images per class and every unusable file with its reason."""
+
+    root: Path
+    items: list[ImageItem]
+    problems: list[ScanProblem]
+    classes: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(self.classes, 0)
+        for item in self.items:
+            counts[item.label] += 1
+        return counts
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of every image's class and content; equal fingerprints mean the same data."""
+        h = hashlib.sha256()
+        for item in sorted(self.items, key=lambda i: (i.label, i.sha256)):
+            h.update(f"{item.label}\0{item.sha256}\n".encode())
+        return h.hexdigest()
+
+    def by_path(self) -> dict[str, ImageItem]:
+        return {item.path: item for item in self.items}
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _open(source: ImageSource) -> Image.Image:
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(source)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            raise ImageError("decompression bomb: too many pixels to decode safely") from exc
+    if img.width * img.height > MAX_PIXELS:
+        raise ImageError(f"decompression bomb: {img.width}x{img.height} pixels is over the limit of {MAX_PIXELS}")
+    return img
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB; transparency goes onto white, 16-bit and float data are rescaled."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        if img.mode.startswith("I;16"):
+            arr = arr / 257.0
+        else:
+            lo, hi = float(arr.min()), float(arr.max())
+            arr = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_image(source: ImageSource, min_size: int | None = None) -> Image.Image:
+    """Decode a file, bytes or stream to an upright RGB image.
+
+    ``min_size`` lets a JPEG decode at a reduced scale (never below that many pixels on its shorter
+    side), which makes a 12-megapixel phone photo several times cheaper to read.
+    """
+    try:
+        img = _open(source)
+        if min_size and img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK"):
+            # draft() must see the final orientation's short side, which rotation does not change.
+            img.draft("RGB", (min_size, min_size))
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+        return _to_rgb(img)
+    except ImageError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageError("not an image (unrecognised format)") from exc
+    except FileNotFoundError as exc:
+        raise ImageError(f"file not found: {source}") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        message = str(exc)
+        if "truncated" in message.lower():
+            raise ImageError("truncated image file") from exc
+        raise ImageError(f"corrupt image ({message or type(exc).__name__})") from exc
+
+
+# --- perceptual hash -------------------------------------------------------------------------
+
+_DCT_N = 32
+_DCT = np.array(
+    [[np.cos(np.pi * (2 * x + 1) * u / (2 * _DCT_N)) for x in range(_DCT_N)] for u in range(_DCT_N)],
+    dtype=np.float64,
+)
+
+
+def _dct_hash(gray: np.ndarray) -> int:
+    coeffs = (_DCT @ gray @ _DCT.T)[:8, :8].ravel()
+    bits = coeffs > np.median(coeffs[1:])
+    return int(sum(1 << i for i, b in enumerate(bits) if b))
+
+
+def perceptual_hash(img: Image.Image) -> int:
+    """64-bit DCT hash that ignores flips and 90-degree rotations (the minimum over the 8 views)."""
+    gray = np.asarray(img.convert("L").resize((_DCT_N, _DCT_N), Image.Resampling.BILINEAR), dtype=np.float64)
+    views = []
+    for k in range(4):
+        rotated = np.rot90(gray, k)
+        views.append(rotated)
+        views.append(rotated[:, ::-1])
+    return min(_dct_hash(v) for v in views)
+
+
+# --- scanning --------------------------------------------------------------------------------
+
+
+def _inspect(path: Path, rel: str, label: str, min_side: int) -> ImageItem:
+    data = path.read_bytes()
+    if not data:
+        raise ImageError("empty file (0 bytes)")
+    img = load_image(data, min_size=64)
+    # The header size, not the draft-decoded one, is what the user knows the photo by.
+    with Image.open(io.BytesIO(data)) as header:
+        width, height = header.size
+        if (ImageOps.exif_transpose(header) or header).size != (width, height):
+            width, height = height, width
+    if min(width, height) < min_side:
+        raise ImageError(f"too small ({width}x{height} px; needs at least {min_side} px on each side)")
+    return ImageItem(
+        path=rel,
+        label=label,
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=width,
+        height=height,
+        phash=perceptual_hash(img),
+    )
+
+
+def _candidate_files(root: Path) -> tuple[list[tuple[Path, str, str]], list[ScanProblem]]:
+    files: list[tuple[Path, str, str]] = []
+    problems: list[ScanProblem] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file():
+            problems.append(ScanProblem(_nfc(entry.name), "not inside a class folder (ignored)"))
+            continue
+        if not entry.is_dir():
+            continue
+        label = _nfc(entry.name)
+        for dirpath, dirnames, filenames in os.walk(entry):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                path = Path(dirpath) / name
+                rel = _nfc(path.relative_to(root).as_posix())
+                if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                    problems.append(ScanProblem(rel, f"not an image (unsupported file type '{path.suffix or name}')"))
+                else:
+                    files.append((path, rel, label))
+    return files, problems
+
+
+def scan(root: str | os.PathLike, min_side: int = 16, progress: Progress | None = None) -> DatasetScan:
+    """List usable images per class folder and report every unusable file, without failing."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DatasetError(f"dataset folder not found: {root}")
+    if not root.is_dir():
+        raise DatasetError(f"not a folder: {root} (a dataset is a folder with one sub-folder per class)")
+    files, problems = _candidate_files(root)
+    items: list[ImageItem] = []
+    for i, (path, rel, label) in enumerate(files):
+        try:
+            items.append(_inspect(path, rel, label, min_side))
+        except ImageError as exc:
+            problems.append(ScanProblem(rel, str(exc)))
+        except OSError as exc:
+            problems.append(ScanProblem(rel, f"unreadable ({exc.strerror or exc})"))
+        if progress:
+            progress(i + 1, len(files))
+    classes = sorted({item.label for item in items})
+    return DatasetScan(root=root, items=items, problems=problems, classes=classes)
+
+
+def require_classes(result: DatasetScan, minimum: int = 2) -> None:
+    """Raise a clear error unless the scan found enough classes with images to train on."""
+    if not result.items:
+        raise DatasetError(
+            f"no usable images in {result.root}: put photos in one sub-folder per species ({', '.join(sorted(IMAGE_EXTENSIONS))})"
+        )
+    if len(result.classes) < minimum:
+        raise DatasetError(
+            f"{result.root} has {len(result.classes)} class folder(s) with images; training needs at least {minimum}"
+        )
+
+
+# --- splitting -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Split:
+    """File lists of a train/validation/test split, relative to the dataset root (test may be elsewhere)."""
+
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+    groups: int = 0  # how many near-duplicate groups the images formed
+    test_root: str | None = None  # set when the test images come from a separate folder
+
+    def to_dict(self) -> dict:
+        return {
+            "train": list(self.train),
+            "val": list(self.val),
+            "test": list(self.test),
+            "groups": self.groups,
+            "test_root": self.test_root,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Split:
+        return cls(
+            train=tuple(data.get("train", ())),
+            val=tuple(data.get("val", ())),
+            test=tuple(data.get("test", ())),
+            groups=int(data.get("groups", 0)),
+            test_root=data.get("test_root"),
+        )
+
+
+def label_of(rel_path: str) -> str:
+    """The class of a dataset-relative path: its first folder."""
+    return rel_path.split("/", 1)[0]
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def group_items(items: list[ImageItem], cfg: DataConfig) -> list[int]:
+    """Group id per item: near-duplicates (perceptual hash) and same-pattern names share a group."""
+    uf = _UnionFind(len(items))
+    if cfg.group_near_duplicates and items:
+        hashes = np.array([item.phash for item in items], dtype=np.uint64)
+        by_label: dict[str, list[int]] = defaultdict(list)
+        for i, item in enumerate(items):
+            by_label[item.label].append(i)
+        for idx in by_label.values():
+            h = hashes[idx]
+            xor = h[:, None] ^ h[None, :]
+            dist = np.unpackbits(xor.view(np.uint8), axis=-1).reshape(len(idx), len(idx), 64).sum(-1)
+            for a, b in zip(*np.nonzero(np.triu(dist <= cfg.duplicate_distance, k=1)), strict=True):
+                uf.union(idx[a], idx[b])
+    if cfg.group_pattern:
+        try:
+            pattern = re.compile(cfg.group_pattern)
+        except re.error as exc:
+            raise DatasetError(f"invalid group pattern {cfg.group_pattern!r}: {exc}") from exc
+        first_with_key: dict[tuple[str, str], int] = {}
+        for i, item in enumerate(items):
+            match = pattern.search(item.path.rsplit("/", 1)[-1])
+            if match:
+                key = (item.label, match.group(1) if match.groups() else match.group(0))
+                uf.union(first_with_key.setdefault(key, i), i)
+    return [uf.find(i) for i in range(len(items))]
+
+
+def _allocate(n_groups_sizes: list[int], targets: list[int]) -> list[int]:
+    """Assign groups (in order) to splits so each split's image count approaches its target."""
+    filled = [0] * len(targets)
+    out = []
+    for size in n_groups_sizes:
+        # The split with the largest remaining need takes the group; ties go to the first (test, val).
+        need = [t - f for t, f in zip(targets, filled, strict=True)]
+        k = max(range(len(targets)), key=lambda j: (need[j], -j))
+        out.append(k)
+        filled[k] += size
+    return out
+
+
+def split_dataset(result: DatasetScan, cfg: DataConfig, test_scan: DatasetScan | None = None) -> Split:
+    """Stratified, seeded train/val/test split that keeps each near-duplicate group on one side."""
+    if not 0 <= cfg.val_fraction < 1 or not 0 <= cfg.test_fraction < 1:
+        raise DatasetError("split fractions must be between 0 and 1")
+    test_fraction = 0.0 if test_scan is not None else cfg.test_fraction
+    if cfg.val_fraction + test_fraction >= 1:
+        raise DatasetError("validation and test fractions leave nothing to train on")
+    groups = group_items(result.items, cfg)
+    members: dict[int, list[ImageItem]] = defaultdict(list)
+    for item, g in zip(result.items, groups, strict=True):
+        members[g].append(item)
+    by_label: dict[str, list[list[ImageItem]]] = defaultdict(list)
+    for g in sorted(members):
+        by_label[members[g][0].label].append(members[g])
+    rng = random.Random(cfg.seed)
+    parts: dict[str, list[str]] = {"test": [], "val": [], "train": []}
+    for label in sorted(by_label):
+        label_groups = by_label[label]
+        rng.shuffle(label_groups)
+        n = sum(len(g) for g in label_groups)
+        n_test = round(n * test_fraction)
+        n_val = round(n * cfg.val_fraction)
+        targets = [n_test, n_val, n - n_test - n_val]
+        for grp, k in zip(label_groups, _allocate([len(g) for g in label_groups], targets), strict=True):
+            parts[("test", "val", "train")[k]].extend(item.path for item in grp)
+    test = sorted(parts["test"]) if test_scan is None else sorted(i.path for i in test_scan.items)
+    return Split(
+        train=tuple(sorted(parts["train"])),
+        val=tuple(sorted(parts["val"])),
+        test=tuple(test),
+        groups=len(members),
+        test_root=str(test_scan.root) if test_scan is not None else None,
+    )
+
+
+def resolve(root: str | os.PathLike, rel_paths: Iterable[str]) -> list[tuple[Path, str]]:
+    """(absolute path, label) for dataset-relative paths, failing clearly if any file is gone."""
+    root = Path(root)
+    out = []
+    missing = []
+    for rel in rel_paths:
+        path = root / rel
+        if not path.is_file():
+            missing.append(rel)
+        out.append((path, label_of(rel)))
+    if missing:
+        raise DatasetError(
+            f"{len(missing)} file(s) of the saved split are missing under {root} (first: {missing[0]}); "
+            "is this the folder the model was trained on?"
+        )
+    return out

