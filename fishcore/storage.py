@@ -81,6 +81,7 @@ def save_model(model: FishNet, card: ModelCard, out_dir: str | os.PathLike, extr
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is an ordinary, shareable folder
         torch.save(model.state_dict(), tmp / WEIGHTS_FILE)
         card.weights_sha256 = file_sha256(tmp / WEIGHTS_FILE)
         (tmp / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")

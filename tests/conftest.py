@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny synthetic image folders, the real photo folders, and RNG hygiene."""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+os.environ.setdefault("FISHCORE_OFFLINE", "1")  # tests never touch the network
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+LSFD = SHARED_DATA / "lsfd"
+F4K = SHARED_DATA / "f4k"
+
+
+@pytest.fixture(autouse=True)
+def _restore_rng():
+    """Tests may seed freely; the global RNG state is put back afterwards."""
+    state = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    yield
+    random.setstate(state[0])
+    np.random.set_state(state[1])
+    torch.set_rng_state(state[2])
+
+
+def class_image(label_index: int, seed: int, size: int = 48) -> Image.Image:
+    """A synthetic photo whose class is visible: a class-coloured disc at a random place on noise."""
+    rng = np.random.default_rng(seed)
+    # A random low-frequency background makes every image's perceptual hash distinct.
+    coarse = Image.fromarray(rng.integers(0, 120, (4, 4, 3), dtype=np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
+    arr = np.asarray(coarse).copy()
+    colour = np.array([(255, 40, 40), (40, 255, 40), (40, 40, 255), (255, 255, 40)][label_index % 4], dtype=np.uint8)
+    cy, cx = rng.integers(size // 4, 3 * size // 4, 2)
+    yy, xx = np.mgrid[:size, :size]
+    arr[(yy - cy) ** 2 + (xx - cx) ** 2 < (size // 5) ** 2] = colour
+    return Image.fromarray(arr)
+
+
+def make_image_folder(root: Path, classes: list[str], per_class: int, size: int = 48, ext: str = ".png") -> Path:
+    """A dataset folder with one sub-folder of distinct synthetic images per class."""
+    for ci, label in enumerate(classes):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            class_image(ci, seed=1000 * ci + i, size=size).save(root / label / f"img_{i:03d}{ext}")
+    return root
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    return make_image_folder(tmp_path / "data", ["red", "green", "blue"], per_class=12)
+
+
+def png_with_size(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height (for decompression-bomb checks) with a 1-pixel body."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\x00\x00\x00")) + chunk(b"IEND", b"")
+
+
+def require_shared(path: Path) -> Path:
+    if not path.is_dir():
+        pytest.skip(f"real photos not found at {path} (see ../shared/data/README.md)")
+    return path

