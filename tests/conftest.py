@@ -60,6 +60,7 @@ def tiny_dataset(tmp_path: Path) -> Path:
 
 def png_with_size(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height (for decompression-bomb checks) with a 1-pixel body."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 

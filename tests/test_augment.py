@@ -5,9 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import class_image
 from fishcore.augment import AUGMENT_SPEC, build_transforms, preview, validate_augment
 from fishcore.config import AugmentConfig
+
+from conftest import class_image
 
 
 def test_spec_covers_exactly_the_config_fields_with_defaults_in_range():

@@ -9,7 +9,9 @@ from conftest import REPO, class_image, make_image_folder
 
 
 def run_cli(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "fishcore", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fishcore", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=600
+    )
     if check:
         assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
@@ -20,14 +22,31 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     data = make_image_folder(root / "data", ["red", "green", "blue"], per_class=16)
     out = root / "model"
-    proc = run_cli("train", data, "--out", out, "--image-size", "64", "--epochs", "3", "--batch-size", "8", "--lr", "1e-3",
-                   "--val-every", "3", "--quiet", "--note", "synthetic test model")
+    proc = run_cli(
+        "train",
+        data,
+        "--out",
+        out,
+        "--image-size",
+        "64",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--lr",
+        "1e-3",
+        "--val-every",
+        "3",
+        "--quiet",
+        "--note",
+        "synthetic test model",
+    )
     assert "saved" in proc.stdout
     return data, out
 
 
 def test_train_writes_a_complete_model_folder(trained):
-    data, out = trained
+    _data, out = trained
     card = json.loads((out / "card.json").read_text())
     assert card["classes"] == ["blue", "green", "red"] and card["image_size"] == 64
     assert card["backbone_weights_sha256"].startswith("b0353104")

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import class_image, make_image_folder, png_with_size
 from fishcore.config import DataConfig
 from fishcore.data import load_image, perceptual_hash, require_classes, scan, split_dataset
 from fishcore.errors import DatasetError, ImageError
+
+from conftest import class_image, make_image_folder, png_with_size
 
 
 def test_scan_reports_every_unusable_file_without_failing(tmp_path):
@@ -57,7 +58,7 @@ def test_scan_missing_or_empty_folder_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "I;16", "1"])
 def test_load_image_converts_any_mode_to_rgb(tmp_path, mode):
     base = class_image(1, 3, 32)
-    img = base.convert(mode) if mode != "I;16" else Image.fromarray((np.asarray(base.convert("L"), np.uint16) * 257))
+    img = base.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(base.convert("L"), np.uint16) * 257)
     fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode == "I;16" else "PNG")
     buf = io.BytesIO()
     img.save(buf, fmt)
@@ -86,6 +87,7 @@ def test_load_image_errors_are_user_errors(tmp_path):
 def test_perceptual_hash_ignores_flips_and_rotations():
     img = class_image(2, 5, 64)
     h = perceptual_hash(img)
+
     def distance(a: int, b: int) -> int:
         return bin(a ^ b).count("1")
 

@@ -5,10 +5,11 @@ from collections import defaultdict
 
 import pytest
 
-from conftest import F4K, LSFD, require_shared
 from fishcore.data import scan
 from fishcore.predict import Predictor
 from fishcore.storage import DEFAULT_MODEL_DIR, read_card
+
+from conftest import F4K, LSFD, require_shared
 from test_cli import run_cli
 
 

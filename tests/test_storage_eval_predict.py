@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import class_image
 from fishcore.config import ModelConfig
 from fishcore.errors import ModelFileError
 from fishcore.evaluate import report_from_probabilities
@@ -12,12 +11,21 @@ from fishcore.models import build_model
 from fishcore.predict import Predictor
 from fishcore.storage import CARD_FILE, WEIGHTS_FILE, ModelCard, list_models, load_model, read_card, save_model
 
+from conftest import class_image
+
 CFG = ModelConfig(pretrained=False, image_size=32, head_width=16)
 
 
 def _card(**kw):
-    base = dict(classes=["a", "b", "c"], image_size=32, mean=[0.5] * 3, std=[0.25] * 3, backbone="mobilenet_v2",
-                pretrained=False, config={"model": {**CFG.__dict__}})
+    base = dict(
+        classes=["a", "b", "c"],
+        image_size=32,
+        mean=[0.5] * 3,
+        std=[0.25] * 3,
+        backbone="mobilenet_v2",
+        pretrained=False,
+        config={"model": {**CFG.__dict__}},
+    )
     return ModelCard(**{**base, **kw})
 
 
@@ -50,7 +58,10 @@ def test_saving_over_an_existing_model_replaces_it(saved, tmp_path):
     [
         (lambda p: (p / CARD_FILE).write_text("{not json"), "corrupt"),
         (lambda p: (p / CARD_FILE).write_text(json.dumps({"hello": 1})), "not a fishcore model"),
-        (lambda p: (p / CARD_FILE).write_text(json.dumps({**json.loads((p / CARD_FILE).read_text()), "format_version": 99})), "newer"),
+        (
+            lambda p: (p / CARD_FILE).write_text(json.dumps({**json.loads((p / CARD_FILE).read_text()), "format_version": 99})),
+            "newer",
+        ),
         (lambda p: (p / WEIGHTS_FILE).write_bytes(b"garbage"), "does not match its card"),
         (lambda p: (p / CARD_FILE).unlink(), "no card.json"),
     ],

@@ -3,12 +3,13 @@ import threading
 
 import torch
 
-from conftest import make_image_folder
 from fishcore.augment import build_transforms
 from fishcore.config import AugmentConfig, ModelConfig, TrainConfig
 from fishcore.data import scan
 from fishcore.models import build_model
 from fishcore.train import EVENTS, ImageListDataset, JsonlLog, fit, fit_temperature
+
+from conftest import make_image_folder
 
 SMALL = ModelConfig(pretrained=False, image_size=32, head_width=16, freeze_until=10)
 
