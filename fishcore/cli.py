@@ -12,12 +12,11 @@ from pathlib import Path
 
 from fishcore.augment import AUGMENT_SPEC, preview
 from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
-from fishcore.data import load_image, resolve, scan
+from fishcore.data import load_image, scan
 from fishcore.errors import FishcoreError
+from fishcore.evaluate import SPLITS
 from fishcore.models import BACKBONES
 from fishcore.storage import DEFAULT_MODEL_DIR
-
-SPLITS = ("all", "train", "val", "test")
 
 
 def _add_augment_flags(p: argparse.ArgumentParser) -> None:
@@ -275,21 +274,12 @@ def _print_report(report) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from fishcore.evaluate import evaluate_files
+    from fishcore.evaluate import evaluate_files, evaluation_samples
     from fishcore.predict import Predictor
 
     predictor = Predictor.load(_model_dir(args.model))
     root = Path(args.data).expanduser()
-    if args.split == "all":
-        result = scan(root)
-        if not result.items:
-            raise FishcoreError(f"no usable images in {root}")
-        samples = resolve(root, [i.path for i in result.items])
-    else:
-        paths = predictor.card.split.get(args.split) or []
-        if not paths:
-            raise FishcoreError(f"the model has no saved '{args.split}' split")
-        samples = resolve(root, paths)
+    samples = evaluation_samples(predictor.card, root, args.split)
     report = evaluate_files(predictor, samples, progress=_bar("evaluating", args.json), root=root)
     if args.rows_csv:
         with open(args.rows_csv, "w", newline="", encoding="utf-8") as f:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import random
 import re
@@ -11,7 +12,7 @@ import unicodedata
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -220,26 +221,88 @@ def _candidate_files(root: Path) -> tuple[list[tuple[Path, str, str]], list[Scan
     return files, problems
 
 
-def scan(root: str | os.PathLike, min_side: int = 16, progress: Progress | None = None) -> DatasetScan:
-    """List usable images per class folder and report every unusable file, without failing."""
+def _scan_cache_path(cache_dir: Path, root: Path, min_side: int) -> Path:
+    key = hashlib.sha1(f"{root.resolve()}|{min_side}".encode()).hexdigest()[:16]
+    return cache_dir / f"scan-{key}.json"
+
+
+def _load_scan_cache(path: Path | None) -> dict:
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def scan(
+    root: str | os.PathLike,
+    min_side: int = 16,
+    progress: Progress | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> DatasetScan:
+    """List usable images per class folder and report every unusable file, without failing.
+
+    With ``cache_dir``, a file whose size and modification time are unchanged since the last scan is
+    not decoded again, so re-scanning a folder of thousands of photos takes a moment.
+    """
     root = Path(root).expanduser()
     if not root.exists():
         raise DatasetError(f"dataset folder not found: {root}")
     if not root.is_dir():
         raise DatasetError(f"not a folder: {root} (a dataset is a folder with one sub-folder per class)")
     files, problems = _candidate_files(root)
+    cache_path = _scan_cache_path(Path(cache_dir), root, min_side) if cache_dir else None
+    cache = _load_scan_cache(cache_path)
+    fresh: dict[str, dict] = {}
     items: list[ImageItem] = []
     for i, (path, rel, label) in enumerate(files):
         try:
-            items.append(_inspect(path, rel, label, min_side))
-        except ImageError as exc:
-            problems.append(ScanProblem(rel, str(exc)))
+            st = path.stat()
+            stamp = [st.st_size, st.st_mtime_ns]
+            hit = cache.get(rel)
+            if hit and hit.get("stamp") == stamp and hit.get("label") == label:
+                entry = hit
+            else:
+                try:
+                    entry = {"stamp": stamp, "label": label, "item": asdict(_inspect(path, rel, label, min_side))}
+                except ImageError as exc:
+                    entry = {"stamp": stamp, "label": label, "problem": str(exc)}
+            fresh[rel] = entry
+            if "item" in entry:
+                items.append(ImageItem(**entry["item"]))
+            else:
+                problems.append(ScanProblem(rel, entry["problem"]))
         except OSError as exc:
             problems.append(ScanProblem(rel, f"unreadable ({exc.strerror or exc})"))
         if progress:
             progress(i + 1, len(files))
+    if cache_path is not None and fresh != cache:
+        try:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(fresh), encoding="utf-8")
+            os.replace(tmp, cache_path)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
     classes = sorted({item.label for item in items})
     return DatasetScan(root=root, items=items, problems=problems, classes=classes)
+
+
+def thumbnail(path: str | os.PathLike, size: int, cache_dir: str | os.PathLike) -> Path:
+    """A JPEG thumbnail (longest side ``size``) cached on disk, rebuilt when the photo changes."""
+    path = Path(path)
+    st = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{size}".encode()).hexdigest()
+    out = Path(cache_dir) / key[:2] / f"{key}.jpg"
+    if not out.is_file():
+        img = load_image(path, min_size=size)
+        img.thumbnail((size, size), Image.Resampling.LANCZOS)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        img.save(tmp, "JPEG", quality=85)
+        os.replace(tmp, out)
+    return out
 
 
 def require_classes(result: DatasetScan, minimum: int = 2) -> None:

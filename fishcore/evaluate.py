@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -11,8 +12,11 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from fishcore.data import load_image
+from fishcore.data import load_image, resolve, scan
 from fishcore.errors import DatasetError, ImageError
+from fishcore.storage import read_card
+
+SPLITS = ("all", "train", "val", "test")
 
 
 @dataclass
@@ -42,6 +46,10 @@ class EvalReport:
         if not with_rows:
             d.pop("rows")
         return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalReport:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     def summary(self) -> dict[str, float]:
         return {
@@ -138,3 +146,35 @@ def evaluate_files(
         if progress:
             progress(min(start + batch_size, len(samples)), len(samples))
     return report_from_probabilities(classes, targets, np.concatenate(probs), files)
+
+
+def evaluation_samples(card: Any, root: str | Path, split: str = "all", cache_dir: Path | None = None) -> list[tuple[Path, str]]:
+    """(path, label) pairs to evaluate: every usable image under root, or one split saved with the model."""
+    root = Path(root).expanduser()
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split '{split}'; choose one of {', '.join(SPLITS)}")
+    if split == "all":
+        result = scan(root, cache_dir=cache_dir)
+        if not result.items:
+            raise DatasetError(f"no usable images in {root}")
+        return resolve(root, [item.path for item in result.items])
+    paths = card.split.get(split) or []
+    if not paths:
+        raise DatasetError(f"the model has no saved '{split}' split")
+    return resolve(root, paths)
+
+
+def saved_test_report(model_dir: Path, root: str | Path) -> EvalReport | None:
+    """The test report written at training time, if it covers the saved test split of this data folder."""
+    path = Path(model_dir) / "test_report.json"
+    if not path.is_file():
+        return None
+    try:
+        card = read_card(model_dir)
+        report = EvalReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError, OSError):
+        return None
+    same_root = card.test_root is not None and card.test_root == Path(root).expanduser().resolve()
+    if not same_root or sorted(r["file"] for r in report.rows) != sorted(card.split.get("test", [])):
+        return None
+    return report

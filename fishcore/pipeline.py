@@ -20,7 +20,7 @@ from fishcore.evaluate import EvalReport, evaluate_files
 from fishcore.models import build_model, get_backbone
 from fishcore.predict import Predictor
 from fishcore.runtime import resolve_device, seed_everything
-from fishcore.storage import METRICS_FILE, ModelCard, save_model
+from fishcore.storage import METRICS_FILE, ModelCard, record_path, save_model
 from fishcore.train import Callback, ImageListDataset, JsonlLog, TrainResult, compute_logits, fit, fit_temperature
 
 TEST_REPORT_FILE = "test_report.json"
@@ -66,7 +66,7 @@ def train_folder(
     train_cfg: TrainConfig = TrainConfig(),
     callbacks: Sequence[Callback] = (),
     stop: threading.Event | None = None,
-    save_on_stop: bool = True,
+    save_on_stop: bool | Callable[[], bool] = True,
     notes: Sequence[str] = (),
     citation: str = "",
     scan_progress: Callable[[int, int], None] | None = None,
@@ -112,9 +112,13 @@ def train_folder(
             "model": {**to_dict(model_cfg), "freeze_until": model.freeze_until},
             "train": to_dict(train_cfg),
         },
-        split={**split.to_dict(), "root": str(result.root)},
+        split={
+            **split.to_dict(),
+            "root": record_path(result.root),
+            "test_root": record_path(split.test_root) if split.test_root else None,
+        },
         dataset={
-            "root": str(result.root),
+            "root": record_path(result.root),
             "fingerprint": result.fingerprint,
             "counts": result.counts,
             "problems": len(result.problems),
@@ -132,7 +136,8 @@ def train_folder(
         history=train_result.history,
         notes=list(notes),
     )
-    if train_result.stop_reason == "user" and not save_on_stop:
+    keep = save_on_stop() if callable(save_on_stop) else save_on_stop
+    if train_result.stop_reason == "user" and not keep:
         log.unlink(missing_ok=True)
         return TrainOutcome(None, card, train_result, None)
 

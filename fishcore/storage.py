@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +26,21 @@ CARD_FILE = "card.json"
 METRICS_FILE = "metrics.jsonl"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "lsfd_mobilenet_v2"
+
+
+def record_path(path: str | os.PathLike) -> str:
+    """A path for a card: relative to the repository when beside it (as ../shared/data is), else absolute."""
+    path = Path(path).expanduser().resolve()
+    try:
+        return os.path.relpath(path, REPO_ROOT) if path.is_relative_to(REPO_ROOT.parent) else str(path)
+    except ValueError:
+        return str(path)
+
+
+def portable_path(recorded: str) -> Path:
+    """The inverse of record_path: relative paths are taken from the repository root."""
+    path = Path(recorded)
+    return path if path.is_absolute() else (REPO_ROOT / path).resolve()
 
 
 @dataclass
@@ -51,6 +68,18 @@ class ModelCard:
     weights_sha256: str = ""
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
+
+    @property
+    def data_root(self) -> Path | None:
+        """The folder the model was trained from (paths of its split are relative to it), if recorded."""
+        root = self.split.get("root")
+        return portable_path(root) if root else None
+
+    @property
+    def test_root(self) -> Path | None:
+        """The folder the saved test split's paths are relative to (a separate test folder, or data_root)."""
+        root = self.split.get("test_root")
+        return portable_path(root) if root else self.data_root
 
     @property
     def model_config(self) -> ModelConfig:
@@ -154,3 +183,23 @@ def list_models(root: str | os.PathLike) -> list[tuple[Path, ModelCard | None, s
         except ModelFileError as exc:
             out.append((entry, None, str(exc)))
     return out
+
+
+def model_archive(model_dir: str | os.PathLike) -> bytes:
+    """A model folder as a .zip (one top-level folder), for download and sharing."""
+    path = Path(model_dir)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(path.iterdir()):
+            if f.is_file() and not f.name.startswith("."):
+                z.write(f, f"{path.name}/{f.name}")
+    return buf.getvalue()
+
+
+def delete_model(model_dir: str | os.PathLike) -> None:
+    """Remove a saved model folder; refuses anything that is not a fishcore model, and the bundled one."""
+    path = Path(model_dir)
+    read_card(path)
+    if path.resolve() == DEFAULT_MODEL_DIR.resolve():
+        raise ModelFileError("the bundled default model is part of the project and is not deleted")
+    shutil.rmtree(path)

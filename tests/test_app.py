@@ -1,10 +1,149 @@
+"""Every page through streamlit.testing.v1.AppTest, with the real bundled model and real photos."""
+
+import shutil
+import time
+
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO
+from fishcore.evaluate import saved_test_report
+from fishcore.storage import DEFAULT_MODEL_DIR, read_card
+
+from conftest import LSFD, REPO, require_shared
+
+PAGES = [
+    "pages/home_page.py",
+    "pages/data_page.py",
+    "pages/augment_page.py",
+    "pages/train_page.py",
+    "pages/evaluate_page.py",
+    "pages/predict_page.py",
+    "pages/models_page.py",
+]
 
 
-def test_home_page_renders_the_bundled_model_card():
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    assert not at.exception
-    assert any("Marine fish" in t.value for t in at.title)
+@pytest.fixture(autouse=True)
+def fresh_workspace(tmp_path, monkeypatch):
+    """A fresh clone's state: no trained models, no jobs, no caches; the real photos as default data."""
+    monkeypatch.setenv("FISHCORE_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("FISHCORE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("FISHCORE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FISHCORE_DATA", str(LSFD))
+    return tmp_path
+
+
+def page(path: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+    at.switch_page(path)
+    return at.run()
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_renders_without_exception(path):
+    require_shared(LSFD)
+    at = page(path)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.title
+
+
+def test_home_shows_the_bundled_model_card():
+    at = page("pages/home_page.py")
     assert any(m.label == "Species" and m.value == "9" for m in at.metric)
+    assert any(m.label == "Test macro-F1" for m in at.metric)
+
+
+def test_data_page_without_a_dataset_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setenv("FISHCORE_DATA", str(tmp_path / "nothing here"))
+    at = page("pages/data_page.py")
+    assert not at.exception and not at.error
+    assert any("not found" in i.value for i in at.info)
+
+
+def _test_photos(n_species: int):
+    root = require_shared(LSFD)
+    card = read_card(DEFAULT_MODEL_DIR)
+    picked = {}
+    for rel in card.split["test"]:
+        picked.setdefault(rel.split("/")[0], rel)
+    return [(root / rel, label) for label, rel in list(picked.items())[:n_species]]
+
+
+def test_predict_names_uploaded_and_camera_photos():
+    photos = _test_photos(3)
+    at = page("pages/predict_page.py")
+    for path, _ in photos[:2]:
+        at.file_uploader(key="pred_upload").upload(path.name, path.read_bytes(), "image/jpeg")
+    at.camera_input(key="pred_camera").upload("camera.jpg", photos[2][0].read_bytes())
+    at.run()
+    assert not at.exception
+    shown = " ".join(s.value for s in at.success)
+    for _, label in photos:
+        assert label in shown
+    assert len(at.dataframe) == 1  # several photos: one table, downloadable
+
+
+def test_evaluate_cell_selection_filters_to_that_cells_photos():
+    require_shared(LSFD)
+    at = page("pages/evaluate_page.py")
+    assert not at.exception
+    report = saved_test_report(DEFAULT_MODEL_DIR, LSFD)
+    assert report is not None
+    assert any(m.label == "Photos" and m.value == str(report.n) for m in at.metric)
+    true = report.classes[2]
+    at.selectbox(key="eval_true").set_value(true)
+    at.selectbox(key="eval_pred").set_value(true)
+    at.run()
+    expected = report.cell(true, true)
+    text = " ".join(m.value for m in at.markdown)
+    assert f"**{len(expected)}** correct photo(s)" in text
+    # The thumbnails are exactly that cell's photos, in the report's order (least confident first),
+    # laid out in rows of 6 (AppTest lists them column by column).
+    captions = [img.proto.imgs[0].caption.split(" · ")[1] for img in at.get("image")]
+    names = [r["file"].rsplit("/", 1)[-1] for r in expected[:24]]
+    column_major = [names[i] for c in range(6) for i in range(c, len(names), 6)]
+    assert len(names) > 5 and captions == column_major
+    other = report.classes[3]
+    at.selectbox(key="eval_pred").set_value(other).run()
+    assert f"**{len(report.cell(true, other))}** mistaken photo(s)" in " ".join(m.value for m in at.markdown)
+
+
+@pytest.mark.slow
+def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
+    root = require_shared(LSFD)
+    subset = tmp_path / "subset"
+    for label in ("Trout", "Shrimp", "Sea Bass"):
+        (subset / label).mkdir(parents=True)
+        for f in sorted((root / label).iterdir())[:12]:
+            shutil.copyfile(f, subset / label / f.name)
+    at = page("pages/train_page.py")
+    at.text_input(key="train_path_box").set_value(str(subset))
+    for label, value in (("Epochs", 30), ("Batch size", 4), ("Image size", 64), ("Validate every N iterations", 2)):
+        next(n for n in at.number_input if n.label == label).set_value(value)
+    at.run()
+    button(at, "Start training").click().run()
+    assert not at.exception and not at.error
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        at.run()
+        if at.progress and "training:" in at.progress[0].proto.text and not at.progress[0].proto.text.startswith("training: 0/"):
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"no training progress shown: {[p.proto.text for p in at.progress]}")
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")  # the live curves
+    button(at, "Stop and keep the best model so far").click().run()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        at.run()
+        if any("stopped" in s.value for s in at.subheader):
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"job did not stop: {[s.value for s in at.subheader]}")
+    assert any("stopped by request" in s.value for s in at.success)
+    assert (tmp_path / "models").is_dir() and any((tmp_path / "models").iterdir())

@@ -1,0 +1,290 @@
+"""Training as a background job: its own process, its state on disk, stoppable from anywhere.
+
+A web page only watches a job: refreshing, navigating away, a second tab or even restarting the app
+neither stops nor duplicates it, because everything about it lives in its folder:
+
+    spec.json     what to train (data folder, output folder, configs)
+    status.json   state, phase, progress, result; rewritten atomically
+    events.jsonl  the training events, one JSON line each (the same log the CLI writes)
+    stop          present when a stop was requested; its text says "keep" or "discard"
+    output.log    the worker's stdout/stderr, for diagnosing a crash
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from fishcore.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from fishcore.errors import FishcoreError
+
+ACTIVE_STATES = ("starting", "running", "stopping")
+FINAL_STATES = ("finished", "stopped", "failed")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class JobSpec:
+    """Everything a training job needs, as plain data."""
+
+    data_dir: str
+    out_dir: str
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data_dir": self.data_dir,
+            "out_dir": self.out_dir,
+            "data": to_dict(self.data),
+            "model": to_dict(self.model),
+            "train": to_dict(self.train),
+            "notes": self.notes,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobSpec:
+        return cls(
+            data_dir=d["data_dir"],
+            out_dir=d["out_dir"],
+            data=from_dict(DataConfig, d.get("data")),
+            model=from_dict(ModelConfig, d.get("model")),
+            train=from_dict(TrainConfig, d.get("train")),
+            notes=list(d.get("notes", [])),
+        )
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Job:
+    """A handle on a job folder; every method reads the disk, so any process or page can use it."""
+
+    def __init__(self, job_dir: str | os.PathLike) -> None:
+        self.dir = Path(job_dir)
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+    @property
+    def spec(self) -> JobSpec:
+        return JobSpec.from_dict(_read_json(self.dir / "spec.json"))
+
+    def status(self) -> dict[str, Any]:
+        """The job's status; a job whose process vanished without saying so is reported as failed."""
+        status = _read_json(self.dir / "status.json")
+        if status.get("state") in ACTIVE_STATES and not self._process_alive(status):
+            # Re-read: the worker may have written its final state just now.
+            status = _read_json(self.dir / "status.json")
+            if status.get("state") in ACTIVE_STATES:
+                status = {**status, "state": "failed", "message": "the training process ended unexpectedly (see output.log)"}
+                _write_json(self.dir / "status.json", status)
+        return status
+
+    def _process_alive(self, status: dict) -> bool:
+        pid, created = status.get("pid"), status.get("pid_created")
+        if not pid:
+            # Not started yet: give the launcher a few seconds to record the pid.
+            return time.time() - (self.dir / "spec.json").stat().st_mtime < 30
+        try:
+            proc = psutil.Process(pid)
+            return proc.status() != psutil.STATUS_ZOMBIE and (created is None or abs(proc.create_time() - created) < 1)
+        except psutil.Error:
+            return False
+
+    @property
+    def active(self) -> bool:
+        return self.status().get("state") in ACTIVE_STATES
+
+    def events(self, since: int = 0) -> list[dict[str, Any]]:
+        """Training events from line number `since` on (a partly written last line is skipped)."""
+        path = self.dir / "events.jsonl"
+        if not path.is_file():
+            return []
+        out = []
+        with path.open(encoding="utf-8") as f:
+            for i, line in enumerate(f):
+                if i < since or not line.endswith("\n"):
+                    continue
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return out
+
+    def request_stop(self, keep: bool = True) -> None:
+        """Ask the worker to stop after its current batch, keeping the best model so far or nothing."""
+        (self.dir / "stop").write_text("keep" if keep else "discard", encoding="utf-8")
+
+    def stop_requested(self) -> str | None:
+        path = self.dir / "stop"
+        return path.read_text(encoding="utf-8").strip() or "keep" if path.is_file() else None
+
+
+def _job_root(root: str | os.PathLike) -> Path:
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def list_jobs(root: str | os.PathLike) -> list[Job]:
+    """Jobs under root, newest first."""
+    path = Path(root)
+    if not path.is_dir():
+        return []
+    return [Job(p) for p in sorted(path.iterdir(), reverse=True) if (p / "spec.json").is_file()]
+
+
+def active_job(root: str | os.PathLike) -> Job | None:
+    return next((job for job in list_jobs(root) if job.active), None)
+
+
+def start_job(root: str | os.PathLike, spec: JobSpec) -> Job:
+    """Launch a training worker process; refuses while another job under root is running."""
+    running = active_job(root)
+    if running is not None:
+        raise FishcoreError(f"a training job is already running ({running.id}); stop it or wait for it to finish")
+    job_dir = _job_root(root) / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    job_dir.mkdir()
+    _write_json(job_dir / "spec.json", spec.to_dict())
+    _write_json(job_dir / "status.json", {"state": "starting", "created": _now(), "phase": "starting"})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    with open(job_dir / "output.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fishcore.jobs", str(job_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            env=env,
+            start_new_session=True,  # survives the app being stopped with Ctrl-C
+        )
+    status = {"state": "starting", "created": _now(), "phase": "starting", "pid": proc.pid}
+    with contextlib.suppress(psutil.Error):
+        status["pid_created"] = psutil.Process(proc.pid).create_time()
+    # The worker may already have written a newer status; only fill in the pid if it has not.
+    current = _read_json(job_dir / "status.json")
+    if current.get("state") == "starting" and "pid" not in current:
+        _write_json(job_dir / "status.json", status)
+    return Job(job_dir)
+
+
+def run_job(job_dir: str | os.PathLike) -> int:
+    """Worker side: run the spec'd training, keeping status.json up to date. Returns an exit code."""
+    from fishcore.pipeline import train_folder
+
+    job = Job(job_dir)
+    spec = job.spec
+    stop = threading.Event()
+    me = psutil.Process()
+    status: dict[str, Any] = {
+        "state": "running",
+        "phase": "scanning",
+        "pid": me.pid,
+        "pid_created": me.create_time(),
+        "started": _now(),
+        "created": _read_json(job.dir / "status.json").get("created", _now()),
+    }
+    last_write = 0.0
+
+    def update(force: bool = False, **changes: Any) -> None:
+        nonlocal last_write
+        status.update(changes)
+        status["updated"] = _now()
+        if force or time.monotonic() - last_write > 0.5:
+            _write_json(job.dir / "status.json", status)
+            last_write = time.monotonic()
+
+    def on_scan(done: int, total: int) -> None:
+        update(phase="scanning", done=done, total=total, force=done == total)
+
+    def on_event(e) -> None:
+        if e.name == "train_start":
+            update(phase="training", done=0, total=e.total_iterations, force=True)
+        elif e.name == "batch_end":
+            request = job.stop_requested()
+            if request and not stop.is_set():
+                stop.set()
+                update(state="stopping", force=True)
+            update(done=e.iteration, total=e.total_iterations, elapsed=e.elapsed, eta=e.eta, epoch=e.epoch)
+        elif e.name == "train_end":
+            update(phase="evaluating and saving", done=e.iteration, eta=0, force=True)
+
+    update(force=True)
+    try:
+        if job.stop_requested():
+            update(state="stopped", phase="done", message="stopped before training started", force=True)
+            return 0
+        outcome = train_folder(
+            spec.data_dir,
+            spec.out_dir,
+            spec.data,
+            spec.model,
+            spec.train,
+            callbacks=[on_event],
+            stop=stop,
+            save_on_stop=lambda: job.stop_requested() != "discard",
+            notes=spec.notes,
+            scan_progress=on_scan,
+            log_path=job.dir / "events.jsonl",
+        )
+        # A stop that arrived while the last batch ran still counts.
+        save = job.stop_requested() != "discard"
+        result = outcome.result
+        final = "stopped" if result.stop_reason == "user" else "finished"
+        message = {
+            "user": "stopped by request; " + ("the best model so far was saved" if save else "nothing was saved"),
+            "early_stopping": "finished early: validation loss stopped improving",
+            "completed": "finished",
+        }[result.stop_reason]
+        update(
+            state=final,
+            phase="done",
+            message=message,
+            model_dir=str(outcome.model_dir) if outcome.model_dir else None,
+            test=outcome.test_report.summary() if outcome.test_report else None,
+            seconds=round(result.seconds, 1),
+            force=True,
+        )
+        return 0
+    except FishcoreError as exc:
+        update(state="failed", phase="done", message=str(exc), force=True)
+        return 2
+    except BaseException as exc:  # a crash must still end in a readable state
+        traceback.print_exc()
+        update(state="failed", phase="done", message=f"unexpected error: {type(exc).__name__}: {exc}", force=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_job(sys.argv[1]))

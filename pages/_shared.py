@@ -1,0 +1,61 @@
+"""Widgets and cached resources several pages share. Rendering only: the work is fishcore's."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from fishcore.data import DatasetScan, scan
+from fishcore.predict import Predictor
+from fishcore.storage import CARD_FILE
+from fishcore.workspace import Workspace
+
+
+def workspace() -> Workspace:
+    return Workspace.from_env()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model...")
+def _predictor(model_dir: str, card_mtime: float) -> Predictor:
+    # Read-only once built and shared by every session; card_mtime makes a retrained folder reload.
+    return Predictor.load(model_dir)
+
+
+def load_predictor(model_dir: Path) -> Predictor:
+    """The model in model_dir, loaded once per app process (a shared, read-only resource)."""
+    return _predictor(str(model_dir), (model_dir / CARD_FILE).stat().st_mtime)
+
+
+def scan_dataset(root: str) -> DatasetScan:
+    """Scan a dataset folder with a progress bar; unchanged files come from the scan cache on disk."""
+    bar = st.progress(0.0, text="Reading the dataset...")
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 25 == 0:
+            bar.progress(done / max(total, 1), text=f"Reading the dataset... {done}/{total} files")
+
+    try:
+        return scan(root, progress=progress, cache_dir=workspace().cache / "scans")
+    finally:
+        bar.empty()
+
+
+def dataset_input(key: str = "dataset", label: str = "Dataset folder") -> str:
+    """A path box shared by the pages (one value per session), defaulting to the configured dataset."""
+    if "dataset_path" not in st.session_state:
+        default = workspace().default_data
+        st.session_state["dataset_path"] = str(default) if default else ""
+    value = st.text_input(
+        label,
+        value=st.session_state["dataset_path"],
+        key=f"{key}_path_box",
+        help="A folder with one sub-folder of photos per species. Set FISHCORE_DATA to change the default.",
+    )
+    st.session_state["dataset_path"] = value.strip()
+    return os.path.expanduser(value.strip())
+
+
+def model_label(path: Path) -> str:
+    return path.name

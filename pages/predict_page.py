@@ -1,0 +1,107 @@
+"""Predict: photograph or upload a catch, get the species with an honest confidence."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from fishcore.errors import FishcoreError
+from pages._shared import load_predictor, workspace
+
+st.title("What fish is this?")
+model_dir = workspace().active_model()
+if model_dir is None:
+    st.warning("No model yet: train one on the Train page.")
+    st.stop()
+try:
+    predictor = load_predictor(model_dir)
+except FishcoreError as exc:
+    st.error(f"The active model cannot be used: {exc}. Choose another on the Models page.")
+    st.stop()
+
+st.caption(f"Model **{model_dir.name}** knows {len(predictor.classes)} species: {', '.join(predictor.classes)}.")
+threshold = st.slider(
+    'Say "not sure" below this confidence',
+    0.0,
+    1.0,
+    float(predictor.card.threshold),
+    0.05,
+    key="pred_threshold",
+    help="The model's probability for its top answer. Photos of species it was never trained on should fall below it.",
+)
+tab_camera, tab_upload = st.tabs([":material/photo_camera: Camera", ":material/upload: Upload"])
+photos: list[tuple[str, bytes]] = []
+with tab_camera:
+    shot = st.camera_input("Take a photo of the fish, side on, filling the frame", resolution="720p", key="pred_camera")
+    if shot is not None:
+        photos.append(("camera photo", shot.getvalue()))
+with tab_upload:
+    uploads = st.file_uploader(
+        "Photos", type=["jpg", "jpeg", "png", "webp", "bmp"], accept_multiple_files=True, key="pred_upload"
+    )
+    photos += [(u.name, u.getvalue()) for u in uploads or []]
+
+if not photos:
+    st.info("Take a photo or upload one or more.")
+    st.stop()
+
+results = []
+bar = st.progress(0.0, text="Looking...") if len(photos) > 4 else None
+for i, (name, data) in enumerate(photos):
+    try:
+        [p] = predictor.predict([data], top_k=min(5, len(predictor.classes)), threshold=threshold, names=[name])
+        results.append((name, data, p, None))
+    except FishcoreError as exc:
+        results.append((name, data, None, str(exc)))
+    if bar:
+        bar.progress((i + 1) / len(photos), text=f"Looking... {i + 1}/{len(photos)}")
+if bar:
+    bar.empty()
+
+if len(results) > 1:
+    table = pd.DataFrame(
+        [
+            {
+                "photo": name,
+                "species": p.label if p else "",
+                "confidence": p.confidence if p else None,
+                "verdict": ("not sure" if p.verdict == "uncertain" else "confident") if p else f"error: {err}",
+            }
+            for name, _, p, err in results
+        ]
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="percent")
+        },
+    )
+    st.download_button("Download as CSV", table.to_csv(index=False), "predictions.csv", "text/csv")
+
+for name, data, p, err in results:
+    st.divider()
+    left, right = st.columns([1, 2])
+    left.image(data, caption=name, width="stretch")
+    if err:
+        right.error(f"{name}: {err}")
+        continue
+    if p.verdict == "uncertain":
+        right.warning(
+            f"**Not sure.** Best guess: {p.label} ({p.confidence:.0%}). It may be a species this model does "
+            "not know, or the photo is unclear: try another angle, closer, in good light."
+        )
+    else:
+        right.success(f"**{p.label}** · {p.confidence:.1%} confident")
+    frame = pd.DataFrame({"species": [label for label, _ in p.top], "probability": [prob for _, prob in p.top]})
+    right.altair_chart(
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            y=alt.Y("species:N", sort="-x", title=None),
+            tooltip=["species", alt.Tooltip("probability:Q", format=".1%")],
+        )
+        .properties(height=30 * len(frame) + 20),
+        width="stretch",
+    )

@@ -1,0 +1,156 @@
+"""Train: configure a run, start it as a background job, and watch it live."""
+
+import re
+from datetime import datetime
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
+from fishcore.errors import FishcoreError
+from fishcore.jobs import FINAL_STATES, Job, JobSpec, active_job, list_jobs, start_job
+from fishcore.models import BACKBONES
+from pages._shared import dataset_input, workspace
+
+ws = workspace()
+st.title("Train")
+
+# --- the job this page watches: the running one, else the one this session started, else the newest ---
+job = active_job(ws.jobs)
+if job is None and st.session_state.get("job_id"):
+    candidate = Job(ws.jobs / st.session_state["job_id"])
+    job = candidate if candidate.dir.is_dir() else None
+if job is None:
+    jobs = list_jobs(ws.jobs)
+    job = jobs[0] if jobs else None
+running = job is not None and job.active
+
+with st.expander("New training run", expanded=not running):
+    m, t = ModelConfig(), TrainConfig()
+    root = dataset_input("train")
+    c1, c2, c3 = st.columns(3)
+    name = c1.text_input("Model name", value=f"model-{datetime.now():%Y%m%d-%H%M}", help="Saved under the models folder.")
+    backbone = c2.selectbox("Backbone", list(BACKBONES), help="mobilenet_v2 works offline; ResNets need their ImageNet file.")
+    n_stages = len(BACKBONES[backbone].stages(BACKBONES[backbone].builder()))
+    freeze_until = c3.number_input(
+        "Freeze stages before",
+        0,
+        n_stages,
+        BACKBONES[backbone].default_freeze_until,
+        help=f"{backbone} has {n_stages} stages; the ones before this index keep their ImageNet weights.",
+    )
+    c1, c2, c3, c4 = st.columns(4)
+    epochs = c1.number_input("Epochs", 1, 100, t.epochs)
+    batch_size = c2.number_input("Batch size", 1, 256, t.batch_size)
+    lr = c3.number_input("Learning rate", 1e-6, 1.0, t.lr, format="%.5f", step=1e-4)
+    image_size = c4.number_input("Image size", 32, 512, m.image_size, step=32)
+    c1, c2, c3 = st.columns(3)
+    val_every = c1.number_input("Validate every N iterations", 0, 1000, t.val_every, help="0: only at each epoch end")
+    patience = c2.number_input("Early-stopping patience", 1, 100, t.patience, help="validations without a lower loss")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, t.seed)
+    augment = st.session_state.get("augment_cfg", AugmentConfig())
+    st.caption(
+        ("Augmentation: your settings from the lab. " if augment != AugmentConfig() else "Augmentation: the paper's defaults. ")
+        + ", ".join(f"{k}={v}" for k, v in augment.__dict__.items())
+    )
+    st.page_link("pages/augment_page.py", label="Change augmentation in the lab", icon=":material/science:")
+    start = st.button("Start training", type="primary", disabled=running)
+    if start:
+        if not re.fullmatch(r"[\w.-]+", name):
+            st.error("Use letters, digits, '-', '_' or '.' in the model name.")
+        elif not root:
+            st.error("Choose a dataset folder first.")
+        else:
+            spec = JobSpec(
+                data_dir=root,
+                out_dir=str(ws.models / name),
+                data=DataConfig(seed=int(seed)),
+                model=ModelConfig(backbone=backbone, freeze_until=int(freeze_until), image_size=int(image_size)),
+                train=TrainConfig(
+                    epochs=int(epochs),
+                    batch_size=int(batch_size),
+                    lr=float(lr),
+                    val_every=int(val_every),
+                    patience=int(patience),
+                    seed=int(seed),
+                    augment=augment,
+                ),
+            )
+            try:
+                job = start_job(ws.jobs, spec)
+            except FishcoreError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["job_id"] = job.id
+                st.rerun()
+
+if job is None:
+    st.info("No training run yet. Choose a dataset and press Start.")
+    st.stop()
+
+
+def curves(events: list[dict]) -> list[alt.Chart]:
+    """Accuracy and loss per iteration, training and validation, like the paper's progress figure."""
+    rows = []
+    for e in events:
+        if e["name"] == "batch_end":
+            rows.append({"iteration": e["iteration"], "series": "training", "accuracy": e["accuracy"], "loss": e["loss"]})
+        elif e["name"] == "validation":
+            rows.append(
+                {"iteration": e["iteration"], "series": "validation", "accuracy": e["val_accuracy"], "loss": e["val_loss"]}
+            )
+    if not rows:
+        return []
+    frame = pd.DataFrame(rows)
+    charts = []
+    for metric in ("accuracy", "loss"):
+        base = alt.Chart(frame).encode(
+            x=alt.X("iteration:Q"),
+            y=alt.Y(f"{metric}:Q", scale=alt.Scale(domain=[0, 1]) if metric == "accuracy" else alt.Undefined),
+            color=alt.Color("series:N", title=None, scale=alt.Scale(range=["#4c78a8", "#e45756"])),
+            tooltip=["iteration", "series", alt.Tooltip(f"{metric}:Q", format=".4f")],
+        )
+        validation = base.transform_filter(alt.datum.series == "validation")
+        charts.append((base.mark_line(opacity=0.6) + validation.mark_line(point=True)).properties(height=200))
+    return charts
+
+
+def monitor(job: Job) -> None:
+    status = job.status()
+    state = status.get("state", "starting")
+    st.subheader(f"Run {job.id}: {state}")
+    done, total = status.get("done", 0), status.get("total", 0) or 1
+    phase = status.get("phase", "")
+    eta = status.get("eta")
+    text = f"{phase}: {done}/{total}" + (f" · about {eta:.0f} s left" if eta and state == "running" else "")
+    st.progress(min(done / total, 1.0), text=text)
+    for chart in curves(job.events()):
+        st.altair_chart(chart, width="stretch")
+    if state in ("starting", "running"):
+        c1, c2 = st.columns(2)
+        if c1.button("Stop and keep the best model so far", key=f"stop_keep_{job.id}"):
+            job.request_stop(keep=True)
+        if c2.button("Stop and discard", key=f"stop_discard_{job.id}"):
+            job.request_stop(keep=False)
+    elif state == "stopping":
+        st.info("Stopping after the current batch...")
+    if state in FINAL_STATES:
+        message = status.get("message", "")
+        (st.error if state == "failed" else st.success)(message)
+        if status.get("test"):
+            test = status["test"]
+            st.write(
+                f"Test split: accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f} on {test['n']} photos "
+                f"(training {status.get('seconds', 0):.0f} s)."
+            )
+        if status.get("model_dir"):
+            st.session_state["evaluate_model"] = status["model_dir"]
+            st.write(f"Saved to `{status['model_dir']}`.")
+            st.page_link("pages/evaluate_page.py", label="Evaluate this model", icon=":material/analytics:")
+        if running:
+            st.rerun()  # the whole page: re-enable Start and stop polling
+
+
+# Poll once a second while the job runs; a finished job is drawn once.
+st.fragment(run_every=1.0 if running else None)(monitor)(job)
