@@ -78,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=t.patience, help="validations without improvement before stopping")
     p.add_argument("--seed", type=int, default=t.seed)
     p.add_argument("--no-calibrate", action="store_true", help="skip fitting a confidence temperature on validation")
+    p.add_argument(
+        "--mode",
+        choices=("fast", "full"),
+        default=t.mode,
+        help="fast: cache the frozen layers' output for the clean + K augmented views of each photo and train the "
+        "rest on it (much faster; K fixed augmentation draws per photo). full: augment on the fly every epoch.",
+    )
+    p.add_argument("--views", type=int, default=t.views, help="K augmented views per training photo in fast mode")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="where fast mode keeps its feature cache (default: .cache; features and scans go under it)",
+    )
     p.add_argument("--val-fraction", type=float, default=d.val_fraction)
     p.add_argument("--test-fraction", type=float, default=d.test_fraction)
     p.add_argument("--test-dir", default=None, help="separate folder to use as the whole test split")
@@ -106,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold", type=float, default=None, help="confidence below this is 'uncertain' (default: from the model card)"
     )
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("bench", help="measure training and prediction speed against the usual baselines")
+    p.add_argument("data", help="dataset folder (e.g. ../shared/data/lsfd)")
+    p.add_argument("--naive-cap", type=float, default=600, help="time cap in seconds for the naive baseline")
+    p.add_argument("--photos", type=int, default=120, help="photos timed one by one for the latency rows")
 
     p = sub.add_parser("augment", help="write N augmented views of a photo, as training would see them")
     p.add_argument("image")
@@ -216,8 +234,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         seed=args.seed,
         calibrate=not args.no_calibrate,
+        mode=args.mode,
+        views=args.views,
         augment=_augment_config(args),
     )
+    if args.views < 0:
+        raise FishcoreError("--views must be 0 or more")
     for name, value in (("epochs", args.epochs), ("batch size", args.batch_size), ("image size", args.image_size)):
         if value < 1:
             raise FishcoreError(f"{name} must be at least 1")
@@ -243,6 +265,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             citation=args.citation,
             scan_progress=_bar("scanning", args.quiet),
             device=args.device,
+            features_progress=_bar("caching features", args.quiet),
+            cache_dir=args.cache_dir,
         )
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -338,7 +362,22 @@ def cmd_augment(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"scan": cmd_scan, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "augment": cmd_augment}
+def cmd_bench(args: argparse.Namespace) -> int:
+    from fishcore.bench import run_benchmark
+
+    scan(args.data)  # a missing folder fails here, in one line
+    print(run_benchmark(args.data, args.naive_cap, args.photos, log=lambda m: print(m, file=sys.stderr)))
+    return 0
+
+
+COMMANDS = {
+    "bench": cmd_bench,
+    "scan": cmd_scan,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+    "augment": cmd_augment,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,6 +70,10 @@ class TrainConfig:
     patience: int = 6  # validations without a lower validation loss before stopping
     seed: int = 0
     calibrate: bool = True  # fit a softmax temperature on the validation split
+    # "fast": frozen-trunk features computed once per view and cached (K augmented views per photo);
+    # "full": augmentation recomputed on the fly every epoch, the whole network run each step.
+    mode: str = "fast"
+    views: int = 2  # K augmented views per training photo in fast mode (plus the clean one)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

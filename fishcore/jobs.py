@@ -199,7 +199,7 @@ def start_job(root: str | os.PathLike, spec: JobSpec) -> Job:
     return Job(job_dir)
 
 
-def run_job(job_dir: str | os.PathLike) -> int:
+def run_job(job_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> int:
     """Worker side: run the spec'd training, keeping status.json up to date. Returns an exit code."""
     from fishcore.pipeline import train_folder
 
@@ -227,6 +227,9 @@ def run_job(job_dir: str | os.PathLike) -> int:
 
     def on_scan(done: int, total: int) -> None:
         update(phase="scanning", done=done, total=total, force=done == total)
+
+    def on_features(done: int, total: int) -> None:
+        update(phase="caching features", done=done, total=total, force=done == total)
 
     def on_event(e) -> None:
         if e.name == "train_start":
@@ -256,7 +259,9 @@ def run_job(job_dir: str | os.PathLike) -> int:
             save_on_stop=lambda: job.stop_requested() != "discard",
             notes=spec.notes,
             scan_progress=on_scan,
+            features_progress=on_features,
             log_path=job.dir / "events.jsonl",
+            cache_dir=cache_dir,
         )
         # A stop that arrived while the last batch ran still counts.
         save = job.stop_requested() != "discard"
@@ -273,7 +278,8 @@ def run_job(job_dir: str | os.PathLike) -> int:
             message=message,
             model_dir=str(outcome.model_dir) if outcome.model_dir else None,
             test=outcome.test_report.summary() if outcome.test_report else None,
-            seconds=round(result.seconds, 1),
+            seconds=round(result.seconds + (outcome.card.training.get("feature_seconds") or 0), 1),
+            mode=outcome.card.training.get("mode"),
             force=True,
         )
         return 0

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,13 @@ from fishcore.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from fishcore.data import DatasetScan, Split, require_classes, resolve, scan, split_dataset
 from fishcore.errors import DatasetError
 from fishcore.evaluate import EvalReport, evaluate_files
+from fishcore.features import CachedViews, FeatureStore, TailModel
 from fishcore.models import build_model, get_backbone
 from fishcore.predict import Predictor
 from fishcore.runtime import resolve_device, seed_everything
 from fishcore.storage import METRICS_FILE, ModelCard, record_path, save_model
 from fishcore.train import Callback, ImageListDataset, JsonlLog, TrainResult, compute_logits, fit, fit_temperature
+from fishcore.workspace import Workspace
 
 TEST_REPORT_FILE = "test_report.json"
 
@@ -41,10 +44,13 @@ def _samples(root: Path, rel_paths: Sequence[str], classes: list[str]) -> list[t
 
 
 def prepare_split(
-    data_dir: str | os.PathLike, data_cfg: DataConfig, progress: Callable[[int, int], None] | None = None
+    data_dir: str | os.PathLike,
+    data_cfg: DataConfig,
+    progress: Callable[[int, int], None] | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> tuple[DatasetScan, Split]:
-    """Scan a dataset (and its separate test folder, if any) and split it."""
-    result = scan(data_dir, data_cfg.min_side, progress)
+    """Scan a dataset (and its separate test folder, if any) and split it; unchanged files come from the scan cache."""
+    result = scan(data_dir, data_cfg.min_side, progress, cache_dir)
     require_classes(result)
     test_scan = None
     if data_cfg.test_dir:
@@ -72,28 +78,58 @@ def train_folder(
     scan_progress: Callable[[int, int], None] | None = None,
     log_path: str | os.PathLike | None = None,
     device: str = "auto",
+    features_progress: Callable[[int, int], None] | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> TrainOutcome:
     """Scan, split, build, train, calibrate, evaluate on the test split and save the model atomically."""
     out = Path(out_dir).expanduser().resolve()
-    result, split = prepare_split(data_dir, data_cfg, scan_progress)
+    cache_root = Path(cache_dir) if cache_dir else Workspace.from_env().cache
+    result, split = prepare_split(data_dir, data_cfg, scan_progress, cache_root / "scans")
     classes = result.classes
     gen = seed_everything(train_cfg.seed)
     model, weights_sha = build_model(model_cfg, len(classes))
     size = model_cfg.image_size
-    train_set = ImageListDataset(
-        _samples(result.root, split.train, classes), build_transforms(train_cfg.augment, True, size), size
-    )
-    clean = build_transforms(None, False, size)
-    val_set = ImageListDataset(_samples(result.root, split.val, classes), clean, size)
+    train_samples = _samples(result.root, split.train, classes)
+    val_samples = _samples(result.root, split.val, classes)
+    if train_cfg.mode not in ("fast", "full"):
+        raise DatasetError(f"unknown training mode '{train_cfg.mode}'; use 'fast' or 'full'")
+    mode = "fast" if train_cfg.mode == "fast" and model.trunk_is_constant else "full"
+    feature_stats: dict = {}
+    if mode == "fast":
+        # The frozen trunk runs once per view; only the unfrozen stages and the head train.
+        started = time.perf_counter()
+        store = FeatureStore(cache_root / "features", model, model_cfg, weights_sha)
+        shas = {str(result.root / item.path): item.sha256 for item in result.items}
+        everything = [(p, shas[p]) for p, _ in train_samples + val_samples]
+        total = len(everything)
+
+        def step(offset: int) -> Callable[[int, int], None] | None:
+            return (lambda done, _n: features_progress(offset + done, total)) if features_progress else None
+
+        train_feats = store.features(everything[: len(train_samples)], train_cfg.augment, train_cfg.views, step(0))
+        val_feats = store.features(everything[len(train_samples) :], None, 0, step(len(train_samples)))
+        fit_model = TailModel(model)
+        train_set = CachedViews(train_feats, [t for _, t in train_samples])
+        val_set = CachedViews(val_feats, [t for _, t in val_samples], random_view=False)
+        feature_stats = {
+            "feature_seconds": round(time.perf_counter() - started, 2),
+            "views_computed": store.computed,
+            "views_total": int(train_feats.shape[0] * train_feats.shape[1] + val_feats.shape[0]),
+            "engine": store.engine.name if store.computed else "cache",
+        }
+    else:
+        fit_model = model
+        train_set = ImageListDataset(train_samples, build_transforms(train_cfg.augment, True, size), size)
+        val_set = ImageListDataset(val_samples, build_transforms(None, False, size), size)
     log = Path(log_path) if log_path else out.parent / f".{out.name}.{os.getpid()}.{METRICS_FILE}"
     log.unlink(missing_ok=True)
     dev = resolve_device(device)
-    train_result = fit(model, train_set, val_set, train_cfg, [JsonlLog(log), *callbacks], stop, dev, gen)
+    train_result = fit(fit_model, train_set, val_set, train_cfg, [JsonlLog(log), *callbacks], stop, dev, gen)
     model.cpu().eval()
 
     temperature = 1.0
     if train_cfg.calibrate and len(val_set):
-        logits, targets = compute_logits(model, DataLoader(val_set, batch_size=64), resolve_device("cpu"))
+        logits, targets = compute_logits(fit_model.cpu(), DataLoader(val_set, batch_size=64), resolve_device("cpu"))
         temperature = fit_temperature(logits, targets)
 
     spec = get_backbone(model_cfg.backbone)
@@ -132,6 +168,11 @@ def train_folder(
             "best_val_loss": train_result.best_val_loss if train_result.best_val_loss != float("inf") else None,
             "best_iteration": train_result.best_iteration,
             "device": str(dev),
+            "mode": mode,
+            "views": train_cfg.views if mode == "fast" else None,
+            **feature_stats,
+            # What a user waits for: feature caching (fast mode) plus the training loop.
+            "total_seconds": round(train_result.seconds + feature_stats.get("feature_seconds", 0.0), 2),
         },
         history=train_result.history,
         notes=list(notes),
@@ -144,7 +185,8 @@ def train_folder(
     report = None
     if split.test:
         test_root = Path(split.test_root) if split.test_root else result.root
-        report = evaluate_files(Predictor(model, card), resolve(test_root, split.test), root=test_root)
+        # The predictor a user gets, with the fastest engine available: the card's numbers are its numbers.
+        report = evaluate_files(Predictor(model, card, engine="auto"), resolve(test_root, split.test), root=test_root)
         card.metrics["test"] = report.to_dict(with_rows=False)
     extra = {METRICS_FILE: log}
     if report is not None:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from fishcore.augment import build_transforms
 from fishcore.data import ImageSource, load_image
+from fishcore.features import Engine
 from fishcore.models import FishNet
 from fishcore.storage import ModelCard, load_model
 
@@ -43,9 +44,11 @@ class Prediction:
 class Predictor:
     """A model plus the preprocessing its card describes; thread-safe for concurrent inference."""
 
-    def __init__(self, model: FishNet, card: ModelCard) -> None:
-        self.model = model.eval().to(memory_format=torch.channels_last)
+    def __init__(self, model: FishNet, card: ModelCard, engine: str = "torch") -> None:
+        self.model = model.eval()
         self.card = card
+        # "auto" runs the network in onnxruntime when it can (faster on CPU), else in torch.
+        self.engine = Engine(self.model, card.image_size, engine)
         self.classes = list(card.classes)
         # Rebuilt from the card, never from constants: the same factory training used, without augmentation.
         self.transform = build_transforms(
@@ -53,8 +56,12 @@ class Predictor:
         )
 
     @classmethod
-    def load(cls, model_dir: str | os.PathLike) -> Predictor:
-        return cls(*load_model(model_dir))
+    def load(cls, model_dir: str | os.PathLike, engine: str = "torch") -> Predictor:
+        return cls(*load_model(model_dir), engine=engine)
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine.name
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return self.transform(image)
@@ -65,8 +72,7 @@ class Predictor:
         out = []
         for i in range(0, len(images), batch_size):
             x = torch.stack([self.preprocess(im) for im in images[i : i + batch_size]])
-            x = x.contiguous(memory_format=torch.channels_last)
-            logits = self.model(x).float() / self.card.temperature
+            logits = self.engine(x) / self.card.temperature
             out.append(torch.softmax(logits, dim=1).numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
 

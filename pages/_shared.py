@@ -20,7 +20,7 @@ def workspace() -> Workspace:
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")
 def _predictor(model_dir: str, card_mtime: float) -> Predictor:
     # Read-only once built and shared by every session; card_mtime makes a retrained folder reload.
-    return Predictor.load(model_dir)
+    return Predictor.load(model_dir, engine="auto")  # onnxruntime when it can: about 4x faster on CPU
 
 
 def load_predictor(model_dir: Path) -> Predictor:

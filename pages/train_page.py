@@ -45,6 +45,16 @@ with st.expander("New training run", expanded=not running):
     batch_size = c2.number_input("Batch size", 1, 256, t.batch_size)
     lr = c3.number_input("Learning rate", 1e-6, 1.0, t.lr, format="%.5f", step=1e-4)
     image_size = c4.number_input("Image size", 32, 512, m.image_size, step=32)
+    mode = st.radio(
+        "Mode",
+        ["fast", "full"],
+        horizontal=True,
+        format_func=lambda m: {"fast": "Fast (cached features)", "full": "Full (augment every epoch)"}[m],
+        help="Fast: the frozen layers run once per photo view (the photo plus K augmented copies) and are cached, "
+        "so training takes seconds and a rerun on the same photos is quicker still; augmentation is limited to those "
+        "K copies. Full: every epoch draws fresh augmentations and runs the whole network, several times slower.",
+    )
+    views = st.number_input("Augmented views per photo (fast mode)", 0, 16, t.views, disabled=mode != "fast")
     c1, c2, c3 = st.columns(3)
     val_every = c1.number_input("Validate every N iterations", 0, 1000, t.val_every, help="0: only at each epoch end")
     patience = c2.number_input("Early-stopping patience", 1, 100, t.patience, help="validations without a lower loss")
@@ -68,6 +78,8 @@ with st.expander("New training run", expanded=not running):
                 data=DataConfig(seed=int(seed)),
                 model=ModelConfig(backbone=backbone, freeze_until=int(freeze_until), image_size=int(image_size)),
                 train=TrainConfig(
+                    mode=mode,
+                    views=int(views),
                     epochs=int(epochs),
                     batch_size=int(batch_size),
                     lr=float(lr),
@@ -141,7 +153,8 @@ def monitor(job: Job) -> None:
         if status.get("test"):
             test = status["test"]
             st.write(
-                f"Test split: accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f} on {test['n']} photos "
+                f"{status.get('mode', '?').capitalize()} mode. Test split: accuracy {test['accuracy']:.3f}, "
+                f"macro-F1 {test['macro_f1']:.3f} on {test['n']} photos "
                 f"(training {status.get('seconds', 0):.0f} s)."
             )
         if status.get("model_dir"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import torch
 from PIL import Image
 
 os.environ.setdefault("FISHCORE_OFFLINE", "1")  # tests never touch the network
+# Feature and scan caches of the tests (and of the CLI processes they start) stay out of the repository.
+os.environ.setdefault("FISHCORE_CACHE_DIR", tempfile.mkdtemp(prefix="fishcore-test-cache-"))
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

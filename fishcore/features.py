@@ -1,0 +1,250 @@
+"""Fast training: the frozen trunk's output for each image view is computed once and cached.
+
+The frozen stages give the same output for the same input (their BatchNorm statistics are frozen
+too), so "fast" mode runs them once per view: the clean view of every image and K augmented views of
+each training image, kept in memory and on disk as float16. Training then runs only the unfrozen
+stages and the residual head. A second run on the same data, or after adding a few photos, only
+computes what is new. The trade-off against "full" mode: augmentation is limited to K fixed draws per
+photo instead of a fresh draw every epoch.
+
+The cache key of a view is the image's content hash, the backbone, its weights' sha256, the freeze
+point, the image size, and (for augmented views) the augmentation config, K and the view's index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from fishcore.augment import build_transforms
+from fishcore.config import AugmentConfig, ModelConfig, to_dict
+from fishcore.data import load_image
+from fishcore.errors import ImageError
+from fishcore.models import FishNet
+
+Progress = Callable[[int, int], None]
+
+
+def _digest(data: object) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+class Engine:
+    """Runs a frozen module for inference where it is fastest: onnxruntime when available, else torch.
+
+    Both give the same numbers to about 1e-5; the export happens once per process and module.
+    """
+
+    def __init__(self, module: nn.Module, image_size: int, prefer: str = "auto") -> None:
+        if prefer not in ("auto", "onnx", "torch"):
+            raise ValueError(f"unknown inference engine '{prefer}'; use auto, onnx or torch")
+        self.name = "torch"
+        self._session = None
+        if prefer in ("auto", "onnx"):
+            try:
+                self._session = self._export(module.eval(), image_size)
+                self.name = "onnxruntime"
+            except Exception:  # any export or runtime problem: torch is always there
+                if prefer == "onnx":
+                    raise
+                self._session = None
+        self.module = module.eval().to(memory_format=torch.channels_last)
+
+    @staticmethod
+    def _export(module: nn.Module, image_size: int):
+        import onnxruntime as ort
+
+        buf = io.BytesIO()
+        example = torch.zeros(1, 3, image_size, image_size)
+        # The TorchScript-based exporter is deprecated in favour of one that needs onnxscript; it still
+        # exports these plain CNNs exactly (checked against torch to 1e-4 in the tests).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                (example,),
+                buf,
+                input_names=["x"],
+                output_names=["y"],
+                dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
+                opset_version=17,
+                dynamo=False,
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, torch.get_num_threads())
+        options.inter_op_num_threads = 1
+        return ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self._session is not None:
+            return torch.from_numpy(self._session.run(None, {"x": x.contiguous().numpy()})[0])
+        return self.module(x.contiguous(memory_format=torch.channels_last)).float()
+
+
+class _Trunk(nn.Module):
+    def __init__(self, model: FishNet) -> None:
+        super().__init__()
+        self.stages = model.backbone[: model.freeze_until]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(x)
+
+
+class FeatureStore:
+    """Trunk features per image (float16), on disk under root and reused across runs."""
+
+    def __init__(
+        self, root: str | os.PathLike, model: FishNet, model_cfg: ModelConfig, weights_sha: str | None, engine: str = "auto"
+    ) -> None:
+        if not model.trunk_is_constant:
+            raise ValueError("cached features need frozen BatchNorm statistics in the frozen stages")
+        self.model = model
+        self.image_size = model_cfg.image_size
+        key = _digest(
+            {
+                "backbone": model_cfg.backbone,
+                "weights": weights_sha,
+                "pretrained": model_cfg.pretrained,
+                "freeze_until": model.freeze_until,
+                "image_size": model_cfg.image_size,
+            }
+        )
+        if weights_sha is None and model_cfg.pretrained is False:
+            # Random weights are only reproducible within this process: never share them through disk.
+            key += f"-scratch-{id(model)}"
+        self.root = Path(root) / key
+        self._engine_pref = engine
+        self._engine: Engine | None = None
+        self.computed = 0  # views computed (not loaded) by this store, for reporting
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine(_Trunk(self.model), self.image_size, self._engine_pref)
+        return self._engine
+
+    def _folder(self, augment: AugmentConfig | None, k: int) -> Path:
+        return self.root / ("clean" if augment is None or k == 0 else f"aug-{_digest([to_dict(augment), k])}")
+
+    def _views(self, path: str, sha: str, augment: AugmentConfig | None, k: int) -> torch.Tensor:
+        image = load_image(path, min_size=self.image_size)
+        views = [build_transforms(None, False, self.image_size)(image)]
+        if augment is not None and k:
+            pipeline = build_transforms(augment, True, self.image_size)
+            with torch.random.fork_rng(devices=[]):
+                for j in range(k):
+                    # A fixed draw per (image, view): the cache holds exactly what a rerun would compute.
+                    torch.manual_seed(int(sha[:12], 16) + j)
+                    views.append(pipeline(image))
+        return torch.stack(views)
+
+    def features(
+        self,
+        samples: Sequence[tuple[str, str]],
+        augment: AugmentConfig | None = None,
+        k: int = 0,
+        progress: Progress | None = None,
+        batch_size: int = 32,
+    ) -> torch.Tensor:
+        """[N, 1 + k, C, H, W] float16 trunk features for (path, content sha256) samples; view 0 is clean."""
+        folder = self._folder(augment, k)
+        folder.mkdir(parents=True, exist_ok=True)
+        out: list[torch.Tensor | None] = [None] * len(samples)
+        missing = []
+        for i, (_, sha) in enumerate(samples):
+            f = folder / f"{sha}.pt"
+            if f.is_file():
+                try:
+                    out[i] = torch.load(f, map_location="cpu", weights_only=True)
+                    continue
+                except Exception:  # a torn or corrupt cache file is recomputed
+                    pass
+            missing.append(i)
+        done = len(samples) - len(missing)
+        if progress:
+            progress(done, len(samples))
+        per_chunk = max(1, batch_size // (1 + k))
+        chunks = [missing[i : i + per_chunk] for i in range(0, len(missing), per_chunk)]
+
+        def prepare(chunk: list[int]) -> torch.Tensor:
+            stacks = []
+            for i in chunk:
+                try:
+                    stacks.append(self._views(samples[i][0], samples[i][1], augment, k))
+                except ImageError as exc:
+                    raise ImageError(f"{samples[i][0]}: {exc}") from exc
+            return torch.cat(stacks)
+
+        # Decoding and augmenting the next chunk overlaps with the trunk running on this one.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(prepare, chunks[0]) if chunks else None
+            for n, chunk in enumerate(chunks):
+                batch = pending.result()
+                pending = pool.submit(prepare, chunks[n + 1]) if n + 1 < len(chunks) else None
+                feats = self.engine(batch).half()
+                feats = feats.reshape(len(chunk), 1 + k, *feats.shape[1:])
+                for i, f in zip(chunk, feats, strict=True):
+                    out[i] = f.clone()
+                    tmp = folder / f".{samples[i][1]}.{os.getpid()}.tmp"
+                    torch.save(out[i], tmp)
+                    os.replace(tmp, folder / f"{samples[i][1]}.pt")
+                self.computed += len(chunk) * (1 + k)
+                done += len(chunk)
+                if progress:
+                    progress(done, len(samples))
+        return torch.stack(out) if out else torch.zeros(0)
+
+
+class CachedViews(Dataset):
+    """Training samples from cached features: each access draws one of an image's views at random."""
+
+    def __init__(self, features: torch.Tensor, targets: Sequence[int], random_view: bool = True) -> None:
+        self.features = features
+        self.targets = list(targets)
+        self.random_view = random_view
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        views = self.features[i]
+        j = int(torch.randint(len(views), (1,))) if self.random_view else 0
+        return views[j].float(), self.targets[i]
+
+
+class TailModel(nn.Module):
+    """The trainable part of a FishNet (unfrozen stages + head), fed with cached trunk features."""
+
+    def __init__(self, model: FishNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.model.from_trunk(features)
+
+    def train(self, mode: bool = True) -> TailModel:
+        super().train(mode)
+        self.model.train(mode)  # keeps the frozen stages' BatchNorm in eval mode
+        return self
+
+
+def content_hashes(paths: Sequence[str], known: dict[str, str] | None = None) -> list[str]:
+    """sha256 of each file's bytes (taken from `known`, e.g. a dataset scan, when present)."""
+    out = []
+    for p in paths:
+        if known and p in known:
+            out.append(known[p])
+        else:
+            out.append(hashlib.sha256(Path(p).read_bytes()).hexdigest())
+    return out

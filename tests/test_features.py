@@ -1,0 +1,79 @@
+import shutil
+
+import torch
+
+from fishcore.augment import build_transforms
+from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
+from fishcore.data import load_image, scan
+from fishcore.features import Engine, FeatureStore
+from fishcore.models import build_model
+from fishcore.pipeline import train_folder
+from fishcore.storage import read_card
+
+from conftest import class_image, make_image_folder
+
+CFG = ModelConfig(image_size=64, head_width=16)
+
+
+def _samples(root):
+    result = scan(root)
+    return [(str(root / i.path), i.sha256) for i in result.items]
+
+
+def test_features_are_the_trunk_output_cached_and_only_new_views_computed(tmp_path):
+    data = make_image_folder(tmp_path / "d", ["a", "b"], 4)
+    model, sha = build_model(CFG, 2)
+    store = FeatureStore(tmp_path / "cache", model, CFG, sha, engine="torch")
+    samples = _samples(data)
+    feats = store.features(samples, AugmentConfig(), k=2)
+    assert feats.shape[:2] == (8, 3) and feats.dtype == torch.float16 and store.computed == 24
+    # View 0 is the clean view through the frozen stages.
+    x = build_transforms(None, False, 64)(load_image(samples[0][0], min_size=64))
+    with torch.inference_mode():
+        ref = model.trunk(x[None])[0]
+    assert torch.allclose(feats[0, 0].float(), ref, atol=2e-2, rtol=1e-2)
+    # Same request again: everything from disk, identical.
+    again = FeatureStore(tmp_path / "cache", build_model(CFG, 2)[0], CFG, sha, engine="torch")
+    assert torch.equal(again.features(samples, AugmentConfig(), k=2), feats) and again.computed == 0
+    # A new photo: only its views are computed.
+    class_image(0, 999, 48).save(data / "a" / "new.png")
+    assert again.features(_samples(data), AugmentConfig(), k=2).shape[0] == 9 and again.computed == 3
+    # Another augmentation config or K: new augmented views; clean views are shared.
+    again.computed = 0
+    again.features(_samples(data), AugmentConfig(rotation=5), k=2)
+    assert again.computed == 27
+    again.computed = 0
+    again.features(_samples(data), None, k=0)
+    assert again.computed == 9
+    # Another freeze point is another trunk: nothing is reused.
+    other_cfg = ModelConfig(image_size=64, head_width=16, freeze_until=15)
+    other = FeatureStore(tmp_path / "cache", build_model(other_cfg, 2)[0], other_cfg, sha, engine="torch")
+    other.features(samples, None, 0)
+    assert other.computed == 8
+
+
+def test_onnxruntime_and_torch_agree_to_1e_4():
+    model, _ = build_model(ModelConfig(), 5)
+    model.eval()
+    x = torch.randn(3, 3, 224, 224)
+    with torch.inference_mode():
+        ref = model(x)
+    onnx = Engine(model, 224, "onnx")
+    assert onnx.name == "onnxruntime"
+    assert (onnx(x) - ref).abs().max() < 1e-4
+    assert (Engine(model, 224, "torch")(x) - ref).abs().max() < 1e-4
+
+
+def test_fast_mode_training_saves_its_mode_and_reuses_the_cache(tmp_path):
+    data = make_image_folder(tmp_path / "d", ["red", "green", "blue"], 12)
+    cfg = TrainConfig(epochs=2, batch_size=8, val_every=0, views=2)
+    first = train_folder(data, tmp_path / "m1", DataConfig(), CFG, cfg, cache_dir=tmp_path / "cache")
+    t = read_card(first.model_dir).training
+    assert t["mode"] == "fast" and t["views"] == 2 and t["views_computed"] == t["views_total"] > 0
+    second = train_folder(data, tmp_path / "m2", DataConfig(), CFG, cfg, cache_dir=tmp_path / "cache")
+    assert read_card(second.model_dir).training["views_computed"] == 0
+    full = train_folder(
+        data, tmp_path / "m3", DataConfig(), CFG, TrainConfig(epochs=1, batch_size=8, mode="full"), cache_dir=tmp_path / "cache"
+    )
+    assert read_card(full.model_dir).training["mode"] == "full"
+    shutil.rmtree(tmp_path / "cache")
