@@ -80,71 +80,68 @@ def _split_arrays(data: str):
     return pack(split.train), pack(split.test)
 
 
+def _features_baseline(data: str, make_embed, classifier) -> dict:
+    """Time feature extraction (including building the extractor) and fitting; score on the test split."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    (train_x, train_y), (test_x, test_y) = _split_arrays(data)
+    start = time.perf_counter()
+    embed = make_embed()
+    xtr = embed(train_x)
+    extract = time.perf_counter() - start
+    classifier.fit(xtr, train_y)
+    fit = time.perf_counter() - start - extract
+    pred = classifier.predict(embed(test_x))
+    return {
+        "wall": extract + fit,
+        "features": extract,
+        "fit": fit,
+        "accuracy": accuracy_score(test_y, pred),
+        "macro_f1": f1_score(test_y, pred, average="macro"),
+        "engine": getattr(embed, "engine", None),
+    }
+
+
 def _logreg(data: str) -> dict:
+    """What Teachable Machine-style tools do: frozen ImageNet features, a linear classifier on top."""
     import torch
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score
 
     from fishcore.augment import build_transforms
     from fishcore.data import load_image
     from fishcore.features import Engine
     from fishcore.models import build_model
 
-    (train_x, train_y), (test_x, test_y) = _split_arrays(data)
-    start = time.perf_counter()
-    model, _ = build_model(ModelConfig(), 2)
-    pooled = torch.nn.Sequential(model.backbone, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
-    engine = Engine(pooled, 224)
-    tf = build_transforms(None, False, 224)
+    def make_embed():
+        model, _ = build_model(ModelConfig(), 2)
+        engine = Engine(torch.nn.Sequential(model.backbone, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()), 224)
+        tf = build_transforms(None, False, 224)
 
-    def embed(paths):
-        out = []
-        for i in range(0, len(paths), 32):
-            out.append(engine(torch.stack([tf(load_image(p, min_size=224)) for p in paths[i : i + 32]])).numpy())
-        return np.concatenate(out)
+        def embed(paths):
+            batches = [
+                torch.stack([tf(load_image(p, min_size=224)) for p in paths[i : i + 32]]) for i in range(0, len(paths), 32)
+            ]
+            return np.concatenate([engine(b).numpy() for b in batches])
 
-    xtr = embed(train_x)
-    extract = time.perf_counter() - start
-    clf = LogisticRegression(max_iter=2000).fit(xtr, train_y)
-    fit = time.perf_counter() - start - extract
-    pred = clf.predict(embed(test_x))
-    return {
-        "wall": extract + fit,
-        "features": extract,
-        "fit": fit,
-        "accuracy": accuracy_score(test_y, pred),
-        "macro_f1": f1_score(test_y, pred, average="macro"),
-        "engine": engine.name,
-    }
+        embed.engine = engine.name
+        return embed
+
+    return _features_baseline(data, make_embed, LogisticRegression(max_iter=2000))
 
 
 def _hsv_knn(data: str) -> dict:
+    """The older fish-type papers' method: colour histograms in HSV and nearest neighbours."""
     import cv2
-    from sklearn.metrics import accuracy_score, f1_score
     from sklearn.neighbors import KNeighborsClassifier
 
     from fishcore.data import load_image
-
-    (train_x, train_y), (test_x, test_y) = _split_arrays(data)
 
     def hist(path):
         hsv = cv2.cvtColor(np.asarray(load_image(path).resize((128, 128))), cv2.COLOR_RGB2HSV)
         h = cv2.calcHist([hsv], [0, 1, 2], None, [8, 8, 8], [0, 180, 0, 256, 0, 256]).ravel()
         return h / max(h.sum(), 1)
 
-    start = time.perf_counter()
-    xtr = np.stack([hist(p) for p in train_x])
-    extract = time.perf_counter() - start
-    clf = KNeighborsClassifier(n_neighbors=5).fit(xtr, train_y)
-    fit = time.perf_counter() - start - extract
-    pred = clf.predict(np.stack([hist(p) for p in test_x]))
-    return {
-        "wall": extract + fit,
-        "features": extract,
-        "fit": fit,
-        "accuracy": accuracy_score(test_y, pred),
-        "macro_f1": f1_score(test_y, pred, average="macro"),
-    }
+    return _features_baseline(data, lambda: lambda paths: np.stack([hist(p) for p in paths]), KNeighborsClassifier(n_neighbors=5))
 
 
 def _latency(data: str, model_dir: str, engine: str, n: int) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import struct
 import tempfile
 import zlib
@@ -75,3 +76,13 @@ def require_shared(path: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"real photos not found at {path} (see ../shared/data/README.md)")
     return path
+
+
+def lsfd_subset(dest: Path, species=("Trout", "Shrimp", "Sea Bass"), per_class: int = 12) -> Path:
+    """A small real dataset: the first photos of a few LSFD species, copied into a temporary folder."""
+    root = require_shared(LSFD)
+    for label in species:
+        (dest / label).mkdir(parents=True)
+        for f in sorted((root / label).iterdir())[:per_class]:
+            shutil.copyfile(f, dest / label / f.name)
+    return dest

@@ -1,6 +1,5 @@
 """Every page through streamlit.testing.v1.AppTest, with the real bundled model and real photos."""
 
-import shutil
 import time
 
 import pytest
@@ -9,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from fishcore.evaluate import saved_test_report
 from fishcore.storage import DEFAULT_MODEL_DIR, read_card
 
-from conftest import LSFD, REPO, require_shared
+from conftest import LSFD, REPO, lsfd_subset, require_shared
 
 PAGES = [
     "pages/home_page.py",
@@ -114,12 +113,7 @@ def test_evaluate_cell_selection_filters_to_that_cells_photos():
 
 @pytest.mark.slow
 def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
-    root = require_shared(LSFD)
-    subset = tmp_path / "subset"
-    for label in ("Trout", "Shrimp", "Sea Bass"):
-        (subset / label).mkdir(parents=True)
-        for f in sorted((root / label).iterdir())[:12]:
-            shutil.copyfile(f, subset / label / f.name)
+    subset = lsfd_subset(tmp_path / "subset", per_class=12)
     at = page("pages/train_page.py")
     at.text_input(key="train_path_box").set_value(str(subset))
     for label, value in (("Epochs", 30), ("Batch size", 4), ("Image size", 64), ("Validate every N iterations", 2)):

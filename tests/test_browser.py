@@ -17,7 +17,7 @@ from PIL import Image
 
 from fishcore.storage import DEFAULT_MODEL_DIR, read_card
 
-from conftest import LSFD, REPO, require_shared
+from conftest import LSFD, REPO, lsfd_subset, require_shared
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO / "artifacts" / "screenshots"
@@ -179,12 +179,7 @@ def test_every_page_renders_without_an_error(page, app_url, path, heading, ready
 
 
 def test_training_runs_in_the_background_and_survives_a_refresh(page, app_url, tmp_path):
-    root = require_shared(LSFD)
-    subset = tmp_path / "subset"
-    for label in ("Trout", "Shrimp", "Sea Bass"):
-        (subset / label).mkdir(parents=True)
-        for f in sorted((root / label).iterdir())[:16]:
-            shutil.copyfile(f, subset / label / f.name)
+    subset = lsfd_subset(tmp_path / "subset", per_class=16)
     _open(page, app_url, "train", "Train", "New training run")
     box = page.get_by_role("textbox", name="Dataset folder")
     box.fill(str(subset))
