@@ -86,3 +86,11 @@ def lsfd_subset(dest: Path, species=("Trout", "Shrimp", "Sea Bass"), per_class: 
         for f in sorted((root / label).iterdir())[:per_class]:
             shutil.copyfile(f, dest / label / f.name)
     return dest
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can react to a failure."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -142,10 +142,14 @@ def warm_app(browser, app_url):
 
 
 @pytest.fixture
-def page(browser, warm_app):
+def page(browser, warm_app, request):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["camera"])
     pg = context.new_page()
     yield pg
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:  # what the page looked like when the test failed
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(SHOTS / f"FAILED-{request.node.name}.png"), full_page=True)
     context.close()
 
 
@@ -206,9 +210,20 @@ def test_training_runs_in_the_background_and_survives_a_refresh(page, app_url, t
 def test_predict_names_an_uploaded_photo_and_a_camera_photo(page, app_url, photos):
     _open(page, app_url, "predict", "What fish is this?", "Take a photo")
     # Camera (the first tab): Chromium's fake camera plays a video made from a real photo.
-    page.get_by_role("button", name="Take Photo").click(timeout=60_000)
     camera_species = photos[1][1]
-    page.locator("[data-testid='stAlertContentSuccess']", has_text=camera_species).first.wait_for(timeout=60_000)
+    answer = page.locator("[data-testid='stAlertContentSuccess']", has_text=camera_species).first
+    # The shutter only captures once the fake camera's video is playing.
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=60_000
+    )
+    for _ in range(3):
+        page.get_by_role("button", name="Take Photo").click(timeout=60_000)
+        try:
+            answer.wait_for(timeout=30_000)
+            break
+        except Exception:  # a capture that produced no frame: press the shutter again
+            continue
+    answer.wait_for(timeout=1_000)
     # Upload.
     page.get_by_role("tab", name="Upload").click()
     page.locator("input[type='file']").set_input_files(str(photos[0][0]))

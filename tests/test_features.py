@@ -4,10 +4,12 @@ import torch
 
 from fishcore.augment import build_transforms
 from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
-from fishcore.data import load_image, scan
+from fishcore.data import load_image, resolve, scan
+from fishcore.evaluate import evaluate_files
 from fishcore.features import Engine, FeatureStore
 from fishcore.models import build_model
 from fishcore.pipeline import train_folder
+from fishcore.predict import Predictor
 from fishcore.storage import read_card
 
 from conftest import class_image, make_image_folder
@@ -70,6 +72,13 @@ def test_fast_mode_training_saves_its_mode_and_reuses_the_cache(tmp_path):
     first = train_folder(data, tmp_path / "m1", DataConfig(), CFG, cfg, cache_dir=tmp_path / "cache")
     t = read_card(first.model_dir).training
     assert t["mode"] == "fast" and t["views"] == 2 and t["views_computed"] == t["views_total"] > 0
+    # The card's test numbers (from cached float16 features) are what the real Predictor gives.
+    card = read_card(first.model_dir)
+    assert card.metrics["test"]["computed_on"].startswith("cached")
+    direct = evaluate_files(Predictor.load(first.model_dir), resolve(data, card.split["test"]), root=data)
+    for a, b in zip(first.test_report.rows, direct.rows, strict=True):
+        assert a["file"] == b["file"] and a["predicted"] == b["predicted"]
+        assert abs(a["confidence"] - b["confidence"]) < 5e-3
     second = train_folder(data, tmp_path / "m2", DataConfig(), CFG, cfg, cache_dir=tmp_path / "cache")
     assert read_card(second.model_dir).training["views_computed"] == 0
     full = train_folder(
