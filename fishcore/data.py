@@ -74,9 +74,6 @@ class DatasetScan:
             h.update(f"{item.label}\0{item.sha256}\n".encode())
         return h.hexdigest()
 
-    def by_path(self) -> dict[str, ImageItem]:
-        return {item.path: item for item in self.items}
-
 
 def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)

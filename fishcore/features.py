@@ -237,14 +237,3 @@ class TailModel(nn.Module):
         super().train(mode)
         self.model.train(mode)  # keeps the frozen stages' BatchNorm in eval mode
         return self
-
-
-def content_hashes(paths: Sequence[str], known: dict[str, str] | None = None) -> list[str]:
-    """sha256 of each file's bytes (taken from `known`, e.g. a dataset scan, when present)."""
-    out = []
-    for p in paths:
-        if known and p in known:
-            out.append(known[p])
-        else:
-            out.append(hashlib.sha256(Path(p).read_bytes()).hexdigest())
-    return out

@@ -55,7 +55,3 @@ def dataset_input(key: str = "dataset", label: str = "Dataset folder") -> str:
     )
     st.session_state["dataset_path"] = value.strip()
     return os.path.expanduser(value.strip())
-
-
-def model_label(path: Path) -> str:
-    return path.name
