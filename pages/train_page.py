@@ -32,7 +32,7 @@ with st.expander("New training run", expanded=not running):
     c1, c2, c3 = st.columns(3)
     name = c1.text_input("Model name", value=f"model-{datetime.now():%Y%m%d-%H%M}", help="Saved under the models folder.")
     backbone = c2.selectbox("Backbone", list(BACKBONES), help="mobilenet_v2 works offline; ResNets need their ImageNet file.")
-    n_stages = len(BACKBONES[backbone].stages(BACKBONES[backbone].builder()))
+    n_stages = BACKBONES[backbone].num_stages
     freeze_until = c3.number_input(
         "Freeze stages before",
         0,

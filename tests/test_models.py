@@ -51,6 +51,11 @@ def test_freeze_trains_only_late_stages_and_keeps_frozen_batchnorm_fixed():
         freeze(model, 99)
 
 
+def test_registry_stage_counts_match_the_networks():
+    for spec in BACKBONES.values():
+        assert spec.num_stages == len(spec.stages(spec.builder()))
+
+
 def test_unknown_backbone_is_a_clear_error():
     with pytest.raises(WeightsError, match="unknown backbone"):
         build_model(ModelConfig(backbone="vgg99"), 2)
