@@ -12,14 +12,14 @@ from fishcore.storage import read_card
 from conftest import make_image_folder
 
 
-def _spec(tmp_path, epochs=2):
+def _spec(tmp_path, epochs=2, patience=6):
     data = make_image_folder(tmp_path / "data", ["a", "b"], 12)
     return JobSpec(
         data_dir=str(data),
         out_dir=str(tmp_path / "models" / "m"),
         data=DataConfig(val_fraction=0.25, test_fraction=0.25),
         model=ModelConfig(pretrained=False, image_size=32, head_width=8),
-        train=TrainConfig(epochs=epochs, batch_size=4, val_every=2),
+        train=TrainConfig(epochs=epochs, batch_size=4, val_every=2, patience=patience),
         notes=["from a job"],
     )
 
@@ -51,7 +51,7 @@ def test_job_runs_in_its_own_process_and_saves_a_model(tmp_path):
 
 @pytest.mark.parametrize("keep", [True, False])
 def test_stop_keeps_the_best_model_or_nothing(tmp_path, keep):
-    job = start_job(tmp_path / "jobs", _spec(tmp_path, epochs=50))
+    job = start_job(tmp_path / "jobs", _spec(tmp_path, epochs=100_000, patience=10**9))
     deadline = time.time() + 240
     while not any(e["name"] == "batch_end" for e in job.events()) and time.time() < deadline:
         time.sleep(0.3)
@@ -63,7 +63,7 @@ def test_stop_keeps_the_best_model_or_nothing(tmp_path, keep):
 
 
 def test_a_killed_worker_is_reported_as_failed(tmp_path):
-    job = start_job(tmp_path / "jobs", _spec(tmp_path, epochs=50))
+    job = start_job(tmp_path / "jobs", _spec(tmp_path, epochs=100_000, patience=10**9))
     _wait(job, ("running",))
     os.kill(job.status()["pid"], signal.SIGKILL)
     status = _wait(job, ("failed",), timeout=30)
