@@ -1,5 +1,8 @@
 """Predict: photograph or upload a catch, get the species with an honest confidence."""
 
+import hashlib
+from dataclasses import replace
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -44,14 +47,22 @@ if not photos:
     st.info("Take a photo or upload one or more.")
     st.stop()
 
+# Each photo goes through the model once per session and model; moving the slider only re-judges.
+seen = st.session_state.setdefault("pred_cache", {})
 results = []
 bar = st.progress(0.0, text="Looking...") if len(photos) > 4 else None
 for i, (name, data) in enumerate(photos):
-    try:
-        [p] = predictor.predict([data], top_k=min(5, len(predictor.classes)), threshold=threshold, names=[name])
-        results.append((name, data, p, None))
-    except FishcoreError as exc:
-        results.append((name, data, None, str(exc)))
+    key = (str(model_dir), predictor.card.weights_sha256, hashlib.sha1(data).hexdigest())
+    if key not in seen:
+        try:
+            [seen[key]] = predictor.predict([data], top_k=min(5, len(predictor.classes)), names=[name])
+        except FishcoreError as exc:
+            seen[key] = str(exc)
+    cached = seen[key]
+    if isinstance(cached, str):
+        results.append((name, data, None, cached))
+    else:
+        results.append((name, data, replace(cached, file=name, verdict=predictor.verdict(cached.confidence, threshold)), None))
     if bar:
         bar.progress((i + 1) / len(photos), text=f"Looking... {i + 1}/{len(photos)}")
 if bar:

@@ -84,6 +84,10 @@ def test_predict_names_uploaded_and_camera_photos():
     for _, label in photos:
         assert label in shown
     assert len(at.dataframe) == 1  # several photos: one table, downloadable
+    # Raising the threshold re-judges the same predictions: now every photo is "not sure".
+    at.slider(key="pred_threshold").set_value(1.0).run()
+    assert not at.exception and not at.success
+    assert sum("Not sure" in w.value for w in at.warning) == 3
 
 
 def test_evaluate_cell_selection_filters_to_that_cells_photos():
