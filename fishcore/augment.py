@@ -6,9 +6,11 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
+from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from fishcore.config import AugmentConfig
@@ -59,20 +61,77 @@ def validate_augment(cfg: AugmentConfig) -> AugmentConfig:
     return cfg
 
 
-def build_transforms(
+class FastRandomAffine(v2.RandomAffine):
+    """torchvision's RandomAffine (same parameters, same random draws) applied with OpenCV's warpAffine.
+
+    On a 224x224 uint8 image OpenCV takes about 0.2 ms where torchvision's tensor and PIL paths take
+    1.1-1.2 ms (measured on 2 cores); the result matches torchvision's bilinear warp except for rounding
+    (tests/test_augment.py). Inputs it does not handle (float or batched tensors) go to torchvision.
+    """
+
+    def transform(self, inpt, params: dict):
+        is_pil = isinstance(inpt, Image.Image)
+        is_u8_image = isinstance(inpt, torch.Tensor) and inpt.dtype == torch.uint8 and inpt.ndim == 3
+        if not (is_pil or is_u8_image):
+            return super().transform(inpt, params)
+        array = np.asarray(inpt) if is_pil else inpt.as_subclass(torch.Tensor).permute(1, 2, 0).numpy()
+        h, w = array.shape[:2]
+        # affine_matrix works in continuous coordinates (pixel i spans [i, i+1)); OpenCV puts pixel
+        # centres on integers, so conjugate by a half-pixel shift.
+        m = affine_matrix(
+            params["angle"], tuple(params["translate"]), params["scale"], tuple(params["shear"]), (w * 0.5, h * 0.5)
+        )
+        half = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+        m = np.linalg.inv(half) @ m @ half
+        fill = self.fill if isinstance(self.fill, (int, float)) else 0
+        out = cv2.warpAffine(
+            np.ascontiguousarray(array),
+            m[:2],
+            (w, h),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(fill,) * 4,
+        )
+        if out.ndim == 2:
+            out = out[:, :, None]
+        if is_pil:
+            return Image.fromarray(out.squeeze(2) if out.shape[2] == 1 else out, mode=inpt.mode)
+        result = torch.from_numpy(out).permute(2, 0, 1).contiguous()
+        return tv_tensors.wrap(result, like=inpt) if isinstance(inpt, tv_tensors.Image) else result
+
+
+@dataclass(frozen=True)
+class TransformStages:
+    """build_transforms in three stages, for code that makes several views of one photo.
+
+    ``resize`` (deterministic, uint8) runs once per photo, ``random`` (augmentation, uint8) once per view,
+    ``finish`` (to float, normalise) once per batch of views; applied in that order they are exactly the
+    composed pipeline.
+    """
+
+    resize: v2.Compose
+    random: v2.Compose
+    finish: v2.Compose
+
+    def compose(self) -> v2.Compose:
+        steps = [*self.resize.transforms, *self.random.transforms, *self.finish.transforms]
+        return v2.Compose([t for t in steps if not isinstance(t, v2.Identity)])
+
+
+def transform_stages(
     cfg: AugmentConfig | None,
     train: bool,
     image_size: int = 224,
     mean: tuple[float, ...] = IMAGENET_MEAN,
     std: tuple[float, ...] = IMAGENET_STD,
     normalize: bool = True,
-) -> v2.Compose:
-    """The one transform pipeline, from RGB PIL image to a normalised tensor, for training and inference."""
-    steps: list = [v2.ToImage(), v2.Resize((image_size, image_size), antialias=True)]
+) -> TransformStages:
+    """The one transform pipeline, in stages; see build_transforms."""
+    random: list = []
     if train and cfg is not None:
         validate_augment(cfg)
-        steps.append(
-            v2.RandomAffine(
+        random.append(
+            FastRandomAffine(
                 degrees=cfg.rotation,
                 translate=(cfg.translate, cfg.translate) if cfg.translate else None,
                 scale=tuple(cfg.scale),
@@ -82,15 +141,32 @@ def build_transforms(
             )
         )
         if cfg.hflip:
-            steps.append(v2.RandomHorizontalFlip(0.5))
+            random.append(v2.RandomHorizontalFlip(0.5))
         if cfg.vflip:
-            steps.append(v2.RandomVerticalFlip(0.5))
+            random.append(v2.RandomVerticalFlip(0.5))
         if any((cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue)):
-            steps.append(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue))
-    steps.append(v2.ToDtype(torch.float32, scale=True))
+            random.append(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue))
+    finish: list = [v2.ToDtype(torch.float32, scale=True)]
     if normalize:
-        steps.append(v2.Normalize(mean=list(mean), std=list(std)))
-    return v2.Compose(steps)
+        finish.append(v2.Normalize(mean=list(mean), std=list(std)))
+    resize = v2.Compose([v2.ToImage(), v2.Resize((image_size, image_size), antialias=True)])
+    return TransformStages(resize, v2.Compose(random or [v2.Identity()]), v2.Compose(finish))
+
+
+def build_transforms(
+    cfg: AugmentConfig | None,
+    train: bool,
+    image_size: int = 224,
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+    normalize: bool = True,
+) -> v2.Compose:
+    """The one transform pipeline, from RGB PIL image to a normalised tensor, for training and inference.
+
+    Resize to image_size x image_size first, then (training only) the paper's random affine
+    (scale, rotation, shear, translation) and reflections, then float and ImageNet normalisation.
+    """
+    return transform_stages(cfg, train, image_size, mean, std, normalize).compose()
 
 
 def affine_matrix(

@@ -74,6 +74,10 @@ class TrainConfig:
     # "full": augmentation recomputed on the fly every epoch, the whole network run each step.
     mode: str = "fast"
     views: int = 2  # K augmented views per training photo in fast mode (plus the clean one)
+    # "auto": bfloat16 mixed precision where the hardware has it (AMX/AVX512-BF16 CPUs, recent GPUs), else
+    # float32. Only the training steps and validation use it; saved weights, calibration, test metrics and
+    # prediction stay float32.
+    precision: str = "auto"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

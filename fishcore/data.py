@@ -12,6 +12,7 @@ import unicodedata
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -253,27 +254,35 @@ def scan(
     cache = _load_scan_cache(cache_path)
     fresh: dict[str, dict] = {}
     items: list[ImageItem] = []
-    for i, (path, rel, label) in enumerate(files):
+
+    def entry_of(file: tuple[Path, str, str]) -> dict | OSError:
+        path, rel, label = file
         try:
             st = path.stat()
             stamp = [st.st_size, st.st_mtime_ns]
             hit = cache.get(rel)
             if hit and hit.get("stamp") == stamp and hit.get("label") == label:
-                entry = hit
-            else:
-                try:
-                    entry = {"stamp": stamp, "label": label, "item": asdict(_inspect(path, rel, label, min_side))}
-                except ImageError as exc:
-                    entry = {"stamp": stamp, "label": label, "problem": str(exc)}
-            fresh[rel] = entry
-            if "item" in entry:
-                items.append(ImageItem(**entry["item"]))
-            else:
-                problems.append(ScanProblem(rel, entry["problem"]))
+                return hit
+            try:
+                return {"stamp": stamp, "label": label, "item": asdict(_inspect(path, rel, label, min_side))}
+            except ImageError as exc:
+                return {"stamp": stamp, "label": label, "problem": str(exc)}
         except OSError as exc:
-            problems.append(ScanProblem(rel, f"unreadable ({exc.strerror or exc})"))
-        if progress:
-            progress(i + 1, len(files))
+            return exc
+
+    # Decoding releases the GIL: one photo per core at a time.
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        for i, ((_, rel, _), entry) in enumerate(zip(files, pool.map(entry_of, files), strict=True)):
+            if isinstance(entry, OSError):
+                problems.append(ScanProblem(rel, f"unreadable ({entry.strerror or entry})"))
+            else:
+                fresh[rel] = entry
+                if "item" in entry:
+                    items.append(ImageItem(**entry["item"]))
+                else:
+                    problems.append(ScanProblem(rel, entry["problem"]))
+            if progress:
+                progress(i + 1, len(files))
     if cache_path is not None and fresh != cache:
         try:
             cache_path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,13 +26,16 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from fishcore.augment import build_transforms
+from fishcore.augment import transform_stages
 from fishcore.config import AugmentConfig, ModelConfig, to_dict
 from fishcore.data import load_image
 from fishcore.errors import ImageError
 from fishcore.models import FishNet
 
 Progress = Callable[[int, int], None]
+
+# Bumped whenever the way views are made changes (v2: OpenCV affine warp), so old cache files are not reused.
+VIEWS_VERSION = 2
 
 
 def _digest(data: object) -> str:
@@ -83,6 +86,8 @@ class Engine:
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, torch.get_num_threads())
         options.inter_op_num_threads = 1
+        # Idle worker threads sleep instead of spinning, so the thread decoding the next batch gets a core.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
 
     @torch.inference_mode()
@@ -118,6 +123,7 @@ class FeatureStore:
                 "pretrained": model_cfg.pretrained,
                 "freeze_until": model.freeze_until,
                 "image_size": model_cfg.image_size,
+                "views_version": VIEWS_VERSION,
             }
         )
         if weights_sha is None and model_cfg.pretrained is False:
@@ -138,15 +144,15 @@ class FeatureStore:
         return self.root / ("clean" if augment is None or k == 0 else f"aug-{_digest([to_dict(augment), k])}")
 
     def _views(self, path: str, sha: str, augment: AugmentConfig | None, k: int) -> torch.Tensor:
-        image = load_image(path, min_size=self.image_size)
-        views = [build_transforms(None, False, self.image_size)(image)]
-        if augment is not None and k:
-            pipeline = build_transforms(augment, True, self.image_size)
-            with torch.random.fork_rng(devices=[]):
-                for j in range(k):
-                    # A fixed draw per (image, view): the cache holds exactly what a rerun would compute.
-                    torch.manual_seed(int(sha[:12], 16) + j)
-                    views.append(pipeline(image))
+        """[1 + k, 3, H, W] uint8: the clean view, then k augmented ones, all from one decode and one resize."""
+        stages = transform_stages(augment, augment is not None and k > 0, self.image_size)
+        small = stages.resize(load_image(path, min_size=self.image_size))
+        views = [small]
+        with torch.random.fork_rng(devices=[]):
+            for j in range(k if augment is not None else 0):
+                # A fixed draw per (image, view): the cache holds exactly what a rerun would compute.
+                torch.manual_seed(int(sha[:12], 16) + j)
+                views.append(stages.random(small))
         return torch.stack(views)
 
     def features(
@@ -155,7 +161,7 @@ class FeatureStore:
         augment: AugmentConfig | None = None,
         k: int = 0,
         progress: Progress | None = None,
-        batch_size: int = 32,
+        batch_size: int = 12,
     ) -> torch.Tensor:
         """[N, 1 + k, C, H, W] float16 trunk features for (path, content sha256) samples; view 0 is clean."""
         folder = self._folder(augment, k)
@@ -177,21 +183,19 @@ class FeatureStore:
         per_chunk = max(1, batch_size // (1 + k))
         chunks = [missing[i : i + per_chunk] for i in range(0, len(missing), per_chunk)]
 
-        def prepare(chunk: list[int]) -> torch.Tensor:
-            stacks = []
-            for i in chunk:
-                try:
-                    stacks.append(self._views(samples[i][0], samples[i][1], augment, k))
-                except ImageError as exc:
-                    raise ImageError(f"{samples[i][0]}: {exc}") from exc
-            return torch.cat(stacks)
+        finish = transform_stages(None, False, self.image_size).finish
 
-        # Decoding and augmenting the next chunk overlaps with the trunk running on this one.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(prepare, chunks[0]) if chunks else None
-            for n, chunk in enumerate(chunks):
-                batch = pending.result()
-                pending = pool.submit(prepare, chunks[n + 1]) if n + 1 < len(chunks) else None
+        def views(i: int) -> torch.Tensor:
+            try:
+                return self._views(samples[i][0], samples[i][1], augment, k)
+            except ImageError as exc:
+                raise ImageError(f"{samples[i][0]}: {exc}") from exc
+
+        # Decoding and augmenting (two photos at a time) alternates with the trunk rather than overlapping
+        # it: onnxruntime already uses every core, and a third busy thread slowed it more than it saved.
+        with ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
+            for chunk in chunks:
+                batch = finish(torch.cat(list(pool.map(views, chunk))))
                 feats = self.engine(batch).half()
                 feats = feats.reshape(len(chunk), 1 + k, *feats.shape[1:])
                 for i, f in zip(chunk, feats, strict=True):

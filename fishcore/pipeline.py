@@ -172,6 +172,7 @@ def train_folder(
             "best_val_loss": train_result.best_val_loss if train_result.best_val_loss != float("inf") else None,
             "best_iteration": train_result.best_iteration,
             "device": str(dev),
+            "precision": train_result.precision,
             "mode": mode,
             "views": train_cfg.views if mode == "fast" else None,
             **feature_stats,

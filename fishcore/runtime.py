@@ -23,3 +23,34 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """True when the device does bfloat16 arithmetic in hardware (CUDA with bf16; x86 CPUs with AMX or AVX512-BF16).
+
+    Elsewhere bf16 is emulated and slower than float32, so "auto" precision stays at float32.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return bool({"amx_bf16", "avx512_bf16"} & set(flags))
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' -> 'bf16' where the hardware has it, else 'fp32'; 'bf16' and 'fp32' are taken as asked."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"unknown precision '{precision}'; use auto, bf16 or fp32")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """Mixed precision for training steps: matmuls and convolutions in bfloat16, weights and optimiser in float32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from fishcore.config import TrainConfig
 from fishcore.data import load_image
 from fishcore.errors import ImageError
+from fishcore.runtime import autocast, resolve_precision
 
 EVENTS = ("train_start", "batch_end", "validation", "epoch_end", "train_end")
 
@@ -77,6 +78,7 @@ class TrainResult:
     iterations: int = 0
     seconds: float = 0.0
     stop_reason: str = "completed"  # completed | early_stopping | user
+    precision: str = "fp32"  # what the training steps ran in: fp32 or bf16 (mixed)
 
 
 class JsonlLog:
@@ -110,19 +112,21 @@ class FrozenTrunkCache:
     cannot promise that (frozen BatchNorm statistics still adapting), every call runs the full model.
     """
 
-    def __init__(self, loader: DataLoader, device: torch.device) -> None:
+    def __init__(self, loader: DataLoader, device: torch.device, precision: str = "fp32") -> None:
         self.loader = loader
         self.device = device
+        self.precision = precision
         self.features: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     @torch.no_grad()
     def logits(self, model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-        if not getattr(model, "trunk_is_constant", False):
-            return compute_logits(model, self.loader, self.device)
-        model.eval()
-        if self.features is None:
-            self.features = [(model.trunk(x.to(self.device, memory_format=torch.channels_last)), y) for x, y in self.loader]
-        logits = [model.from_trunk(f).float().cpu() for f, _ in self.features]
+        with autocast(self.device, self.precision):
+            if not getattr(model, "trunk_is_constant", False):
+                return compute_logits(model, self.loader, self.device)
+            model.eval()
+            if self.features is None:
+                self.features = [(model.trunk(x.to(self.device, memory_format=torch.channels_last)), y) for x, y in self.loader]
+            logits = [model.from_trunk(f).float().cpu() for f, _ in self.features]
         return torch.cat(logits), torch.cat([y for _, y in self.features])
 
 
@@ -163,12 +167,13 @@ def fit(
     stop request, which is honoured after the current batch.
     """
     device = device or torch.device("cpu")
+    precision = resolve_precision(cfg.precision, device)
     # channels_last runs MobileNet/ResNet convolutions about 1.7x faster on CPU (measured, batch 16-32).
     model.to(device, memory_format=torch.channels_last)
     # num_workers=0: worker processes can hang or fork badly inside a server process (Streamlit).
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=0, generator=generator)
     val_cache = (
-        FrozenTrunkCache(DataLoader(val_set, batch_size=32, shuffle=False, num_workers=0), device)
+        FrozenTrunkCache(DataLoader(val_set, batch_size=64, shuffle=False, num_workers=0), device, precision)
         if val_set is not None and len(val_set) > 0
         else None
     )
@@ -176,7 +181,7 @@ def fit(
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     total = cfg.epochs * len(loader)
-    result = TrainResult()
+    result = TrainResult(precision=precision)
     best_state = None
     bad_validations = 0
     start = time.perf_counter()
@@ -211,14 +216,15 @@ def fit(
             bad_validations += 1
         return bad_validations >= cfg.patience
 
-    emit(TrainEvent("train_start", 0, 0, total, lr=cfg.lr, message=f"{len(train_set)} training images"))
+    emit(TrainEvent("train_start", 0, 0, total, lr=cfg.lr, message=f"{len(train_set)} training images, {precision}"))
     iteration = 0
     running_loss, running_correct, running_n = 0.0, 0, 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         for x, y in loader:
             x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
-            logits = model(x)
+            with autocast(device, precision):
+                logits = model(x).float()
             loss = loss_fn(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

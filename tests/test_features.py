@@ -2,7 +2,7 @@ import shutil
 
 import torch
 
-from fishcore.augment import build_transforms
+from fishcore.augment import build_transforms, transform_stages
 from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
 from fishcore.data import load_image, resolve, scan
 from fishcore.evaluate import evaluate_files
@@ -10,6 +10,7 @@ from fishcore.features import Engine, FeatureStore
 from fishcore.models import build_model
 from fishcore.pipeline import train_folder
 from fishcore.predict import Predictor
+from fishcore.runtime import resolve_precision
 from fishcore.storage import read_card
 
 from conftest import class_image, make_image_folder
@@ -54,6 +55,23 @@ def test_features_are_the_trunk_output_cached_and_only_new_views_computed(tmp_pa
     assert other.computed == 8
 
 
+def test_cached_views_are_the_training_transform_with_a_fixed_seed_per_view(tmp_path):
+    # Fast mode decodes and resizes once per photo, then augments; that must equal the training
+    # transform (what full mode and the Augmentation lab run) drawn with the view's seed.
+    data = make_image_folder(tmp_path / "d", ["a"], 2)
+    model, sha = build_model(CFG, 2)
+    store = FeatureStore(tmp_path / "cache", model, CFG, sha, engine="torch")
+    path, digest = _samples(data)[0]
+    views = store._views(path, digest, AugmentConfig(), 3)
+    image = load_image(path, min_size=64)
+    finish = transform_stages(None, False, 64).finish
+    assert torch.equal(finish(views[0]), build_transforms(None, False, 64)(image))
+    for j in range(3):
+        torch.manual_seed(int(digest[:12], 16) + j)
+        assert torch.allclose(finish(views[1 + j]), build_transforms(AugmentConfig(), True, 64)(image), atol=1e-6)
+    assert not torch.equal(views[1], views[2])
+
+
 def test_onnxruntime_and_torch_agree_to_1e_4():
     model, _ = build_model(ModelConfig(), 5)
     model.eval()
@@ -72,6 +90,7 @@ def test_fast_mode_training_saves_its_mode_and_reuses_the_cache(tmp_path):
     first = train_folder(data, tmp_path / "m1", DataConfig(), CFG, cfg, cache_dir=tmp_path / "cache")
     t = read_card(first.model_dir).training
     assert t["mode"] == "fast" and t["views"] == 2 and t["views_computed"] == t["views_total"] > 0
+    assert t["precision"] == resolve_precision("auto", torch.device("cpu"))
     # The card's test numbers (from cached float16 features) are what the real Predictor gives.
     card = read_card(first.model_dir)
     assert card.metrics["test"]["computed_on"].startswith("cached")

@@ -1,6 +1,8 @@
 import json
+import math
 import threading
 
+import pytest
 import torch
 
 from fishcore.augment import build_transforms
@@ -96,3 +98,23 @@ def test_temperature_softens_overconfident_logits():
     assert 0.85 < fit_temperature(logits, targets) < 1.15
     assert 3 < fit_temperature(logits * 4, targets) < 5
     assert fit_temperature(logits * 100, targets * 0 + logits.argmax(1)) == 0.5  # never sharpen beyond 2x
+
+
+def test_precision_choice_and_bf16_training(tmp_path, monkeypatch):
+    import fishcore.runtime as runtime
+
+    cpu = torch.device("cpu")
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(runtime, "native_bf16", lambda device, native=native: native)
+        assert runtime.resolve_precision("auto", cpu) == expected
+    assert runtime.resolve_precision("fp32", cpu) == "fp32" and runtime.resolve_precision("bf16", cpu) == "bf16"
+    with pytest.raises(ValueError, match="precision"):
+        runtime.resolve_precision("fp8", cpu)
+    # Mixed precision runs the convolutions in bfloat16 but keeps float32 weights and a float32 loss.
+    train, val = _datasets(tmp_path / "d")
+    model, _ = build_model(SMALL, 3)
+    events = []
+    result = fit(model, train, val, TrainConfig(epochs=1, batch_size=8, precision="bf16"), [events.append])
+    assert result.precision == "bf16" and "bf16" in events[0].message
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(math.isfinite(e.loss) for e in events if e.name == "batch_end")
