@@ -37,7 +37,7 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float | None) -> dict:
+def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float | None, precision: str) -> dict:
     import threading
 
     from fishcore.pipeline import train_folder
@@ -47,9 +47,8 @@ def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float |
     if timer:
         timer.start()
     start = time.perf_counter()
-    outcome = train_folder(
-        data, out, DataConfig(), ModelConfig(), replace(TrainConfig(), mode=mode, epochs=epochs), stop=stop, cache_dir=cache
-    )
+    cfg = replace(TrainConfig(), mode=mode, epochs=epochs, precision=precision)
+    outcome = train_folder(data, out, DataConfig(), ModelConfig(), cfg, stop=stop, cache_dir=cache)
     wall = time.perf_counter() - start
     if timer:
         timer.cancel()
@@ -64,6 +63,7 @@ def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float |
         "stop": t["stop_reason"],
         "engine": t.get("engine"),
         "epochs": t["epochs"],
+        "precision": t.get("precision"),
     }
 
 
@@ -168,7 +168,7 @@ def _latency(data: str, model_dir: str, engine: str, n: int) -> dict:
 def child(kind: str, args: list[str]) -> None:
     """Run one measurement in this (child) process and print it as JSON with the peak memory."""
     fn = {
-        "train": lambda: _train(args[0], args[1], args[2], args[3], int(args[4]), float(args[5]) or None),
+        "train": lambda: _train(args[0], args[1], args[2], args[3], int(args[4]), float(args[5]) or None, args[6]),
         "logreg": lambda: _logreg(args[0]),
         "knn": lambda: _hsv_knn(args[0]),
         "latency": lambda: _latency(args[0], args[1], args[2], int(args[3])),
@@ -194,11 +194,12 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
         cache = os.path.join(tmp, "cache")
         epochs = TrainConfig().epochs
         log("1/6 default training, cold cache...")
-        cold = _run("train", data, os.path.join(tmp, "m_fast"), cache, "fast", epochs, 0)
+        cold = _run("train", data, os.path.join(tmp, "m_fast"), cache, "fast", epochs, 0, "auto")
         log("2/6 default training, warm cache...")
-        warm = _run("train", data, os.path.join(tmp, "m_fast2"), cache, "fast", epochs, 0)
+        warm = _run("train", data, os.path.join(tmp, "m_fast2"), cache, "fast", epochs, 0, "auto")
         log(f"3/6 naive baseline (full network, augmentation on the fly; cap {naive_cap:.0f}s)...")
-        naive = _run("train", data, os.path.join(tmp, "m_full"), os.path.join(tmp, "unused"), "full", epochs, naive_cap)
+        # What a standard torchvision fine-tuning script does on a CPU: float32 throughout.
+        naive = _run("train", data, os.path.join(tmp, "m_full"), os.path.join(tmp, "unused"), "full", epochs, naive_cap, "fp32")
         log("4/6 frozen features + logistic regression...")
         logreg = _run("logreg", data)
         log("5/6 k-NN on HSV colour histograms...")
@@ -219,9 +220,13 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
         "",
         "| method | wall s | features s | fit s | test accuracy | test macro-F1 | peak RSS MB |",
         "|---|---|---|---|---|---|---|",
-        row(f"1. fishcore default (fast mode, cold cache, engine {cold.get('engine')})", cold),
+        row(f"1. fishcore default (fast mode, cold cache, trunk in {cold.get('engine')}, tail in {cold.get('precision')})", cold),
         row("2. fishcore default (fast mode, warm cache)", warm),
-        row(f"3. naive fine-tune (full mode, on-the-fly augmentation, {naive['epochs']} epochs, {naive['stop']})", naive),
+        row(
+            f"3. naive fine-tune (full mode, on-the-fly augmentation, {naive['precision']}, {naive['epochs']} epochs, "
+            f"{naive['stop']})",
+            naive,
+        ),
         row(f"4. frozen features + logistic regression ({logreg.get('engine')})", logreg),
         row("5. k-NN (k=5) on HSV colour histograms", knn),
         "",

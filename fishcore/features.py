@@ -13,10 +13,13 @@ point, the image size, and (for augmented views) the augmentation config, K and 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import io
 import json
 import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +36,19 @@ from fishcore.errors import ImageError
 from fishcore.models import FishNet
 
 Progress = Callable[[int, int], None]
+
+_GLOBAL_RNG = threading.Lock()
+
+
+def release_free_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc only; elsewhere a no-op).
+
+    Decoding photos between onnxruntime calls fragments glibc's heap: without this, resident memory
+    grew by about 1 MB per photo during feature extraction (2.4-3.8 GB peak on LSFD instead of 1.4).
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
 
 # Bumped whenever the way views are made changes (v2: OpenCV affine warp), so old cache files are not reused.
 VIEWS_VERSION = 2
@@ -148,7 +164,9 @@ class FeatureStore:
         stages = transform_stages(augment, augment is not None and k > 0, self.image_size)
         small = stages.resize(load_image(path, min_size=self.image_size))
         views = [small]
-        with torch.random.fork_rng(devices=[]):
+        # torchvision draws from torch's global generator: photos prepared on other threads must not
+        # reseed it half-way through this photo's draws.
+        with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
             for j in range(k if augment is not None else 0):
                 # A fixed draw per (image, view): the cache holds exactly what a rerun would compute.
                 torch.manual_seed(int(sha[:12], 16) + j)
@@ -194,7 +212,7 @@ class FeatureStore:
         # Decoding and augmenting (two photos at a time) alternates with the trunk rather than overlapping
         # it: onnxruntime already uses every core, and a third busy thread slowed it more than it saved.
         with ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
-            for chunk in chunks:
+            for n, chunk in enumerate(chunks):
                 batch = finish(torch.cat(list(pool.map(views, chunk))))
                 feats = self.engine(batch).half()
                 feats = feats.reshape(len(chunk), 1 + k, *feats.shape[1:])
@@ -204,6 +222,8 @@ class FeatureStore:
                     torch.save(out[i], tmp)
                     os.replace(tmp, folder / f"{samples[i][1]}.pt")
                 self.computed += len(chunk) * (1 + k)
+                if n % 25 == 24:
+                    release_free_memory()
                 done += len(chunk)
                 if progress:
                     progress(done, len(samples))

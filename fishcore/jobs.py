@@ -280,6 +280,7 @@ def run_job(job_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = No
             test=outcome.test_report.summary() if outcome.test_report else None,
             seconds=round(result.seconds + (outcome.card.training.get("feature_seconds") or 0), 1),
             mode=outcome.card.training.get("mode"),
+            precision=outcome.card.training.get("precision"),
             force=True,
         )
         return 0

@@ -13,6 +13,8 @@ from fishcore.jobs import FINAL_STATES, Job, JobSpec, active_job, list_jobs, sta
 from fishcore.models import BACKBONES
 from pages._shared import dataset_input, workspace
 
+PRECISION_NAMES = {"auto": "Auto", "bf16": "bfloat16 mixed precision", "fp32": "float32"}
+
 ws = workspace()
 st.title("Train")
 
@@ -54,7 +56,16 @@ with st.expander("New training run", expanded=not running):
         "so training takes seconds and a rerun on the same photos is quicker still; augmentation is limited to those "
         "K copies. Full: every epoch draws fresh augmentations and runs the whole network, several times slower.",
     )
-    views = st.number_input("Augmented views per photo (fast mode)", 0, 16, t.views, disabled=mode != "fast")
+    c1, c2 = st.columns(2)
+    views = c1.number_input("Augmented views per photo (fast mode)", 0, 16, t.views, disabled=mode != "fast")
+    precision = c2.selectbox(
+        "Precision",
+        ["auto", "bf16", "fp32"],
+        format_func=PRECISION_NAMES.get,
+        help="Auto uses bfloat16 mixed precision when this computer's processor does it in hardware (recent Intel "
+        "Xeon and Core CPUs, recent GPUs): about twice as fast, same accuracy in our tests. Otherwise float32. "
+        "The saved model and predictions are always float32.",
+    )
     c1, c2, c3 = st.columns(3)
     val_every = c1.number_input("Validate every N iterations", 0, 1000, t.val_every, help="0: only at each epoch end")
     patience = c2.number_input("Early-stopping patience", 1, 100, t.patience, help="validations without a lower loss")
@@ -80,6 +91,7 @@ with st.expander("New training run", expanded=not running):
                 train=TrainConfig(
                     mode=mode,
                     views=int(views),
+                    precision=precision,
                     epochs=int(epochs),
                     batch_size=int(batch_size),
                     lr=float(lr),
@@ -153,7 +165,8 @@ def monitor(job: Job) -> None:
         if status.get("test"):
             test = status["test"]
             st.write(
-                f"{status.get('mode', '?').capitalize()} mode. Test split: accuracy {test['accuracy']:.3f}, "
+                f"{status.get('mode', '?').capitalize()} mode, {PRECISION_NAMES.get(status.get('precision'), 'float32')}. "
+                f"Test split: accuracy {test['accuracy']:.3f}, "
                 f"macro-F1 {test['macro_f1']:.3f} on {test['n']} photos "
                 f"(training {status.get('seconds', 0):.0f} s)."
             )

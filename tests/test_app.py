@@ -122,6 +122,7 @@ def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
     at.text_input(key="train_path_box").set_value(str(subset))
     for label, value in (("Epochs", 30), ("Batch size", 4), ("Image size", 64), ("Validate every N iterations", 2)):
         next(n for n in at.number_input if n.label == label).set_value(value)
+    next(s for s in at.selectbox if s.label == "Precision").set_value("fp32")
     at.run()
     button(at, "Start training").click().run()
     assert not at.exception and not at.error
@@ -144,4 +145,5 @@ def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
     else:
         pytest.fail(f"job did not stop: {[s.value for s in at.subheader]}")
     assert any("stopped by request" in s.value for s in at.success)
-    assert (tmp_path / "models").is_dir() and any((tmp_path / "models").iterdir())
+    saved = [d for d in (tmp_path / "models").iterdir() if (d / "card.json").is_file()]
+    assert len(saved) == 1 and read_card(saved[0]).training["precision"] == "fp32"

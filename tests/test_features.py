@@ -72,6 +72,17 @@ def test_cached_views_are_the_training_transform_with_a_fixed_seed_per_view(tmp_
     assert not torch.equal(views[1], views[2])
 
 
+def test_views_are_reproducible_when_photos_are_prepared_in_parallel(tmp_path):
+    data = make_image_folder(tmp_path / "d", ["a", "b"], 12)
+    model, sha = build_model(CFG, 2)
+    samples = _samples(data)
+    runs = [
+        FeatureStore(tmp_path / f"cache{i}", model, CFG, sha, engine="torch").features(samples, AugmentConfig(), k=3)
+        for i in range(2)
+    ]
+    assert torch.equal(runs[0], runs[1])
+
+
 def test_onnxruntime_and_torch_agree_to_1e_4():
     model, _ = build_model(ModelConfig(), 5)
     model.eval()
