@@ -95,6 +95,16 @@ def test_onnxruntime_and_torch_agree_to_1e_4():
     assert (Engine(model, 224, "torch")(x) - ref).abs().max() < 1e-4
 
 
+def test_feature_trunk_takes_uint8_and_matches_the_normalised_float_pipeline(tmp_path):
+    model, sha = build_model(ModelConfig(), 5)
+    pixels = torch.randint(0, 256, (4, 3, 224, 224), dtype=torch.uint8)
+    with torch.inference_mode():
+        ref = model.eval().trunk(transform_stages(None, False, 224).finish(pixels))
+    for engine in ("onnx", "torch"):
+        store = FeatureStore(tmp_path, model, ModelConfig(), sha, engine=engine)
+        assert (store.engine(pixels) - ref).abs().max() < 1e-4
+
+
 def test_fast_mode_training_saves_its_mode_and_reuses_the_cache(tmp_path):
     data = make_image_folder(tmp_path / "d", ["red", "green", "blue"], 12)
     cfg = TrainConfig(epochs=2, batch_size=8, val_every=0, views=2)
