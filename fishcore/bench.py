@@ -165,6 +165,23 @@ def _latency(data: str, model_dir: str, engine: str, n: int) -> dict:
     return {"p50_ms": statistics.median(times), "p95_ms": q[18], "per_s_batch32": rate, "engine": predictor.engine_name}
 
 
+def _probe() -> dict:
+    """How fast this machine is right now: a 2048x2048 float32 matmul (about 290 GFLOP/s at best here).
+
+    Shared machines drift; a probe before and after the rows says whether the run was a fast or a slow one.
+    """
+    import torch
+
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    times = []
+    for _ in range(15):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return {"gflops": 2 * 2048**3 / statistics.median(times) / 1e9}
+
+
 def child(kind: str, args: list[str]) -> None:
     """Run one measurement in this (child) process and print it as JSON with the peak memory."""
     fn = {
@@ -172,6 +189,7 @@ def child(kind: str, args: list[str]) -> None:
         "logreg": lambda: _logreg(args[0]),
         "knn": lambda: _hsv_knn(args[0]),
         "latency": lambda: _latency(args[0], args[1], args[2], int(args[3])),
+        "probe": _probe,
     }[kind]
     result = fn()
     result["peak_mb"] = _peak_mb()
@@ -193,6 +211,7 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
     with tempfile.TemporaryDirectory(prefix="fishcore-bench-") as tmp:
         cache = os.path.join(tmp, "cache")
         epochs = TrainConfig().epochs
+        probe_before = _run("probe")["gflops"]
         log("1/6 default training, cold cache...")
         cold = _run("train", data, os.path.join(tmp, "m_fast"), cache, "fast", epochs, 0, "auto")
         log("2/6 default training, warm cache...")
@@ -206,6 +225,7 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
         knn = _run("knn", data)
         log("6/6 prediction latency...")
         lat = {e: _run("latency", data, os.path.join(tmp, "m_fast"), e, photos) for e in ("torch", "onnx")}
+        probe_after = _run("probe")["gflops"]
 
     def row(name, r):
         feat = f"{r['features']:.1f}" if r.get("features") is not None else "-"
@@ -216,7 +236,9 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
 
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}), torch threads "
-        f"{__import__('torch').get_num_threads()}; data {data}; command `python -m fishcore bench {data}`.",
+        f"{__import__('torch').get_num_threads()}; data {data}; command `python -m fishcore bench {data}`. "
+        f"Machine speed probe (2048x2048 float32 matmul): {probe_before:.0f} GFLOP/s before the rows, "
+        f"{probe_after:.0f} after.",
         "",
         "| method | wall s | features s | fit s | test accuracy | test macro-F1 | peak RSS MB |",
         "|---|---|---|---|---|---|---|",

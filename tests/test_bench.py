@@ -17,6 +17,7 @@ def test_bench_prints_every_row_with_measured_numbers(tmp_path):
         "4. frozen features",
         "5. k-NN",
         "Speed-up of 1 over 3",
+        "Machine speed probe",
         "| torch",
         "| onnxruntime",
     ):
