@@ -172,17 +172,14 @@ class FeatureStore:
     def _folder(self, augment: AugmentConfig | None, k: int) -> Path:
         return self.root / ("clean" if augment is None or k == 0 else f"aug-{_digest([to_dict(augment), k])}")
 
-    def _views(
-        self, path: str, sha: str, augment: AugmentConfig | None, k: int, stages: TransformStages | None = None
-    ) -> torch.Tensor:
+    def _views(self, path: str, sha: str, stages: TransformStages, k: int) -> torch.Tensor:
         """[1 + k, 3, H, W] uint8: the clean view, then k augmented ones, all from one decode and one resize."""
-        stages = stages or transform_stages(augment, augment is not None and k > 0, self.image_size)
         small = stages.resize(load_image(path, min_size=self.image_size))
         views = [small]
         # torchvision draws from torch's global generator: photos prepared on other threads must not
         # reseed it half-way through this photo's draws.
         with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
-            for j in range(k if augment is not None else 0):
+            for j in range(k):
                 # A fixed draw per (image, view): the cache holds exactly what a rerun would compute.
                 # The CPU generator only: torch.manual_seed would also queue lazy CUDA/XPU seeding, each
                 # call recording a stack trace (a third of the time of preparing a photo, profiled).
@@ -199,6 +196,7 @@ class FeatureStore:
         batch_size: int = 12,
     ) -> torch.Tensor:
         """[N, 1 + k, C, H, W] float16 trunk features for (path, content sha256) samples; view 0 is clean."""
+        k = k if augment is not None else 0  # no augmentation: the clean view only
         folder = self._folder(augment, k)
         folder.mkdir(parents=True, exist_ok=True)
         out: list[torch.Tensor | None] = [None] * len(samples)
@@ -217,11 +215,11 @@ class FeatureStore:
             progress(done, len(samples))
         per_chunk = max(1, batch_size // (1 + k))
         chunks = [missing[i : i + per_chunk] for i in range(0, len(missing), per_chunk)]
-        stages = transform_stages(augment, augment is not None and k > 0, self.image_size)
+        stages = transform_stages(augment, k > 0, self.image_size)
 
         def views(i: int) -> torch.Tensor:
             try:
-                return self._views(samples[i][0], samples[i][1], augment, k, stages)
+                return self._views(samples[i][0], samples[i][1], stages, k)
             except ImageError as exc:
                 raise ImageError(f"{samples[i][0]}: {exc}") from exc
 

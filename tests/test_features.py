@@ -62,7 +62,7 @@ def test_cached_views_are_the_training_transform_with_a_fixed_seed_per_view(tmp_
     model, sha = build_model(CFG, 2)
     store = FeatureStore(tmp_path / "cache", model, CFG, sha, engine="torch")
     path, digest = _samples(data)[0]
-    views = store._views(path, digest, AugmentConfig(), 3)
+    views = store._views(path, digest, transform_stages(AugmentConfig(), True, 64), 3)
     image = load_image(path, min_size=64)
     finish = transform_stages(None, False, 64).finish
     assert torch.equal(finish(views[0]), build_transforms(None, False, 64)(image))
