@@ -10,13 +10,13 @@ import sys
 import threading
 from pathlib import Path
 
-from fishcore.augment import AUGMENT_SPEC, preview
 from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
-from fishcore.data import load_image, scan
+from fishcore.data.augment import AUGMENT_SPEC, preview
+from fishcore.data.dataset import load_image, scan
 from fishcore.errors import FishcoreError
-from fishcore.evaluate import SPLITS
-from fishcore.models import BACKBONES
-from fishcore.storage import DEFAULT_MODEL_DIR
+from fishcore.inference.evaluate import SPLITS
+from fishcore.models.backbones import BACKBONES
+from fishcore.store.model_files import DEFAULT_MODEL_DIR
 
 
 def _add_augment_flags(p: argparse.ArgumentParser) -> None:
@@ -214,7 +214,7 @@ class _TrainBar:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from fishcore.pipeline import train_folder
+    from fishcore.training.pipeline import train_folder
 
     data_cfg = DataConfig(
         val_fraction=args.val_fraction,
@@ -306,8 +306,8 @@ def _print_report(report) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from fishcore.evaluate import evaluate_files, evaluation_samples
-    from fishcore.predict import Predictor
+    from fishcore.inference.evaluate import evaluate_files, evaluation_samples
+    from fishcore.inference.predict import Predictor
 
     predictor = Predictor.load(_model_dir(args.model))
     root = Path(args.data).expanduser()
@@ -326,7 +326,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from fishcore.predict import Predictor
+    from fishcore.inference.predict import Predictor
 
     if args.top_k < 1:
         raise FishcoreError("--top-k must be at least 1")
@@ -371,7 +371,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from fishcore.bench import run_benchmark
+    from benchmarks.bench import run_benchmark
 
     scan(args.data)  # a missing folder fails here, in one line
     print(run_benchmark(args.data, args.naive_cap, args.photos, log=lambda m: print(m, file=sys.stderr)))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from fishcore.data import DatasetScan, scan
-from fishcore.predict import Predictor
-from fishcore.storage import CARD_FILE
-from fishcore.workspace import Workspace
+from fishcore.data.dataset import DatasetScan, scan
+from fishcore.inference.predict import Predictor
+from fishcore.store.model_files import CARD_FILE
+from fishcore.store.workspace import Workspace
 
 
 def workspace() -> Workspace:

@@ -7,10 +7,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fishcore.data import thumbnail
+from fishcore.data.dataset import thumbnail
 from fishcore.errors import FishcoreError
-from fishcore.evaluate import evaluate_files, evaluation_samples, saved_test_report
-from fishcore.storage import read_card
+from fishcore.inference.evaluate import evaluate_files, evaluation_samples, saved_test_report
+from fishcore.store.model_files import read_card
 from pages._shared import dataset_input, load_predictor, workspace
 
 ws = workspace()

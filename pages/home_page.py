@@ -3,7 +3,7 @@
 import streamlit as st
 
 from fishcore.errors import FishcoreError
-from fishcore.storage import read_card
+from fishcore.store.model_files import read_card
 from pages._shared import workspace
 
 st.title("Marine fish species classifier")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from fishcore.errors import FishcoreError
-from fishcore.storage import DEFAULT_MODEL_DIR, delete_model, model_archive
+from fishcore.store.model_files import DEFAULT_MODEL_DIR, delete_model, model_archive
 from pages._shared import workspace
 
 ws = workspace()

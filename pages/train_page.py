@@ -9,8 +9,8 @@ import streamlit as st
 
 from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
 from fishcore.errors import FishcoreError
-from fishcore.jobs import FINAL_STATES, Job, JobSpec, active_job, list_jobs, start_job
-from fishcore.models import BACKBONES
+from fishcore.models.backbones import BACKBONES
+from fishcore.training.jobs import FINAL_STATES, Job, JobSpec, active_job, list_jobs, start_job
 from pages._shared import dataset_input, workspace
 
 PRECISION_NAMES = {"auto": "Auto", "bf16": "bfloat16 mixed precision", "fp32": "float32"}

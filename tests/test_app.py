@@ -5,8 +5,8 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fishcore.evaluate import saved_test_report
-from fishcore.storage import DEFAULT_MODEL_DIR, read_card
+from fishcore.inference.evaluate import saved_test_report
+from fishcore.store.model_files import DEFAULT_MODEL_DIR, read_card
 
 from conftest import LSFD, REPO, lsfd_subset, require_shared
 

@@ -7,8 +7,8 @@ from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from fishcore.augment import AUGMENT_SPEC, FastRandomAffine, build_transforms, preview, validate_augment
 from fishcore.config import AugmentConfig
+from fishcore.data.augment import AUGMENT_SPEC, FastRandomAffine, build_transforms, preview, validate_augment
 
 from conftest import class_image
 

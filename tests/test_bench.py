@@ -1,6 +1,6 @@
 import pytest
 
-from fishcore.bench import run_benchmark
+from benchmarks.bench import run_benchmark
 
 from conftest import make_image_folder
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fishcore.storage import DEFAULT_MODEL_DIR, read_card
+from fishcore.store.model_files import DEFAULT_MODEL_DIR, read_card
 
 from conftest import LSFD, REPO, lsfd_subset, require_shared
 

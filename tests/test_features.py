@@ -2,16 +2,17 @@ import shutil
 
 import torch
 
-from fishcore.augment import build_transforms, transform_stages
 from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
-from fishcore.data import load_image, resolve, scan
-from fishcore.evaluate import evaluate_files
-from fishcore.features import Engine, FeatureStore
-from fishcore.models import build_model
-from fishcore.pipeline import train_folder
-from fishcore.predict import Predictor
+from fishcore.data.augment import build_transforms, transform_stages
+from fishcore.data.dataset import load_image, resolve, scan
+from fishcore.inference.engine import Engine
+from fishcore.inference.evaluate import evaluate_files
+from fishcore.inference.predict import Predictor
+from fishcore.models.net import build_model
 from fishcore.runtime import resolve_precision
-from fishcore.storage import read_card
+from fishcore.store.model_files import read_card
+from fishcore.training.features import FeatureStore
+from fishcore.training.pipeline import train_folder
 
 from conftest import class_image, make_image_folder
 

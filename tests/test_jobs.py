@@ -6,8 +6,8 @@ import pytest
 
 from fishcore.config import DataConfig, ModelConfig, TrainConfig
 from fishcore.errors import FishcoreError
-from fishcore.jobs import Job, JobSpec, active_job, list_jobs, start_job
-from fishcore.storage import read_card
+from fishcore.store.model_files import read_card
+from fishcore.training.jobs import Job, JobSpec, active_job, list_jobs, start_job
 
 from conftest import make_image_folder
 

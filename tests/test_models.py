@@ -4,10 +4,10 @@ import pytest
 import torch
 from torchvision import models as tvm
 
-from fishcore import models
 from fishcore.config import ModelConfig
 from fishcore.errors import WeightsError
-from fishcore.models import BACKBONES, ResidualBlock, build_model, freeze, resolve_weights
+from fishcore.models.backbones import BACKBONES, Backbone, WeightsFile, resolve_weights
+from fishcore.models.net import ResidualBlock, build_model, freeze
 
 
 def test_mobilenet_weights_come_from_the_package_and_are_verified():
@@ -89,7 +89,7 @@ def test_resnet_weights_placed_locally_are_found_verified_and_loaded(tmp_path, m
     name = f"resnet18-{digest[:8]}.pth"
     tmp_file.rename(weights_dir / name)
     spec = BACKBONES["resnet18"]
-    patched = models.Backbone(**{**spec.__dict__, "weights": models.WeightsFile(name, digest[:8], spec.weights.url)})
+    patched = Backbone(**{**spec.__dict__, "weights": WeightsFile(name, digest[:8], spec.weights.url)})
     monkeypatch.setitem(BACKBONES, "resnet18", patched)
     monkeypatch.setenv("FISHCORE_WEIGHTS_DIR", str(weights_dir))
     model, got = build_model(ModelConfig(backbone="resnet18", head_width=16), 4)

@@ -5,9 +5,9 @@ from collections import defaultdict
 
 import pytest
 
-from fishcore.data import scan
-from fishcore.predict import Predictor
-from fishcore.storage import DEFAULT_MODEL_DIR, read_card
+from fishcore.data.dataset import scan
+from fishcore.inference.predict import Predictor
+from fishcore.store.model_files import DEFAULT_MODEL_DIR, read_card
 
 from conftest import F4K, LSFD, require_shared
 from test_cli import run_cli

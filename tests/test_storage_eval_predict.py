@@ -6,10 +6,10 @@ import torch
 
 from fishcore.config import ModelConfig
 from fishcore.errors import ModelFileError
-from fishcore.evaluate import report_from_probabilities
-from fishcore.models import build_model
-from fishcore.predict import Predictor
-from fishcore.storage import CARD_FILE, WEIGHTS_FILE, ModelCard, list_models, load_model, read_card, save_model
+from fishcore.inference.evaluate import report_from_probabilities
+from fishcore.inference.predict import Predictor
+from fishcore.models.net import build_model
+from fishcore.store.model_files import CARD_FILE, WEIGHTS_FILE, ModelCard, list_models, load_model, read_card, save_model
 
 from conftest import class_image
 

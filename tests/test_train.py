@@ -5,11 +5,11 @@ import threading
 import pytest
 import torch
 
-from fishcore.augment import build_transforms
 from fishcore.config import AugmentConfig, ModelConfig, TrainConfig
-from fishcore.data import scan
-from fishcore.models import build_model
-from fishcore.train import EVENTS, ImageListDataset, JsonlLog, fit, fit_temperature
+from fishcore.data.augment import build_transforms
+from fishcore.data.dataset import scan
+from fishcore.models.net import build_model
+from fishcore.training.loop import EVENTS, ImageListDataset, JsonlLog, fit, fit_temperature
 
 from conftest import make_image_folder
 

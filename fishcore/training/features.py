@@ -16,11 +16,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
-import io
 import json
 import os
 import threading
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,11 +27,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from fishcore.augment import IMAGENET_MEAN, IMAGENET_STD, TransformStages, transform_stages
 from fishcore.config import AugmentConfig, ModelConfig, to_dict
-from fishcore.data import load_image
+from fishcore.data.augment import IMAGENET_MEAN, IMAGENET_STD, TransformStages, transform_stages
+from fishcore.data.dataset import load_image
 from fishcore.errors import ImageError
-from fishcore.models import FishNet
+from fishcore.inference.engine import Engine
+from fishcore.models.net import FishNet
 
 Progress = Callable[[int, int], None]
 
@@ -56,64 +55,6 @@ VIEWS_VERSION = 2
 
 def _digest(data: object) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
-class Engine:
-    """Runs a frozen module for inference where it is fastest: onnxruntime when available, else torch.
-
-    Both give the same numbers to about 1e-5; the export happens once per process and module.
-    """
-
-    def __init__(
-        self, module: nn.Module, image_size: int, prefer: str = "auto", input_dtype: torch.dtype = torch.float32
-    ) -> None:
-        if prefer not in ("auto", "onnx", "torch"):
-            raise ValueError(f"unknown inference engine '{prefer}'; use auto, onnx or torch")
-        self.name = "torch"
-        self._session = None
-        if prefer in ("auto", "onnx"):
-            try:
-                self._session = self._export(module.eval(), image_size, input_dtype)
-                self.name = "onnxruntime"
-            except Exception:  # any export or runtime problem: torch is always there
-                if prefer == "onnx":
-                    raise
-                self._session = None
-        self.module = module.eval().to(memory_format=torch.channels_last)
-
-    @staticmethod
-    def _export(module: nn.Module, image_size: int, input_dtype: torch.dtype):
-        import onnxruntime as ort
-
-        buf = io.BytesIO()
-        example = torch.zeros(1, 3, image_size, image_size, dtype=input_dtype)
-        # The TorchScript-based exporter is deprecated in favour of one that needs onnxscript; it still
-        # exports these plain CNNs exactly (checked against torch to 1e-4 in the tests).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                (example,),
-                buf,
-                input_names=["x"],
-                output_names=["y"],
-                dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
-                opset_version=17,
-                dynamo=False,
-            )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, torch.get_num_threads())
-        options.inter_op_num_threads = 1
-        # Idle worker threads sleep instead of spin-waiting, so the threads decoding photos between
-        # batches get the cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
-
-    @torch.inference_mode()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self._session is not None:
-            return torch.from_numpy(self._session.run(None, {"x": x.contiguous().numpy()})[0])
-        return self.module(x.contiguous(memory_format=torch.channels_last)).float()
 
 
 class _Trunk(nn.Module):

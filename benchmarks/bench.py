@@ -40,7 +40,7 @@ def _cpu_model() -> str:
 def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float | None, precision: str) -> dict:
     import threading
 
-    from fishcore.pipeline import train_folder
+    from fishcore.training.pipeline import train_folder
 
     stop = threading.Event()
     timer = threading.Timer(cap, stop.set) if cap else None
@@ -68,7 +68,7 @@ def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float |
 
 
 def _split_arrays(data: str):
-    from fishcore.pipeline import prepare_split
+    from fishcore.training.pipeline import prepare_split
 
     result, split = prepare_split(data, DataConfig())
     root = result.root
@@ -107,10 +107,10 @@ def _logreg(data: str) -> dict:
     import torch
     from sklearn.linear_model import LogisticRegression
 
-    from fishcore.augment import build_transforms
-    from fishcore.data import load_image
-    from fishcore.features import Engine
-    from fishcore.models import build_model
+    from fishcore.data.augment import build_transforms
+    from fishcore.data.dataset import load_image
+    from fishcore.inference.engine import Engine
+    from fishcore.models.net import build_model
 
     def make_embed():
         model, _ = build_model(ModelConfig(), 2)
@@ -134,7 +134,7 @@ def _hsv_knn(data: str) -> dict:
     import cv2
     from sklearn.neighbors import KNeighborsClassifier
 
-    from fishcore.data import load_image
+    from fishcore.data.dataset import load_image
 
     def hist(path):
         hsv = cv2.cvtColor(np.asarray(load_image(path).resize((128, 128))), cv2.COLOR_RGB2HSV)
@@ -145,8 +145,8 @@ def _hsv_knn(data: str) -> dict:
 
 
 def _latency(data: str, model_dir: str, engine: str, n: int) -> dict:
-    from fishcore.predict import Predictor
-    from fishcore.storage import load_model
+    from fishcore.inference.predict import Predictor
+    from fishcore.store.model_files import load_model
 
     (_, _), (test_x, _) = _split_arrays(data)
     photos = [Path(p).read_bytes() for p in (test_x * (1 + n // max(len(test_x), 1)))[:n]]
@@ -197,7 +197,7 @@ def child(kind: str, args: list[str]) -> None:
 
 
 def _run(kind: str, *args: object) -> dict:
-    cmd = [sys.executable, "-m", "fishcore.bench", kind, *map(str, args)]
+    cmd = [sys.executable, "-m", "benchmarks.bench", kind, *map(str, args)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")), None)
     if proc.returncode != 0 or line is None:

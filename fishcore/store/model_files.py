@@ -17,14 +17,15 @@ import torch
 
 from fishcore.config import ModelConfig, from_dict
 from fishcore.errors import ModelFileError
-from fishcore.models import FishNet, file_sha256, freeze
+from fishcore.models.backbones import file_sha256
+from fishcore.models.net import FishNet, freeze
 
 FORMAT = "fishcore-model"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 METRICS_FILE = "metrics.jsonl"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "lsfd_mobilenet_v2"
 
 

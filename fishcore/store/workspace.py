@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fishcore.storage import DEFAULT_MODEL_DIR, REPO_ROOT, ModelCard, list_models
+from fishcore.store.model_files import DEFAULT_MODEL_DIR, REPO_ROOT, ModelCard, list_models
 
 ACTIVE_FILE = ".active"
 

@@ -14,18 +14,19 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from fishcore.augment import IMAGENET_MEAN, IMAGENET_STD, build_transforms
 from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig, to_dict
-from fishcore.data import DatasetScan, Split, require_classes, resolve, scan, split_dataset
+from fishcore.data.augment import IMAGENET_MEAN, IMAGENET_STD, build_transforms
+from fishcore.data.dataset import DatasetScan, Split, require_classes, resolve, scan, split_dataset
 from fishcore.errors import DatasetError
-from fishcore.evaluate import EvalReport, evaluate_files, report_from_probabilities
-from fishcore.features import CachedViews, FeatureStore, TailModel
-from fishcore.models import build_model, get_backbone
-from fishcore.predict import Predictor
+from fishcore.inference.evaluate import EvalReport, evaluate_files, report_from_probabilities
+from fishcore.inference.predict import Predictor
+from fishcore.models.backbones import get_backbone
+from fishcore.models.net import build_model
 from fishcore.runtime import resolve_device, seed_everything
-from fishcore.storage import METRICS_FILE, ModelCard, record_path, save_model
-from fishcore.train import Callback, ImageListDataset, JsonlLog, TrainResult, compute_logits, fit, fit_temperature
-from fishcore.workspace import Workspace
+from fishcore.store.model_files import METRICS_FILE, ModelCard, record_path, save_model
+from fishcore.store.workspace import Workspace
+from fishcore.training.features import CachedViews, FeatureStore, TailModel
+from fishcore.training.loop import Callback, ImageListDataset, JsonlLog, TrainResult, compute_logits, fit, fit_temperature
 
 TEST_REPORT_FILE = "test_report.json"
 

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fishcore.augment import build_transforms
-from fishcore.data import ImageSource, load_image
-from fishcore.features import Engine
-from fishcore.models import FishNet
-from fishcore.storage import ModelCard, load_model
+from fishcore.data.augment import build_transforms
+from fishcore.data.dataset import ImageSource, load_image
+from fishcore.inference.engine import Engine
+from fishcore.models.net import FishNet
+from fishcore.store.model_files import ModelCard, load_model
 
 CONFIDENT = "confident"
 UNCERTAIN = "uncertain"

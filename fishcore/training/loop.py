@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from fishcore.config import TrainConfig
-from fishcore.data import load_image
+from fishcore.data.dataset import load_image
 from fishcore.errors import ImageError
 from fishcore.runtime import autocast, resolve_precision
 

@@ -33,7 +33,7 @@ from fishcore.errors import FishcoreError
 
 ACTIVE_STATES = ("starting", "running", "stopping")
 FINAL_STATES = ("finished", "stopped", "failed")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @dataclass
@@ -181,7 +181,7 @@ def start_job(root: str | os.PathLike, spec: JobSpec) -> Job:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     with open(job_dir / "output.log", "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fishcore.jobs", str(job_dir)],
+            [sys.executable, "-m", "fishcore.training.jobs", str(job_dir)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -201,7 +201,7 @@ def start_job(root: str | os.PathLike, spec: JobSpec) -> Job:
 
 def run_job(job_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> int:
     """Worker side: run the spec'd training, keeping status.json up to date. Returns an exit code."""
-    from fishcore.pipeline import train_folder
+    from fishcore.training.pipeline import train_folder
 
     job = Job(job_dir)
     spec = job.spec

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from fishcore.data import load_image, resolve, scan
+from fishcore.data.dataset import load_image, resolve, scan
 from fishcore.errors import DatasetError, ImageError
-from fishcore.storage import read_card
+from fishcore.store.model_files import read_card
 
 SPLITS = ("all", "train", "val", "test")
 

@@ -1,0 +1,1 @@
+"""Benchmarks of fishcore: measured, printed, never asserted (outside the library package)."""

@@ -1,0 +1,1 @@
+"""Networks: the backbone registry with its ImageNet weights (backbones.py) and the residual head and freezing (net.py)."""
