@@ -10,13 +10,14 @@ import sys
 import threading
 from pathlib import Path
 
-from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
-from fishcore.data.augment import AUGMENT_SPEC, preview
+from fishcore.config import AUGMENT_SPEC, AugmentConfig, DataConfig, ModelConfig, TrainConfig, check_int, check_number
+from fishcore.data.augment import preview
 from fishcore.data.dataset import load_image, scan
-from fishcore.errors import FishcoreError
+from fishcore.errors import ConfigError, FishcoreError
 from fishcore.inference.evaluate import SPLITS
 from fishcore.models.backbones import BACKBONES
-from fishcore.store.model_files import DEFAULT_MODEL_DIR
+from fishcore.runtime import resolve_device
+from fishcore.store.model_files import bundled_model_dir
 
 
 def _add_augment_flags(p: argparse.ArgumentParser) -> None:
@@ -49,10 +50,30 @@ def _augment_config(args: argparse.Namespace) -> AugmentConfig:
     return AugmentConfig(**values)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors in the one-line form every other error of the CLI has."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"error: {message} (see: {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+# Settings whose flag is not simply --<name-with-dashes>.
+_FLAGS = {
+    "n": "-n",
+    "pretrained": "--from-scratch",
+    "calibrate": "--no-calibrate",
+    "group_near_duplicates": "--no-group-duplicates",
+}
+
+
+def flag_of(field: str) -> str:
+    """The command-line flag of a config field, for error messages."""
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m fishcore", description="Marine fish species classification by transfer learning."
-    )
+    parser = _Parser(prog="python -m fishcore", description="Marine fish species classification by transfer learning.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("scan", help="list classes, image counts and unusable files of a dataset folder")
@@ -127,11 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("bench", help="measure training and prediction speed against the usual baselines")
-    p.add_argument("data", help="dataset folder (e.g. ../shared/data/lsfd)")
-    p.add_argument("--naive-cap", type=float, default=600, help="time cap in seconds for the naive baseline")
-    p.add_argument("--photos", type=int, default=120, help="photos timed one by one for the latency rows")
-
     p = sub.add_parser("augment", help="write N augmented views of a photo, as training would see them")
     p.add_argument("image")
     p.add_argument("--out", required=True)
@@ -143,10 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_dir(name: str) -> Path:
-    return DEFAULT_MODEL_DIR if name == "default" else Path(name)
+    return bundled_model_dir() if name == "default" else Path(name)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    DataConfig(min_side=args.min_side)  # checks the value
     result = scan(args.data, args.min_side, _bar("scanning", quiet=args.json))
     if args.json:
         print(
@@ -246,11 +263,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         precision=args.precision,
         augment=_augment_config(args),
     )
-    if args.views < 0:
-        raise FishcoreError("--views must be 0 or more")
-    for name, value in (("epochs", args.epochs), ("batch size", args.batch_size), ("image size", args.image_size)):
-        if value < 1:
-            raise FishcoreError(f"{name} must be at least 1")
+    resolve_device(args.device)  # a bad --device fails now, not after the features are cached
     stop = threading.Event()
 
     def on_sigint(signum, frame) -> None:  # first Ctrl-C: finish the batch and keep the best model
@@ -328,8 +341,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from fishcore.inference.predict import Predictor
 
-    if args.top_k < 1:
-        raise FishcoreError("--top-k must be at least 1")
+    check_int("top_k", args.top_k, 1)
+    if args.threshold is not None:
+        check_number("threshold", args.threshold, 0, 1)
     predictor = Predictor.load(_model_dir(args.model))
     results, failed = [], 0
     for image in args.images:
@@ -349,13 +363,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_augment(args: argparse.Namespace) -> int:
-    if args.n < 1:
-        raise FishcoreError("-n must be at least 1")
-    try:
-        cfg = _augment_config(args)
-        views = preview(load_image(args.image), cfg, args.n, args.seed, args.image_size)
-    except ValueError as exc:
-        raise FishcoreError(str(exc)) from exc
+    check_int("n", args.n, 1, 1000)
+    check_int("image_size", args.image_size, 32, 1024)
+    cfg = _augment_config(args)
+    views = preview(load_image(args.image), cfg, args.n, args.seed, args.image_size)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = []
@@ -370,16 +381,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks.bench import run_benchmark
-
-    scan(args.data)  # a missing folder fails here, in one line
-    print(run_benchmark(args.data, args.naive_cap, args.photos, log=lambda m: print(m, file=sys.stderr)))
-    return 0
-
-
 COMMANDS = {
-    "bench": cmd_bench,
     "scan": cmd_scan,
     "train": cmd_train,
     "evaluate": cmd_evaluate,
@@ -392,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"error: {flag_of(exc.field)} {exc.value!r}: {exc.reason}", file=sys.stderr)
+        return 2
     except FishcoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

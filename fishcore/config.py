@@ -1,12 +1,71 @@
-"""Typed, frozen configuration for each part of the pipeline; written next to every trained model."""
+"""Typed, frozen configuration for each part of the pipeline; written next to every trained model.
+
+Every config checks its own values when it is built (types, ranges, combinations such as a freeze
+point beyond the backbone's stages) and raises ConfigError naming the setting, so no bad value gets
+as far as a traceback. The CLI builds these from flags, the Train page from widgets.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from fishcore.errors import ConfigError
+from fishcore.models.backbones import BACKBONES
+
 T = TypeVar("T")
+
+MODES = ("instant", "fast", "full")
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+# --- checks shared by the configs ------------------------------------------------------------
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
+    if not _is_int(value):
+        raise ConfigError(name, value, "must be a whole number")
+    if value < lo or (hi is not None and value > hi):
+        raise ConfigError(name, value, f"must be from {lo} to {hi}" if hi is not None else f"must be at least {lo}")
+
+
+def check_number(name: str, value: Any, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> None:
+    if not _is_number(value):
+        raise ConfigError(name, value, "must be a finite number")
+    low_ok = value > lo if lo_open else value >= lo
+    high_ok = value < hi if hi_open else value <= hi
+    if not (low_ok and high_ok):
+        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ConfigError(name, value, f"must be in {interval}")
+
+
+def check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(name, value, "must be true or false")
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) -> None:
+    if value not in choices:
+        raise ConfigError(name, value, f"must be one of: {', '.join(choices)}")
+
+
+def check_optional_str(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(name, value, "must be text")
+
+
+# --- the configs -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -26,6 +85,54 @@ class DataConfig:
     test_dir: str | None = None
     min_side: int = 16
 
+    def __post_init__(self) -> None:
+        check_number("val_fraction", self.val_fraction, 0, 1, hi_open=True)
+        check_number("test_fraction", self.test_fraction, 0, 1, hi_open=True)
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ConfigError(
+                "test_fraction", self.test_fraction, f"with val_fraction {self.val_fraction} leaves nothing to train on"
+            )
+        check_int("seed", self.seed, 0, 2**32 - 1)
+        check_bool("group_near_duplicates", self.group_near_duplicates)
+        check_int("duplicate_distance", self.duplicate_distance, 0, 64)
+        check_optional_str("group_pattern", self.group_pattern)
+        if self.group_pattern:
+            try:
+                compiled = re.compile(self.group_pattern)
+            except re.error as exc:
+                raise ConfigError("group_pattern", self.group_pattern, f"is not a valid regular expression ({exc})") from None
+            if compiled.groups < 1:
+                raise ConfigError("group_pattern", self.group_pattern, "needs a (group) that names what belongs together")
+        check_optional_str("test_dir", self.test_dir)
+        check_int("min_side", self.min_side, 1, 4096)
+
+
+@dataclass(frozen=True)
+class AugmentParam:
+    """One user-facing knob of AugmentConfig: UIs generate their controls from this list."""
+
+    name: str
+    label: str
+    kind: str  # "range" (min, max), "float" or "bool"
+    minimum: float = 0.0
+    maximum: float = 1.0
+    step: float = 0.01
+    help: str = ""
+
+
+AUGMENT_SPEC: tuple[AugmentParam, ...] = (
+    AugmentParam("scale", "Scaling", "range", 0.5, 1.5, 0.05, "Zoom factor drawn uniformly from this range."),
+    AugmentParam("rotation", "Rotation (degrees)", "float", 0, 180, 1, "Angle drawn from [-value, +value]."),
+    AugmentParam("shear", "Shear (degrees)", "float", 0, 45, 1, "Shear angle in x and y, drawn from [-value, +value]."),
+    AugmentParam("translate", "Translation (fraction)", "float", 0, 0.5, 0.01, "Shift by up to this fraction of the size."),
+    AugmentParam("hflip", "Horizontal reflection", "bool", help="Mirror left-right with probability 0.5."),
+    AugmentParam("vflip", "Vertical reflection", "bool", help="Mirror top-bottom with probability 0.5."),
+    AugmentParam("brightness", "Brightness jitter", "float", 0, 1, 0.05, "Colour jitter; off (0) in the paper."),
+    AugmentParam("contrast", "Contrast jitter", "float", 0, 1, 0.05, "Colour jitter; off (0) in the paper."),
+    AugmentParam("saturation", "Saturation jitter", "float", 0, 1, 0.05, "Colour jitter; off (0) in the paper."),
+    AugmentParam("hue", "Hue jitter", "float", 0, 0.5, 0.01, "Colour jitter; off (0) in the paper."),
+)
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -42,6 +149,25 @@ class AugmentConfig:
     saturation: float = 0.0
     hue: float = 0.0
 
+    def __post_init__(self) -> None:
+        for p in AUGMENT_SPEC:
+            value = getattr(self, p.name)
+            if p.kind == "bool":
+                check_bool(p.name, value)
+            elif p.kind == "range":
+                if not isinstance(value, (tuple, list)) or len(value) != 2:
+                    raise ConfigError(p.name, value, "must be two numbers: min and max")
+                for v in value:
+                    check_number(p.name, v, p.minimum, p.maximum)
+                if value[0] > value[1]:
+                    raise ConfigError(p.name, value, "min is greater than max")
+                object.__setattr__(self, p.name, tuple(value))
+            else:
+                check_number(p.name, value, p.minimum, p.maximum)
+
+
+assert {p.name for p in AUGMENT_SPEC} == {f.name for f in dataclasses.fields(AugmentConfig)}
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -57,6 +183,18 @@ class ModelConfig:
     dropout: float = 0.2
     image_size: int = 224
 
+    def __post_init__(self) -> None:
+        check_choice("backbone", self.backbone, sorted(BACKBONES))
+        check_bool("pretrained", self.pretrained)
+        if self.freeze_until is not None:
+            stages = BACKBONES[self.backbone].num_stages
+            check_int("freeze_until", self.freeze_until, 0, stages)
+        check_bool("train_frozen_bn", self.train_frozen_bn)
+        check_int("head_width", self.head_width, 1, 4096)
+        check_number("dropout", self.dropout, 0, 1, hi_open=True)
+        # Five stride-2 stages: below 32 px the last feature map would be empty.
+        check_int("image_size", self.image_size, 32, 1024)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -70,15 +208,31 @@ class TrainConfig:
     patience: int = 6  # validations without a lower validation loss before stopping
     seed: int = 0
     calibrate: bool = True  # fit a softmax temperature on the validation split
+    # "instant": logistic regression on the cached features of the whole frozen backbone (seconds);
     # "fast": frozen-trunk features computed once per view and cached (K augmented views per photo);
     # "full": augmentation recomputed on the fly every epoch, the whole network run each step.
     mode: str = "fast"
     views: int = 2  # K augmented views per training photo in fast mode (plus the clean one)
     # "auto": bfloat16 mixed precision where the hardware has it (AMX/AVX512-BF16 CPUs, recent GPUs), else
-    # float32. Only the training steps and validation use it; saved weights, calibration, test metrics and
-    # prediction stay float32.
+    # float32 (FISHCORE_PRECISION changes what auto means). Only the training steps and validation use it;
+    # saved weights, calibration, test metrics and prediction stay float32.
     precision: str = "auto"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs, 1, 10_000)
+        check_int("batch_size", self.batch_size, 1, 4096)
+        check_number("lr", self.lr, 0, 10, lo_open=True)
+        check_number("weight_decay", self.weight_decay, 0, 1)
+        check_int("val_every", self.val_every, 0, 1_000_000)
+        check_int("patience", self.patience, 1, 1_000_000)
+        check_int("seed", self.seed, 0, 2**32 - 1)
+        check_bool("calibrate", self.calibrate)
+        check_choice("mode", self.mode, MODES)
+        check_int("views", self.views, 0, 64)
+        check_choice("precision", self.precision, PRECISIONS)
+        if not isinstance(self.augment, AugmentConfig):
+            raise ConfigError("augment", self.augment, "must be an AugmentConfig")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import torch
+
+from fishcore.config import PRECISIONS, check_choice
+from fishcore.errors import ConfigError
+from fishcore.settings import precision_override
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -22,6 +27,10 @@ def resolve_device(device: str = "auto") -> torch.device:
     """'auto' picks CUDA when present, else CPU; anything else is passed to torch.device."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", str(device)):
+        raise ConfigError("device", device, "must be auto, cpu, cuda or cuda:N")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device", device, "CUDA is not available on this machine; use auto or cpu")
     return torch.device(device)
 
 
@@ -43,10 +52,16 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' -> 'bf16' where the hardware has it, else 'fp32'; 'bf16' and 'fp32' are taken as asked."""
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"unknown precision '{precision}'; use auto, bf16 or fp32")
+    """'auto' -> 'bf16' where the hardware has it, else 'fp32'; 'bf16' and 'fp32' are taken as asked.
+
+    FISHCORE_PRECISION=fp32 (or bf16) decides what 'auto' means for the whole process, so a machine with
+    bf16 can run exactly what a processor without it would.
+    """
+    check_choice("precision", precision, PRECISIONS)
     if precision == "auto":
+        forced = precision_override()
+        if forced != "auto":
+            return forced
         return "bf16" if native_bf16(device) else "fp32"
     return precision
 

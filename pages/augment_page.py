@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fishcore.config import AugmentConfig
-from fishcore.data.augment import AUGMENT_SPEC, preview
+from fishcore.config import AUGMENT_SPEC, AugmentConfig
+from fishcore.data.augment import preview
 from fishcore.data.dataset import load_image
 from fishcore.errors import FishcoreError
 from pages._shared import dataset_input, scan_dataset

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from fishcore.errors import FishcoreError
-from fishcore.store.model_files import DEFAULT_MODEL_DIR, delete_model, model_archive
+from fishcore.store.model_files import bundled_model_dir, delete_model, model_archive
 from pages._shared import workspace
 
 ws = workspace()
@@ -37,7 +37,7 @@ for path, card, why in rows:
             b[1].download_button(
                 "Download (.zip)", lambda p=path: model_archive(p), f"{path.name}.zip", "application/zip", key=f"dl_{path}"
             )
-        if path.resolve() == DEFAULT_MODEL_DIR.resolve():
+        if path.resolve() == bundled_model_dir().resolve():
             b[2].caption("The bundled model stays (it is part of the project).")
         else:
             with b[2].popover("Delete"):

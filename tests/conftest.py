@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 os.environ.setdefault("FISHCORE_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("FISHCORE_HOME", str(Path(__file__).resolve().parent.parent))
 # Feature and scan caches of the tests (and of the CLI processes they start) stay out of the repository.
 os.environ.setdefault("FISHCORE_CACHE_DIR", tempfile.mkdtemp(prefix="fishcore-test-cache-"))
 
@@ -94,3 +95,28 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# CI sets this: there a missing Chromium is a failure, not a skip.
+REQUIRE_BROWSER = os.environ.get("FISHCORE_REQUIRE_BROWSER", "") not in ("", "0")
+_BROWSER_SKIP = "Chromium not found"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without Chromium, the browser tests are skipped (one line says so at the end), unless CI requires them."""
+    if Path(CHROMIUM).exists() or REQUIRE_BROWSER:
+        return
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=f"{_BROWSER_SKIP} at {CHROMIUM}"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if _BROWSER_SKIP in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} browser test(s) skipped: Chromium is not installed. Install it with "
+            "`sudo apt-get install chromium` (Debian/Ubuntu) and run again; CI always runs them.",
+            yellow=True,
+        )

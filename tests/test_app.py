@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fishcore.inference.evaluate import saved_test_report
-from fishcore.store.model_files import DEFAULT_MODEL_DIR, read_card
+from fishcore.store.model_files import bundled_model_dir, read_card
 
 from conftest import LSFD, REPO, lsfd_subset, require_shared
 
@@ -65,7 +65,7 @@ def test_data_page_without_a_dataset_says_what_to_do(monkeypatch, tmp_path):
 
 def _test_photos(n_species: int):
     root = require_shared(LSFD)
-    card = read_card(DEFAULT_MODEL_DIR)
+    card = read_card(bundled_model_dir())
     picked = {}
     for rel in card.split["test"]:
         picked.setdefault(rel.split("/")[0], rel)
@@ -94,7 +94,7 @@ def test_evaluate_cell_selection_filters_to_that_cells_photos():
     require_shared(LSFD)
     at = page("pages/evaluate_page.py")
     assert not at.exception
-    report = saved_test_report(DEFAULT_MODEL_DIR, LSFD)
+    report = saved_test_report(bundled_model_dir(), LSFD)
     assert report is not None
     assert any(m.label == "Photos" and m.value == str(report.n) for m in at.metric)
     true = report.classes[2]

@@ -7,22 +7,25 @@ from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from fishcore.config import AugmentConfig
-from fishcore.data.augment import AUGMENT_SPEC, FastRandomAffine, build_transforms, preview, validate_augment
+from fishcore.config import AUGMENT_SPEC, AugmentConfig
+from fishcore.data.augment import FastRandomAffine, build_transforms, preview
+from fishcore.errors import ConfigError
 
 from conftest import class_image
 
 
 def test_spec_covers_exactly_the_config_fields_with_defaults_in_range():
     assert [p.name for p in AUGMENT_SPEC] == [f.name for f in dataclasses.fields(AugmentConfig)]
-    validate_augment(AugmentConfig())
+    AugmentConfig()  # the defaults pass the config's own checks
 
 
 def test_out_of_range_values_are_rejected_by_name():
-    with pytest.raises(ValueError, match="rotation"):
-        validate_augment(AugmentConfig(rotation=500))
-    with pytest.raises(ValueError, match="scale"):
-        validate_augment(AugmentConfig(scale=(1.2, 0.8)))
+    with pytest.raises(ConfigError, match="rotation"):
+        AugmentConfig(rotation=500)
+    with pytest.raises(ConfigError, match="scale"):
+        AugmentConfig(scale=(1.2, 0.8))
+    with pytest.raises(ConfigError, match="hflip"):
+        AugmentConfig(hflip="yes")
 
 
 def test_transforms_give_normalised_tensors_of_the_model_size():

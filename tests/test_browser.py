@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,11 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fishcore.store.model_files import DEFAULT_MODEL_DIR, read_card
+from fishcore.store.model_files import bundled_model_dir, read_card
 
-from conftest import LSFD, REPO, lsfd_subset, require_shared
+from conftest import CHROMIUM, LSFD, REPO, lsfd_subset, require_shared
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO / "artifacts" / "screenshots"
 pytestmark = pytest.mark.browser
 
@@ -48,7 +46,7 @@ def write_y4m(image: Image.Image, path: Path, frames: int = 10) -> None:
 def photos():
     """Two LSFD test-split photos of different species that the bundled model never trained on."""
     root = require_shared(LSFD)
-    card = read_card(DEFAULT_MODEL_DIR)
+    card = read_card(bundled_model_dir())
     test = card.split["test"]
     first = test[0]
     second = next(p for p in test if p.split("/")[0] != first.split("/")[0])

@@ -125,3 +125,72 @@ def test_training_needs_two_classes(tmp_path):
     proc = run_cli("train", data, "--out", tmp_path / "m", "--quiet", check=False)
     assert proc.returncode == 2 and "at least 2" in proc.stderr and "Traceback" not in proc.stderr
     assert not Path(tmp_path / "m").exists()
+
+
+# Every `train` setting with values that are out of range or of the wrong type. Free-text settings
+# (the output folder, notes, a citation) have no wrong value; folder settings are wrong when missing.
+BAD_TRAIN_VALUES = {
+    "--out": None,
+    "--backbone": ["vgg99"],
+    "--freeze-until": ["99", "-1", "x"],
+    "--head-width": ["0", "1.5"],
+    "--dropout": ["1", "-0.1", "x"],
+    "--image-size": ["16", "5000", "x"],
+    "--epochs": ["0", "x", "2.5"],
+    "--batch-size": ["0", "x"],
+    "--lr": ["0", "-1", "nan", "x"],
+    "--val-every": ["-1", "x"],
+    "--patience": ["0", "x"],
+    "--seed": ["-1", "x"],
+    "--mode": ["turbo"],
+    "--views": ["-1", "65", "x"],
+    "--precision": ["fp8"],
+    "--cache-dir": None,
+    "--val-fraction": ["1", "-0.1", "x"],
+    "--test-fraction": ["1.5", "x"],
+    "--test-dir": ["/no/such/folder"],
+    "--group-pattern": ["(", "no-group"],
+    "--device": ["tpu", "cuda:x"],
+    "--citation": None,
+    "--note": None,
+    "--scale": [["1.2", "0.8"], ["0.1", "1"], ["x", "1"]],
+    "--rotation": ["500", "-1", "x"],
+    "--shear": ["90", "x"],
+    "--translate": ["0.9", "x"],
+    "--brightness": ["2", "x"],
+    "--contrast": ["-1", "x"],
+    "--saturation": ["1.5", "x"],
+    "--hue": ["0.9", "x"],
+}
+
+
+def _train_flags() -> set[str]:
+    from fishcore.cli import build_parser
+
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+    return {
+        a.option_strings[0]
+        for a in train._actions
+        if a.option_strings and a.nargs != 0 and not a.option_strings[0].startswith("--no-") and a.dest != "help"
+    }
+
+
+def test_every_train_setting_is_in_the_bad_value_table():
+    assert _train_flags() == set(BAD_TRAIN_VALUES), "a train flag was added or removed: list its wrong values above"
+
+
+@pytest.mark.parametrize("flag, value", [(f, v) for f, values in BAD_TRAIN_VALUES.items() if values for v in values], ids=str)
+def test_a_bad_train_setting_is_one_error_line_and_exit_2(flag, value, tiny_dataset, tmp_path, capsys):
+    from fishcore.cli import main
+
+    values = value if isinstance(value, list) else [value]
+    try:
+        code = main(["train", str(tiny_dataset), "--out", str(tmp_path / "m"), "--quiet", flag, *values])
+    except SystemExit as exc:  # argparse's type and choice errors
+        code = exc.code
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    assert flag in lines[0] or "not found" in lines[0], lines[0]
+    assert not (tmp_path / "m").exists()

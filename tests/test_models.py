@@ -5,7 +5,7 @@ import torch
 from torchvision import models as tvm
 
 from fishcore.config import ModelConfig
-from fishcore.errors import WeightsError
+from fishcore.errors import ConfigError, WeightsError
 from fishcore.models.backbones import BACKBONES, Backbone, WeightsFile, resolve_weights
 from fishcore.models.net import ResidualBlock, build_model, freeze
 
@@ -47,7 +47,7 @@ def test_freeze_trains_only_late_stages_and_keeps_frozen_batchnorm_fixed():
     n = freeze(model, 2, train_bn=True)
     model.train()
     assert model.backbone[0].training and n > 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         freeze(model, 99)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from fishcore.data.dataset import scan
 from fishcore.inference.predict import Predictor
-from fishcore.store.model_files import DEFAULT_MODEL_DIR, read_card
+from fishcore.store.model_files import bundled_model_dir, read_card
 
 from conftest import F4K, LSFD, require_shared
 from test_cli import run_cli
@@ -20,14 +20,14 @@ def test_lsfd_scans_clean():
 
 def test_bundled_model_recognises_lsfd_photos_it_was_not_trained_on():
     root = require_shared(LSFD)
-    card = read_card(DEFAULT_MODEL_DIR)
+    card = read_card(bundled_model_dir())
     assert card.dataset["fingerprint"] == scan(root).fingerprint  # the split refers to these very files
     per_class = defaultdict(list)
     for rel in card.split["test"]:
         per_class[rel.split("/")[0]].append(rel)
     picks = [rel for rels in per_class.values() for rel in rels[:3]]
     assert len(picks) == 27 and not set(picks) & set(card.split["train"])
-    predictor = Predictor.load(DEFAULT_MODEL_DIR)
+    predictor = Predictor.load(bundled_model_dir())
     predictions = predictor.predict([str(root / rel) for rel in picks])
     wrong = [(rel, p.label) for rel, p in zip(picks, predictions, strict=True) if p.label != rel.split("/")[0]]
     assert not wrong

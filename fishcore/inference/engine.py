@@ -8,6 +8,10 @@ import warnings
 import torch
 from torch import nn
 
+from fishcore.config import check_choice
+
+ENGINES = ("auto", "onnx", "torch")
+
 
 class Engine:
     """Runs a frozen module for inference where it is fastest: onnxruntime when available, else torch.
@@ -18,8 +22,7 @@ class Engine:
     def __init__(
         self, module: nn.Module, image_size: int, prefer: str = "auto", input_dtype: torch.dtype = torch.float32
     ) -> None:
-        if prefer not in ("auto", "onnx", "torch"):
-            raise ValueError(f"unknown inference engine '{prefer}'; use auto, onnx or torch")
+        check_choice("engine", prefer, ENGINES)
         self.name = "torch"
         self._session = None
         if prefer in ("auto", "onnx"):

@@ -17,6 +17,7 @@ from torch import nn
 from torchvision import models as tvm
 
 from fishcore.errors import WeightsError
+from fishcore.settings import offline, weights_dir
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,8 @@ def _hub_checkpoints() -> Path:
 def weight_candidates(wf: WeightsFile) -> list[Path]:
     """Places searched for a weights file, in order: $FISHCORE_WEIGHTS_DIR, the shipping package, torch's cache."""
     out = []
-    if os.environ.get("FISHCORE_WEIGHTS_DIR"):
-        out.append(Path(os.environ["FISHCORE_WEIGHTS_DIR"]) / wf.filename)
+    if weights_dir() is not None:
+        out.append(weights_dir() / wf.filename)
     if wf.package:
         spec = importlib.util.find_spec(wf.package)  # locates the package without running its code
         if spec is not None and spec.submodule_search_locations:
@@ -153,7 +154,7 @@ def resolve_weights(name: str, allow_download: bool | None = None) -> tuple[Path
     """Find (or fetch) a backbone's ImageNet weights file and verify its sha256; returns (path, sha256)."""
     wf = get_backbone(name).weights
     if allow_download is None:
-        allow_download = os.environ.get("FISHCORE_OFFLINE", "") in ("", "0")
+        allow_download = not offline()
     candidates = weight_candidates(wf)
     found = next((p for p in candidates if p.is_file()), None)
     if found is None and allow_download:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from fishcore.config import ModelConfig
-from fishcore.errors import WeightsError
+from fishcore.errors import ConfigError, WeightsError
 from fishcore.models.backbones import get_backbone, load_pretrained_state
 
 
@@ -98,7 +98,7 @@ def freeze(model: FishNet, until: int, train_bn: bool = False) -> int:
     """
     n = len(model.backbone)
     if not 0 <= until <= n:
-        raise ValueError(f"freeze point {until} is outside 0..{n} for this backbone")
+        raise ConfigError("freeze_until", until, f"must be from 0 to {n} for this backbone")
     for i, stage in enumerate(model.backbone):
         for p in stage.parameters():
             p.requires_grad = i >= until

@@ -19,29 +19,28 @@ from fishcore.config import ModelConfig, from_dict
 from fishcore.errors import ModelFileError
 from fishcore.models.backbones import file_sha256
 from fishcore.models.net import FishNet, freeze
+from fishcore.settings import Paths
 
 FORMAT = "fishcore-model"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 METRICS_FILE = "metrics.jsonl"
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "lsfd_mobilenet_v2"
+
+
+def bundled_model_dir() -> Path:
+    """The model shipped with the project."""
+    return Paths.from_env().bundled_model
 
 
 def record_path(path: str | os.PathLike) -> str:
-    """A path for a card: relative to the repository when beside it (as ../shared/data is), else absolute."""
-    path = Path(path).expanduser().resolve()
-    try:
-        return os.path.relpath(path, REPO_ROOT) if path.is_relative_to(REPO_ROOT.parent) else str(path)
-    except ValueError:
-        return str(path)
+    """A path for a card: relative to the project folder when beside it (as ../shared/data is), else absolute."""
+    return Paths.from_env().record(path)
 
 
 def portable_path(recorded: str) -> Path:
-    """The inverse of record_path: relative paths are taken from the repository root."""
-    path = Path(recorded)
-    return path if path.is_absolute() else (REPO_ROOT / path).resolve()
+    """The inverse of record_path."""
+    return Paths.from_env().portable(recorded)
 
 
 @dataclass
@@ -201,6 +200,6 @@ def delete_model(model_dir: str | os.PathLike) -> None:
     """Remove a saved model folder; refuses anything that is not a fishcore model, and the bundled one."""
     path = Path(model_dir)
     read_card(path)
-    if path.resolve() == DEFAULT_MODEL_DIR.resolve():
+    if path.resolve() == bundled_model_dir().resolve():
         raise ModelFileError("the bundled default model is part of the project and is not deleted")
     shutil.rmtree(path)

@@ -30,10 +30,12 @@ import psutil
 
 from fishcore.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from fishcore.errors import FishcoreError
+from fishcore.settings import Paths
 
 ACTIVE_STATES = ("starting", "running", "stopping")
 FINAL_STATES = ("finished", "stopped", "failed")
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+# The folder `import fishcore` is found in, so the worker process imports this same copy of the library.
+_IMPORT_ROOT = Path(__import__("fishcore").__file__).resolve().parent.parent
 
 
 @dataclass
@@ -178,14 +180,16 @@ def start_job(root: str | os.PathLike, spec: JobSpec) -> Job:
     job_dir.mkdir()
     _write_json(job_dir / "spec.json", spec.to_dict())
     _write_json(job_dir / "status.json", {"state": "starting", "created": _now(), "phase": "starting"})
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    home = Paths.from_env().home
+    pythonpath = os.pathsep.join(filter(None, [str(_IMPORT_ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": pythonpath, "FISHCORE_HOME": str(home)}
     with open(job_dir / "output.log", "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "fishcore.training.jobs", str(job_dir)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
+            cwd=home,
             env=env,
             start_new_session=True,  # survives the app being stopped with Ctrl-C
         )

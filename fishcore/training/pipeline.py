@@ -23,8 +23,8 @@ from fishcore.inference.predict import Predictor
 from fishcore.models.backbones import get_backbone
 from fishcore.models.net import build_model
 from fishcore.runtime import resolve_device, seed_everything
+from fishcore.settings import Paths
 from fishcore.store.model_files import METRICS_FILE, ModelCard, record_path, save_model
-from fishcore.store.workspace import Workspace
 from fishcore.training.features import CachedViews, FeatureStore, TailModel
 from fishcore.training.loop import Callback, ImageListDataset, JsonlLog, TrainResult, compute_logits, fit, fit_temperature
 
@@ -85,7 +85,7 @@ def train_folder(
 ) -> TrainOutcome:
     """Scan, split, build, train, calibrate, evaluate on the test split and save the model atomically."""
     out = Path(out_dir).expanduser().resolve()
-    cache_root = Path(cache_dir) if cache_dir else Workspace.from_env().cache
+    cache_root = Path(cache_dir) if cache_dir else Paths.from_env().cache
     result, split = prepare_split(data_dir, data_cfg, scan_progress, cache_root / "scans")
     classes = result.classes
     gen = seed_everything(train_cfg.seed)
