@@ -3,6 +3,7 @@
 # `./run.sh fishcore ARGS...` runs the CLI. The first run creates .venv and installs everything.
 set -euo pipefail
 cd "$(dirname "$0")"
+export FISHCORE_HOME="${FISHCORE_HOME:-$PWD}"  # every default path of fishcore starts here
 
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
@@ -27,6 +28,7 @@ case "$cmd" in
     app) exec "$VENV/bin/python" -m streamlit run app.py "$@" ;;
     test) exec "$VENV/bin/python" -m pytest "$@" ;;
     fishcore) exec "$VENV/bin/python" -m fishcore "$@" ;;
+    bench) exec "$VENV/bin/python" -m benchmarks "$@" ;;
     lint) exec "$VENV/bin/python" -m ruff check . "$@" ;;
-    *) echo "usage: ./run.sh [app|test|fishcore ARGS...|lint]" >&2; exit 2 ;;
+    *) echo "usage: ./run.sh [app|test|fishcore ARGS...|bench DATA|lint]" >&2; exit 2 ;;
 esac

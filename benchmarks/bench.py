@@ -1,4 +1,4 @@
-"""`python -m fishcore bench DATA`: training and prediction speed, side by side with the usual ways.
+"""`./run.sh bench DATA` (`python -m benchmarks DATA`): training and prediction speed, side by side with the usual ways.
 
 Every row runs in its own child process on the same data and the same seeded split, so each peak
 memory figure is that row's alone. Nothing here asserts a time: it measures and prints.
@@ -49,6 +49,8 @@ def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float |
     start = time.perf_counter()
     cfg = replace(TrainConfig(), mode=mode, epochs=epochs, precision=precision)
     outcome = train_folder(data, out, DataConfig(), ModelConfig(), cfg, stop=stop, cache_dir=cache)
+    if outcome.card is None:
+        raise RuntimeError(f"{mode} training stopped before anything was trained (cap {cap}s)")
     wall = time.perf_counter() - start
     if timer:
         timer.cancel()
@@ -212,6 +214,8 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
         cache = os.path.join(tmp, "cache")
         epochs = TrainConfig().epochs
         probe_before = _run("probe")["gflops"]
+        log("0/6 instant mode (logistic regression on cached features), cold cache...")
+        instant = _run("train", data, os.path.join(tmp, "m_instant"), cache, "instant", epochs, 0, "auto")
         log("1/6 default training, cold cache...")
         cold = _run("train", data, os.path.join(tmp, "m_fast"), cache, "fast", epochs, 0, "auto")
         log("2/6 default training, warm cache...")
@@ -236,7 +240,7 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
 
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}), torch threads "
-        f"{__import__('torch').get_num_threads()}; data {data}; command `python -m fishcore bench {data}`. "
+        f"{__import__('torch').get_num_threads()}; data {data}; command `./run.sh bench {data}`. "
         f"Machine speed probe (2048x2048 float32 matmul): {probe_before:.0f} GFLOP/s before the rows, "
         f"{probe_after:.0f} after.",
         "",
@@ -250,6 +254,7 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
             naive,
         ),
         row(f"4. frozen features + logistic regression ({logreg.get('engine')})", logreg),
+        row("4b. fishcore instant mode (the same idea as a strategy, cold cache; a saved, calibrated model)", instant),
         row("5. k-NN (k=5) on HSV colour histograms", knn),
         "",
         f"Speed-up of 1 over 3: {naive['wall'] / cold['wall']:.1f}x; of 2 over 3: {naive['wall'] / warm['wall']:.1f}x "

@@ -20,6 +20,7 @@ T = TypeVar("T")
 
 MODES = ("instant", "fast", "full")
 PRECISIONS = ("auto", "bf16", "fp32")
+HEADS = ("residual", "linear")
 
 
 # --- checks shared by the configs ------------------------------------------------------------
@@ -179,6 +180,8 @@ class ModelConfig:
     freeze_until: int | None = None
     # False: frozen stages keep ImageNet BatchNorm statistics (eval mode). True: they adapt.
     train_frozen_bn: bool = False
+    # "residual": the paper's extra residual block before the classifier; "linear": pooling and a linear layer.
+    head: str = "residual"
     head_width: int = 128
     dropout: float = 0.2
     image_size: int = 224
@@ -190,6 +193,7 @@ class ModelConfig:
             stages = BACKBONES[self.backbone].num_stages
             check_int("freeze_until", self.freeze_until, 0, stages)
         check_bool("train_frozen_bn", self.train_frozen_bn)
+        check_choice("head", self.head, HEADS)
         check_int("head_width", self.head_width, 1, 4096)
         check_number("dropout", self.dropout, 0, 1, hi_open=True)
         # Five stride-2 stages: below 32 px the last feature map would be empty.

@@ -55,3 +55,35 @@ def dataset_input(key: str = "dataset", label: str = "Dataset folder") -> str:
     )
     st.session_state["dataset_path"] = value.strip()
     return os.path.expanduser(value.strip())
+
+
+# The library reports codes (fishcore.events); these are the app's words for them.
+PHASE_WORDS = {
+    "starting": "starting",
+    "scanning": "reading the photos",
+    "caching_features": "computing features",
+    "training": "training",
+    "calibrating": "calibrating the confidence",
+    "evaluating": "testing on held-out photos",
+    "saving": "saving",
+    "done": "done",
+}
+STOP_WORDS = {
+    "completed": "Finished.",
+    "early_stopping": "Finished early: the validation loss stopped improving.",
+    "user": "Stopped by request.",
+}
+ERROR_WORDS = {
+    "process_died": "The training process ended unexpectedly (its output.log says why).",
+}
+
+
+def outcome_words(status: dict) -> str:
+    """How a finished, stopped or failed training job ended, in words."""
+    if status.get("state") == "failed":
+        error = status.get("error") or {}
+        return ERROR_WORDS.get(error.get("code"), error.get("text") or "The training failed.")
+    words = STOP_WORDS.get(status.get("stop_reason"), "Finished.")
+    if status.get("stop_reason") == "user":
+        words = "stopped by request; " + ("the best model so far was saved." if status.get("saved") else "nothing was saved.")
+    return words

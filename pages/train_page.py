@@ -8,12 +8,25 @@ import pandas as pd
 import streamlit as st
 
 from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
-from fishcore.errors import FishcoreError
+from fishcore.errors import ConfigError, FishcoreError
 from fishcore.models.backbones import BACKBONES
 from fishcore.training.jobs import FINAL_STATES, Job, JobSpec, active_job, list_jobs, start_job
-from pages._shared import dataset_input, workspace
+from pages._shared import PHASE_WORDS, dataset_input, outcome_words, workspace
 
 PRECISION_NAMES = {"auto": "Auto", "bf16": "bfloat16 mixed precision", "fp32": "float32"}
+MODE_NAMES = {
+    "instant": "Instant (seconds: a linear classifier on the frozen network's features)",
+    "fast": "Fast (cached features, the last layers fine-tuned)",
+    "full": "Full (the paper's way: fresh augmentation every epoch)",
+}
+
+
+def field_error(container, *fields: str) -> None:
+    """The message of a rejected setting, shown beside its control."""
+    error = st.session_state.get("train_error")
+    if error and error[0] in fields:
+        container.error(f"{error[1]} (you entered {error[2]!r})", icon=":material/error:")
+
 
 ws = workspace()
 st.title("Train")
@@ -37,27 +50,32 @@ with st.expander("New training run", expanded=not running):
     n_stages = BACKBONES[backbone].num_stages
     freeze_until = c3.number_input(
         "Freeze stages before",
-        0,
-        n_stages,
-        BACKBONES[backbone].default_freeze_until,
+        # No upper bound here: ModelConfig knows each backbone's stage count and says so beside this box.
+        min_value=0,
+        value=BACKBONES[backbone].default_freeze_until,
         help=f"{backbone} has {n_stages} stages; the ones before this index keep their ImageNet weights.",
     )
+    field_error(c3, "freeze_until")
     c1, c2, c3, c4 = st.columns(4)
     epochs = c1.number_input("Epochs", 1, 100, t.epochs)
     batch_size = c2.number_input("Batch size", 1, 256, t.batch_size)
     lr = c3.number_input("Learning rate", 1e-6, 1.0, t.lr, format="%.5f", step=1e-4)
     image_size = c4.number_input("Image size", 32, 512, m.image_size, step=32)
+    for col, field in ((c1, "epochs"), (c2, "batch_size"), (c3, "lr"), (c4, "image_size")):
+        field_error(col, field)
     mode = st.radio(
         "Mode",
-        ["fast", "full"],
-        horizontal=True,
-        format_func=lambda m: {"fast": "Fast (cached features)", "full": "Full (augment every epoch)"}[m],
-        help="Fast: the frozen layers run once per photo view (the photo plus K augmented copies) and are cached, "
-        "so training takes seconds and a rerun on the same photos is quicker still; augmentation is limited to those "
-        "K copies. Full: every epoch draws fresh augmentations and runs the whole network, several times slower.",
+        list(MODE_NAMES),
+        format_func=MODE_NAMES.get,
+        help="Instant: the whole pretrained network stays as it is and a linear classifier is fitted on what it sees "
+        "in each photo: seconds once the photos are read, and often as accurate on clear photos. Fast: the frozen "
+        "layers run once per photo view (the photo plus K augmented copies) and are cached; the last layers and the "
+        "residual head train on them. Full: every epoch draws fresh augmentations and runs the whole network, "
+        "several times slower.",
     )
     c1, c2 = st.columns(2)
-    views = c1.number_input("Augmented views per photo (fast mode)", 0, 16, t.views, disabled=mode != "fast")
+    views = c1.number_input("Augmented views per photo (instant and fast modes)", 0, 16, t.views, disabled=mode == "full")
+    field_error(c1, "views")
     precision = c2.selectbox(
         "Precision",
         ["auto", "bf16", "fp32"],
@@ -70,6 +88,8 @@ with st.expander("New training run", expanded=not running):
     val_every = c1.number_input("Validate every N iterations", 0, 1000, t.val_every, help="0: only at each epoch end")
     patience = c2.number_input("Early-stopping patience", 1, 100, t.patience, help="validations without a lower loss")
     seed = c3.number_input("Seed", 0, 2**31 - 1, t.seed)
+    for col, field in ((c1, "val_every"), (c2, "patience"), (c3, "seed")):
+        field_error(col, field)
     augment = st.session_state.get("augment_cfg", AugmentConfig())
     st.caption(
         ("Augmentation: your settings from the lab. " if augment != AugmentConfig() else "Augmentation: the paper's defaults. ")
@@ -83,24 +103,29 @@ with st.expander("New training run", expanded=not running):
         elif not root:
             st.error("Choose a dataset folder first.")
         else:
-            spec = JobSpec(
-                data_dir=root,
-                out_dir=str(ws.models / name),
-                data=DataConfig(seed=int(seed)),
-                model=ModelConfig(backbone=backbone, freeze_until=int(freeze_until), image_size=int(image_size)),
-                train=TrainConfig(
-                    mode=mode,
-                    views=int(views),
-                    precision=precision,
-                    epochs=int(epochs),
-                    batch_size=int(batch_size),
-                    lr=float(lr),
-                    val_every=int(val_every),
-                    patience=int(patience),
-                    seed=int(seed),
-                    augment=augment,
-                ),
-            )
+            try:
+                spec = JobSpec(
+                    data_dir=root,
+                    out_dir=str(ws.models / name),
+                    data=DataConfig(seed=int(seed)),
+                    model=ModelConfig(backbone=backbone, freeze_until=int(freeze_until), image_size=int(image_size)),
+                    train=TrainConfig(
+                        mode=mode,
+                        views=int(views),
+                        precision=precision,
+                        epochs=int(epochs),
+                        batch_size=int(batch_size),
+                        lr=float(lr),
+                        val_every=int(val_every),
+                        patience=int(patience),
+                        seed=int(seed),
+                        augment=augment,
+                    ),
+                )
+            except ConfigError as exc:  # shown beside its control after the rerun
+                st.session_state["train_error"] = (exc.field, exc.reason, exc.value)
+                st.rerun()
+            st.session_state.pop("train_error", None)
             try:
                 job = start_job(ws.jobs, spec)
             except FishcoreError as exc:
@@ -145,7 +170,7 @@ def monitor(job: Job) -> None:
     state = status.get("state", "starting")
     st.subheader(f"Run {job.id}: {state}")
     done, total = status.get("done", 0), status.get("total", 0) or 1
-    phase = status.get("phase", "")
+    phase = PHASE_WORDS.get(status.get("phase", ""), status.get("phase", ""))
     eta = status.get("eta")
     text = f"{phase}: {done}/{total}" + (f" · about {eta:.0f} s left" if eta and state == "running" else "")
     st.progress(min(done / total, 1.0), text=text)
@@ -158,10 +183,9 @@ def monitor(job: Job) -> None:
         if c2.button("Stop and discard", key=f"stop_discard_{job.id}"):
             job.request_stop(keep=False)
     elif state == "stopping":
-        st.info("Stopping after the current batch...")
+        st.info("Stopping...")
     if state in FINAL_STATES:
-        message = status.get("message", "")
-        (st.error if state == "failed" else st.success)(message)
+        (st.error if state == "failed" else st.success)(outcome_words(status))
         if status.get("test"):
             test = status["test"]
             st.write(

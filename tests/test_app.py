@@ -123,6 +123,8 @@ def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
     for label, value in (("Epochs", 30), ("Batch size", 4), ("Image size", 64), ("Validate every N iterations", 2)):
         next(n for n in at.number_input if n.label == label).set_value(value)
     next(s for s in at.selectbox if s.label == "Precision").set_value("fp32")
+    assert at.radio[0].options[0].startswith("Instant")  # first for non-coders; this test needs a longer run
+    at.radio[0].set_value("fast")
     at.run()
     button(at, "Start training").click().run()
     assert not at.exception and not at.error
@@ -147,3 +149,16 @@ def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
     assert any("stopped by request" in s.value for s in at.success)
     saved = [d for d in (tmp_path / "models").iterdir() if (d / "card.json").is_file()]
     assert len(saved) == 1 and read_card(saved[0]).training["precision"] == "fp32"
+
+
+def test_train_page_shows_a_rejected_setting_beside_its_control(tmp_path):
+    subset = lsfd_subset(tmp_path / "subset", per_class=4)
+    at = page("pages/train_page.py")
+    at.text_input(key="train_path_box").set_value(str(subset))
+    at.run()
+    next(n for n in at.number_input if n.label == "Freeze stages before").set_value(25)  # mobilenet_v2 has 19
+    at.run()
+    button(at, "Start training").click().run()
+    assert not at.exception
+    assert any("must be from 0 to 19 (you entered 25)" in e.value for e in at.error), [e.value for e in at.error]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("spec.json"))

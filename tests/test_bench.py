@@ -15,6 +15,7 @@ def test_bench_prints_every_row_with_measured_numbers(tmp_path):
         "2. fishcore default",
         "3. naive fine-tune",
         "4. frozen features",
+        "4b. fishcore instant mode",
         "5. k-NN",
         "Speed-up of 1 over 3",
         "Machine speed probe",

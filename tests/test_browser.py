@@ -190,6 +190,7 @@ def test_training_runs_in_the_background_and_survives_a_refresh(page, app_url, t
         field = page.get_by_role("spinbutton", name=label)
         field.fill(value)
         field.press("Enter")
+    page.get_by_text("Fast (cached features").click()  # instant mode would finish before the refresh
     page.wait_for_timeout(1000)
     page.get_by_role("button", name="Start training").click()
     progress = page.get_by_text("training:").first

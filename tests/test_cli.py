@@ -133,6 +133,7 @@ BAD_TRAIN_VALUES = {
     "--out": None,
     "--backbone": ["vgg99"],
     "--freeze-until": ["99", "-1", "x"],
+    "--head": ["mlp"],
     "--head-width": ["0", "1.5"],
     "--dropout": ["1", "-0.1", "x"],
     "--image-size": ["16", "5000", "x"],

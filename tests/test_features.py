@@ -1,5 +1,6 @@
 import shutil
 
+import pytest
 import torch
 
 from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
@@ -127,3 +128,49 @@ def test_fast_mode_training_saves_its_mode_and_reuses_the_cache(tmp_path):
     )
     assert read_card(full.model_dir).training["mode"] == "full"
     shutil.rmtree(tmp_path / "cache")
+
+
+def test_instant_mode_fits_a_linear_head_that_predict_uses_like_any_model(tmp_path):
+    data = make_image_folder(tmp_path / "d", ["red", "green", "blue"], 12)
+    model_cfg = ModelConfig(image_size=64)
+    outcome = train_folder(data, tmp_path / "m", DataConfig(), model_cfg, TrainConfig(mode="instant"), cache_dir=tmp_path / "c")
+    card = read_card(outcome.model_dir)
+    assert card.training["mode"] == "instant" and card.config["model"]["head"] == "linear"
+    assert card.config["model"]["freeze_until"] == 19 and card.metrics["test"]["macro_f1"] >= 0.9
+    # The saved model, rebuilt from its card, gives the card's test predictions from the photos themselves.
+    direct = evaluate_files(Predictor.load(outcome.model_dir), resolve(data, card.split["test"]), root=data)
+    assert [r["predicted"] for r in direct.rows] == [r["predicted"] for r in outcome.test_report.rows]
+    assert direct.accuracy == pytest.approx(outcome.test_report.accuracy)
+
+
+@pytest.mark.parametrize("phase", ["scanning", "caching_features", "training", "calibrating", "evaluating"])
+def test_a_stop_request_is_honoured_in_every_phase(tmp_path, phase):
+    import threading
+    import time
+
+    data = make_image_folder(tmp_path / "d", ["red", "green", "blue"], 12)
+    stop = threading.Event()
+    asked = {}
+
+    def progress(p, done, total):
+        if p == phase and not stop.is_set():
+            stop.set()
+            asked["at"] = time.perf_counter()
+
+    def on_event(e):
+        if phase == "training" and e.name == "batch_end" and not stop.is_set():
+            stop.set()
+            asked["at"] = time.perf_counter()
+
+    mode = "fast" if phase == "caching_features" else "full"  # full mode reads the test photos from files
+    cfg = TrainConfig(epochs=50, batch_size=4, val_every=0, patience=1000, mode=mode)
+    outcome = train_folder(
+        data, tmp_path / "m", DataConfig(), CFG, cfg, [on_event], stop, progress=progress, cache_dir=tmp_path / "c"
+    )
+    assert "at" in asked, f"phase {phase} never reported"
+    assert time.perf_counter() - asked["at"] < 5  # generous: seconds on a loaded 2-core machine, not minutes
+    assert outcome.result.stop_reason == "user"
+    trained = phase in ("training", "calibrating", "evaluating")
+    assert (outcome.model_dir is not None) == trained  # nothing is saved before training; the best so far after
+    if phase in ("calibrating", "evaluating"):
+        assert "test" not in read_card(outcome.model_dir).metrics

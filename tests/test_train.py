@@ -9,8 +9,9 @@ from fishcore.config import AugmentConfig, ModelConfig, TrainConfig
 from fishcore.data.augment import build_transforms
 from fishcore.data.dataset import scan
 from fishcore.errors import ConfigError
+from fishcore.inference.calibration import fit_temperature
 from fishcore.models.net import build_model
-from fishcore.training.loop import EVENTS, ImageListDataset, JsonlLog, fit, fit_temperature
+from fishcore.training.loop import EVENTS, ImageListDataset, JsonlLog, fit
 
 from conftest import make_image_folder
 
@@ -131,6 +132,6 @@ def test_precision_choice_and_bf16_training(tmp_path, monkeypatch):
     model, _ = build_model(SMALL, 3)
     events = []
     result = fit(model, train, val, TrainConfig(epochs=1, batch_size=8, precision="bf16"), [events.append])
-    assert result.precision == "bf16" and "bf16" in events[0].message
+    assert result.precision == "bf16" and events[0].message == "bf16"
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert all(math.isfinite(e.loss) for e in events if e.name == "batch_end")

@@ -270,8 +270,10 @@ def scan(
         except OSError as exc:
             return exc
 
-    # Decoding releases the GIL: one photo per core at a time.
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+    # Decoding releases the GIL: one photo per core at a time. A progress callback may raise (a stop
+    # request): then the files not yet started are cancelled instead of waited for.
+    pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
+    try:
         for i, ((_, rel, _), entry) in enumerate(zip(files, pool.map(entry_of, files), strict=True)):
             if isinstance(entry, OSError):
                 problems.append(ScanProblem(rel, f"unreadable ({entry.strerror or entry})"))
@@ -283,6 +285,8 @@ def scan(
                     problems.append(ScanProblem(rel, entry["problem"]))
             if progress:
                 progress(i + 1, len(files))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     if cache_path is not None and fresh != cache:
         try:
             cache_path.parent.mkdir(parents=True, exist_ok=True)

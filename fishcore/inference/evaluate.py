@@ -14,7 +14,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from fishcore.data.dataset import load_image, resolve, scan
 from fishcore.errors import DatasetError, ImageError
-from fishcore.store.model_files import read_card
+from fishcore.store.model_files import TEST_REPORT_FILE, read_card
 
 SPLITS = ("all", "train", "val", "test")
 
@@ -166,7 +166,7 @@ def evaluation_samples(card: Any, root: str | Path, split: str = "all", cache_di
 
 def saved_test_report(model_dir: Path, root: str | Path) -> EvalReport | None:
     """The test report written at training time, if it covers the saved test split of this data folder."""
-    path = Path(model_dir) / "test_report.json"
+    path = Path(model_dir) / TEST_REPORT_FILE
     if not path.is_file():
         return None
     try:

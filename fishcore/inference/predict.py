@@ -13,6 +13,7 @@ from PIL import Image
 
 from fishcore.data.augment import build_transforms
 from fishcore.data.dataset import ImageSource, load_image
+from fishcore.inference.calibration import calibrated_probabilities
 from fishcore.inference.engine import Engine
 from fishcore.models.net import FishNet
 from fishcore.store.model_files import ModelCard, load_model
@@ -72,8 +73,7 @@ class Predictor:
         out = []
         for i in range(0, len(images), batch_size):
             x = torch.stack([self.preprocess(im) for im in images[i : i + batch_size]])
-            logits = self.engine(x) / self.card.temperature
-            out.append(torch.softmax(logits, dim=1).numpy())
+            out.append(calibrated_probabilities(self.engine(x), self.card.temperature).numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
 
     def verdict(self, confidence: float, threshold: float | None = None) -> str:

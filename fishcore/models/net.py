@@ -49,6 +49,22 @@ class ResidualHead(nn.Module):
         return self.fc(self.dropout(x))
 
 
+class LinearHead(nn.Module):
+    """Feature maps -> global average pool -> dropout -> linear: the plain classifier, without the paper's block.
+
+    Instant mode fits it as a logistic regression on the pooled features of the frozen backbone.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.pool(x).flatten(1)))
+
+
 class FishNet(nn.Module):
     """A backbone's stages followed by the residual head; stages before ``freeze_until`` are frozen."""
 
@@ -62,7 +78,11 @@ class FishNet(nn.Module):
             except RuntimeError as exc:
                 raise WeightsError(f"the {cfg.backbone} weights file does not fit the architecture: {exc}") from exc
         self.backbone = nn.Sequential(*spec.stages(net))
-        self.head = ResidualHead(spec.out_channels, num_classes, cfg.head_width, cfg.dropout)
+        self.head: nn.Module = (
+            ResidualHead(spec.out_channels, num_classes, cfg.head_width, cfg.dropout)
+            if cfg.head == "residual"
+            else LinearHead(spec.out_channels, num_classes, cfg.dropout)
+        )
         self.freeze_until = 0
         self.train_frozen_bn = cfg.train_frozen_bn
 

@@ -26,6 +26,7 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 METRICS_FILE = "metrics.jsonl"
+TEST_REPORT_FILE = "test_report.json"
 
 
 def bundled_model_dir() -> Path:

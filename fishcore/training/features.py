@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 from fishcore.config import AugmentConfig, ModelConfig, to_dict
 from fishcore.data.augment import IMAGENET_MEAN, IMAGENET_STD, TransformStages, transform_stages
 from fishcore.data.dataset import load_image
-from fishcore.errors import ImageError
+from fishcore.errors import ConfigError, ImageError
 from fishcore.inference.engine import Engine
 from fishcore.models.net import FishNet
 
@@ -64,27 +64,36 @@ class _Trunk(nn.Module):
     float copy of every batch in Python.
     """
 
-    def __init__(self, model: FishNet) -> None:
+    def __init__(self, model: FishNet, pooled: bool = False) -> None:
         super().__init__()
         self.stages = model.backbone[: model.freeze_until]
+        # pooled: one C-vector per view (global average pool), what instant mode's linear classifier reads.
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()) if pooled else nn.Identity()
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         self.register_buffer("scale", 1.0 / (255.0 * std))
         self.register_buffer("shift", mean / std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(x.float() * self.scale - self.shift)
+        return self.pool(self.stages(x.float() * self.scale - self.shift))
 
 
 class FeatureStore:
-    """Trunk features per image (float16), on disk under root and reused across runs."""
+    """Trunk features per image (float16), on disk under root and reused across runs; ``pooled`` keeps one vector per view."""
 
     def __init__(
-        self, root: str | os.PathLike, model: FishNet, model_cfg: ModelConfig, weights_sha: str | None, engine: str = "auto"
+        self,
+        root: str | os.PathLike,
+        model: FishNet,
+        model_cfg: ModelConfig,
+        weights_sha: str | None,
+        engine: str = "auto",
+        pooled: bool = False,
     ) -> None:
         if not model.trunk_is_constant:
-            raise ValueError("cached features need frozen BatchNorm statistics in the frozen stages")
+            raise ConfigError("train_frozen_bn", True, "cached features need frozen BatchNorm statistics; use full mode")
         self.model = model
+        self.pooled = pooled
         self.image_size = model_cfg.image_size
         key = _digest(
             {
@@ -94,6 +103,7 @@ class FeatureStore:
                 "freeze_until": model.freeze_until,
                 "image_size": model_cfg.image_size,
                 "views_version": VIEWS_VERSION,
+                **({"pooled": True} if pooled else {}),
             }
         )
         if weights_sha is None and model_cfg.pretrained is False:
@@ -107,7 +117,7 @@ class FeatureStore:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = Engine(_Trunk(self.model), self.image_size, self._engine_pref, input_dtype=torch.uint8)
+            self._engine = Engine(_Trunk(self.model, self.pooled), self.image_size, self._engine_pref, input_dtype=torch.uint8)
         return self._engine
 
     def _folder(self, augment: AugmentConfig | None, k: int) -> Path:

@@ -30,7 +30,9 @@ import psutil
 
 from fishcore.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from fishcore.errors import FishcoreError
+from fishcore.events import EventName, Phase, StopReason
 from fishcore.settings import Paths
+from fishcore.store.jsonfile import read_json, write_json
 
 ACTIVE_STATES = ("starting", "running", "stopping")
 FINAL_STATES = ("finished", "stopped", "failed")
@@ -71,19 +73,6 @@ class JobSpec:
         )
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -100,17 +89,17 @@ class Job:
 
     @property
     def spec(self) -> JobSpec:
-        return JobSpec.from_dict(_read_json(self.dir / "spec.json"))
+        return JobSpec.from_dict(read_json(self.dir / "spec.json"))
 
     def status(self) -> dict[str, Any]:
         """The job's status; a job whose process vanished without saying so is reported as failed."""
-        status = _read_json(self.dir / "status.json")
+        status = read_json(self.dir / "status.json")
         if status.get("state") in ACTIVE_STATES and not self._process_alive(status):
             # Re-read: the worker may have written its final state just now.
-            status = _read_json(self.dir / "status.json")
+            status = read_json(self.dir / "status.json")
             if status.get("state") in ACTIVE_STATES:
-                status = {**status, "state": "failed", "message": "the training process ended unexpectedly (see output.log)"}
-                _write_json(self.dir / "status.json", status)
+                status = {**status, "state": "failed", "phase": Phase.DONE, "error": {"code": "process_died", "params": {}}}
+                write_json(self.dir / "status.json", status)
         return status
 
     def _process_alive(self, status: dict) -> bool:
@@ -178,8 +167,8 @@ def start_job(root: str | os.PathLike, spec: JobSpec) -> Job:
         raise FishcoreError(f"a training job is already running ({running.id}); stop it or wait for it to finish")
     job_dir = _job_root(root) / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     job_dir.mkdir()
-    _write_json(job_dir / "spec.json", spec.to_dict())
-    _write_json(job_dir / "status.json", {"state": "starting", "created": _now(), "phase": "starting"})
+    write_json(job_dir / "spec.json", spec.to_dict())
+    write_json(job_dir / "status.json", {"state": "starting", "created": _now(), "phase": Phase.STARTING})
     home = Paths.from_env().home
     pythonpath = os.pathsep.join(filter(None, [str(_IMPORT_ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": pythonpath, "FISHCORE_HOME": str(home)}
@@ -193,13 +182,13 @@ def start_job(root: str | os.PathLike, spec: JobSpec) -> Job:
             env=env,
             start_new_session=True,  # survives the app being stopped with Ctrl-C
         )
-    status = {"state": "starting", "created": _now(), "phase": "starting", "pid": proc.pid}
+    status = {"state": "starting", "created": _now(), "phase": Phase.STARTING, "pid": proc.pid}
     with contextlib.suppress(psutil.Error):
         status["pid_created"] = psutil.Process(proc.pid).create_time()
     # The worker may already have written a newer status; only fill in the pid if it has not.
-    current = _read_json(job_dir / "status.json")
+    current = read_json(job_dir / "status.json")
     if current.get("state") == "starting" and "pid" not in current:
-        _write_json(job_dir / "status.json", status)
+        write_json(job_dir / "status.json", status)
     return Job(job_dir)
 
 
@@ -213,44 +202,48 @@ def run_job(job_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = No
     me = psutil.Process()
     status: dict[str, Any] = {
         "state": "running",
-        "phase": "scanning",
+        "phase": Phase.SCANNING,
         "pid": me.pid,
         "pid_created": me.create_time(),
         "started": _now(),
-        "created": _read_json(job.dir / "status.json").get("created", _now()),
+        "created": read_json(job.dir / "status.json").get("created", _now()),
     }
     last_write = 0.0
+    lock = threading.Lock()
 
     def update(force: bool = False, **changes: Any) -> None:
         nonlocal last_write
-        status.update(changes)
-        status["updated"] = _now()
-        if force or time.monotonic() - last_write > 0.5:
-            _write_json(job.dir / "status.json", status)
-            last_write = time.monotonic()
+        with lock:
+            status.update(changes)
+            status["updated"] = _now()
+            if force or time.monotonic() - last_write > 0.5:
+                write_json(job.dir / "status.json", status)
+                last_write = time.monotonic()
 
-    def on_scan(done: int, total: int) -> None:
-        update(phase="scanning", done=done, total=total, force=done == total)
-
-    def on_features(done: int, total: int) -> None:
-        update(phase="caching features", done=done, total=total, force=done == total)
-
-    def on_event(e) -> None:
-        if e.name == "train_start":
-            update(phase="training", done=0, total=e.total_iterations, force=True)
-        elif e.name == "batch_end":
-            request = job.stop_requested()
-            if request and not stop.is_set():
+    def watch_stop_file() -> None:
+        # A stop request is noticed within a fifth of a second in any phase, not only between batches.
+        while not finished.wait(0.2):
+            if job.stop_requested() and not stop.is_set():
                 stop.set()
                 update(state="stopping", force=True)
-            update(done=e.iteration, total=e.total_iterations, elapsed=e.elapsed, eta=e.eta, epoch=e.epoch)
-        elif e.name == "train_end":
-            update(phase="evaluating and saving", done=e.iteration, eta=0, force=True)
 
+    def on_progress(phase: Phase, done: int, total: int) -> None:
+        update(phase=phase, done=done, total=total, force=done == total)
+
+    def on_event(e) -> None:
+        if e.name == EventName.TRAIN_START:
+            update(phase=Phase.TRAINING, done=0, total=e.total_iterations, force=True)
+        elif e.name == EventName.BATCH_END:
+            update(done=e.iteration, total=e.total_iterations, elapsed=e.elapsed, eta=e.eta, epoch=e.epoch)
+        elif e.name == EventName.TRAIN_END:
+            update(done=e.iteration, eta=0, force=True)
+
+    finished = threading.Event()
     update(force=True)
+    threading.Thread(target=watch_stop_file, daemon=True).start()
     try:
         if job.stop_requested():
-            update(state="stopped", phase="done", message="stopped before training started", force=True)
+            update(state="stopped", phase=Phase.DONE, stop_reason=StopReason.USER, saved=False, force=True)
             return 0
         outcome = train_folder(
             spec.data_dir,
@@ -262,39 +255,42 @@ def run_job(job_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = No
             stop=stop,
             save_on_stop=lambda: job.stop_requested() != "discard",
             notes=spec.notes,
-            scan_progress=on_scan,
-            features_progress=on_features,
+            progress=on_progress,
             log_path=job.dir / "events.jsonl",
             cache_dir=cache_dir,
         )
-        # A stop that arrived while the last batch ran still counts.
-        save = job.stop_requested() != "discard"
-        result = outcome.result
-        final = "stopped" if result.stop_reason == "user" else "finished"
-        message = {
-            "user": "stopped by request; " + ("the best model so far was saved" if save else "nothing was saved"),
-            "early_stopping": "finished early: validation loss stopped improving",
-            "completed": "finished",
-        }[result.stop_reason]
+        finished.set()
+        result, card = outcome.result, outcome.card
         update(
-            state=final,
-            phase="done",
-            message=message,
+            state="stopped" if result.stop_reason == StopReason.USER else "finished",
+            phase=Phase.DONE,
+            stop_reason=str(result.stop_reason),
+            saved=outcome.model_dir is not None,
             model_dir=str(outcome.model_dir) if outcome.model_dir else None,
             test=outcome.test_report.summary() if outcome.test_report else None,
-            seconds=round(result.seconds + (outcome.card.training.get("feature_seconds") or 0), 1),
-            mode=outcome.card.training.get("mode"),
-            precision=outcome.card.training.get("precision"),
+            seconds=card.training.get("total_seconds") if card else None,
+            mode=card.training.get("mode") if card else None,
+            precision=card.training.get("precision") if card else None,
             force=True,
         )
         return 0
     except FishcoreError as exc:
-        update(state="failed", phase="done", message=str(exc), force=True)
+        finished.set()
+        update(
+            state="failed", phase=Phase.DONE, error={"code": exc.code, "params": _plain(exc.params), "text": str(exc)}, force=True
+        )
         return 2
     except BaseException as exc:  # a crash must still end in a readable state
+        finished.set()
         traceback.print_exc()
-        update(state="failed", phase="done", message=f"unexpected error: {type(exc).__name__}: {exc}", force=True)
+        error = {"code": "crash", "params": {"type": type(exc).__name__}, "text": str(exc)}
+        update(state="failed", phase=Phase.DONE, error=error, force=True)
         return 1
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    """Error parameters as JSON-safe values."""
+    return {k: v if isinstance(v, (str, int, float, bool, type(None))) else repr(v) for k, v in params.items()}
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ from torch.utils.data import DataLoader, Dataset
 from fishcore.config import TrainConfig
 from fishcore.data.dataset import load_image
 from fishcore.errors import ImageError
+from fishcore.events import EventName, StopReason, StopRequested, stop_checker
 from fishcore.runtime import autocast, resolve_precision
 
-EVENTS = ("train_start", "batch_end", "validation", "epoch_end", "train_end")
+EVENTS = tuple(EventName)
 
 
 @dataclass
@@ -38,7 +39,7 @@ class TrainEvent:
     lr: float | None = None
     elapsed: float = 0.0
     eta: float | None = None
-    message: str = ""
+    message: str = ""  # a code: the precision (train_start), the stop reason (train_end)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
@@ -77,7 +78,7 @@ class TrainResult:
     epochs_run: int = 0
     iterations: int = 0
     seconds: float = 0.0
-    stop_reason: str = "completed"  # completed | early_stopping | user
+    stop_reason: str = StopReason.COMPLETED
     precision: str = "fp32"  # what the training steps ran in: fp32 or bf16 (mixed)
 
 
@@ -95,11 +96,15 @@ class JsonlLog:
 
 
 @torch.no_grad()
-def compute_logits(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and targets of a whole loader in eval mode."""
+def compute_logits(
+    model: nn.Module, loader: DataLoader, device: torch.device, check: Callable[[], None] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and targets of a whole loader in eval mode; ``check`` runs before each batch (it may raise StopRequested)."""
     model.eval()
     logits, targets = [], []
     for x, y in loader:
+        if check:
+            check()
         logits.append(model(x.to(device, memory_format=torch.channels_last)).float().cpu())
         targets.append(y)
     return torch.cat(logits), torch.cat(targets)
@@ -112,43 +117,30 @@ class FrozenTrunkCache:
     cannot promise that (frozen BatchNorm statistics still adapting), every call runs the full model.
     """
 
-    def __init__(self, loader: DataLoader, device: torch.device, precision: str = "fp32") -> None:
+    def __init__(
+        self, loader: DataLoader, device: torch.device, precision: str = "fp32", check: Callable[[], None] | None = None
+    ) -> None:
         self.loader = loader
         self.device = device
         self.precision = precision
+        self.check = check
         self.features: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     @torch.no_grad()
     def logits(self, model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast(self.device, self.precision):
             if not getattr(model, "trunk_is_constant", False):
-                return compute_logits(model, self.loader, self.device)
+                return compute_logits(model, self.loader, self.device, self.check)
             model.eval()
             if self.features is None:
-                self.features = [(model.trunk(x.to(self.device, memory_format=torch.channels_last)), y) for x, y in self.loader]
+                features = []
+                for x, y in self.loader:
+                    if self.check:
+                        self.check()
+                    features.append((model.trunk(x.to(self.device, memory_format=torch.channels_last)), y))
+                self.features = features
             logits = [model.from_trunk(f).float().cpu() for f, _ in self.features]
         return torch.cat(logits), torch.cat([y for _, y in self.features])
-
-
-def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
-    """Temperature T minimising the NLL of softmax(logits / T): makes confidences honest (Guo et al. 2017)."""
-    if len(targets) == 0:
-        return 1.0
-    log_t = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = loss_fn(logits / log_t.exp(), targets)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    t = float(log_t.detach().exp())
-    # A validation set with no mistakes drives T towards 0 (ever sharper); never sharpen more than 2x,
-    # so photos unlike the training data are not reported with inflated confidence.
-    return min(max(t, 0.5), 10.0) if math.isfinite(t) else 1.0
 
 
 def fit(
@@ -173,7 +165,7 @@ def fit(
     # num_workers=0: worker processes can hang or fork badly inside a server process (Streamlit).
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=0, generator=generator)
     val_cache = (
-        FrozenTrunkCache(DataLoader(val_set, batch_size=64, shuffle=False, num_workers=0), device, precision)
+        FrozenTrunkCache(DataLoader(val_set, batch_size=64, shuffle=False, num_workers=0), device, precision, stop_checker(stop))
         if val_set is not None and len(val_set) > 0
         else None
     )
@@ -200,12 +192,16 @@ def fit(
         nonlocal best_state, bad_validations
         if val_cache is None:
             return False
-        logits, targets = val_cache.logits(model)
+        try:
+            logits, targets = val_cache.logits(model)
+        except StopRequested:  # a stop during validation ends the run like one between batches
+            model.train()
+            return False
         model.train()
         val_loss = float(loss_fn(logits, targets))
         val_acc = float((logits.argmax(1) == targets).float().mean())
         elapsed, eta = timing(iteration)
-        row = TrainEvent("validation", epoch, iteration, total, loss, acc, val_loss, val_acc, cfg.lr, elapsed, eta)
+        row = TrainEvent(EventName.VALIDATION, epoch, iteration, total, loss, acc, val_loss, val_acc, cfg.lr, elapsed, eta)
         result.history.append(row.to_dict())
         emit(row)
         if val_loss < result.best_val_loss - 1e-6:
@@ -216,7 +212,7 @@ def fit(
             bad_validations += 1
         return bad_validations >= cfg.patience
 
-    emit(TrainEvent("train_start", 0, 0, total, lr=cfg.lr, message=f"{len(train_set)} training images, {precision}"))
+    emit(TrainEvent(EventName.TRAIN_START, 0, 0, total, lr=cfg.lr, message=precision))  # message: the precision
     iteration = 0
     running_loss, running_correct, running_n = 0.0, 0, 0
     for epoch in range(1, cfg.epochs + 1):
@@ -236,30 +232,32 @@ def fit(
             running_correct += int((logits.argmax(1) == y).sum())
             running_n += len(y)
             elapsed, eta = timing(iteration)
-            row = TrainEvent("batch_end", epoch, iteration, total, batch_loss, batch_acc, lr=cfg.lr, elapsed=elapsed, eta=eta)
+            row = TrainEvent(
+                EventName.BATCH_END, epoch, iteration, total, batch_loss, batch_acc, lr=cfg.lr, elapsed=elapsed, eta=eta
+            )
             result.history.append(row.to_dict())
             emit(row)
             if stop is not None and stop.is_set():
-                result.stop_reason = "user"
+                result.stop_reason = StopReason.USER
                 break
             periodic = cfg.val_every and iteration % cfg.val_every == 0 and iteration % len(loader) != 0
             if periodic and validate(epoch, iteration, batch_loss, batch_acc):
-                result.stop_reason = "early_stopping"
+                result.stop_reason = StopReason.EARLY_STOPPING
                 break
         result.epochs_run = epoch
-        if result.stop_reason != "completed":
+        if result.stop_reason != StopReason.COMPLETED:
             break
         epoch_loss = running_loss / max(running_n, 1)
         epoch_acc = running_correct / max(running_n, 1)
         running_loss, running_correct, running_n = 0.0, 0, 0
         stop_now = validate(epoch, iteration, epoch_loss, epoch_acc)
         elapsed, eta = timing(iteration)
-        emit(TrainEvent("epoch_end", epoch, iteration, total, epoch_loss, epoch_acc, lr=cfg.lr, elapsed=elapsed, eta=eta))
+        emit(TrainEvent(EventName.EPOCH_END, epoch, iteration, total, epoch_loss, epoch_acc, lr=cfg.lr, elapsed=elapsed, eta=eta))
         if stop_now:
-            result.stop_reason = "early_stopping"
+            result.stop_reason = StopReason.EARLY_STOPPING
             break
         if stop is not None and stop.is_set():
-            result.stop_reason = "user"
+            result.stop_reason = StopReason.USER
             break
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -268,7 +266,7 @@ def fit(
     result.seconds = time.perf_counter() - start
     emit(
         TrainEvent(
-            "train_end",
+            EventName.TRAIN_END,
             result.epochs_run,
             iteration,
             total,

@@ -1,48 +1,48 @@
-"""Folder of photos in, trained + evaluated + saved model out: the one entry point the CLI and the app share."""
+"""Folder of photos in, trained + evaluated + saved model out: the one entry point the CLI and the app share.
+
+``train_folder`` runs parts that each do one job: prepare the data, fit with a strategy
+(strategies.py), calibrate the confidence, evaluate on the test split, build the card, save. A stop
+request is honoured in every part: before anything is trained nothing is saved; after, the best
+model so far is kept (or discarded, as the caller chooses).
+"""
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
-from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig, to_dict
-from fishcore.data.augment import IMAGENET_MEAN, IMAGENET_STD, build_transforms
+from fishcore.config import DataConfig, ModelConfig, TrainConfig, to_dict
+from fishcore.data.augment import IMAGENET_MEAN, IMAGENET_STD
 from fishcore.data.dataset import DatasetScan, Split, require_classes, resolve, scan, split_dataset
 from fishcore.errors import DatasetError
+from fishcore.events import Phase, Progress, StopReason, StopRequested, stop_checker
+from fishcore.inference.calibration import calibrated_probabilities, fit_temperature
 from fishcore.inference.evaluate import EvalReport, evaluate_files, report_from_probabilities
 from fishcore.inference.predict import Predictor
 from fishcore.models.backbones import get_backbone
-from fishcore.models.net import build_model
 from fishcore.runtime import resolve_device, seed_everything
 from fishcore.settings import Paths
-from fishcore.store.model_files import METRICS_FILE, ModelCard, record_path, save_model
-from fishcore.training.features import CachedViews, FeatureStore, TailModel
-from fishcore.training.loop import Callback, ImageListDataset, JsonlLog, TrainResult, compute_logits, fit, fit_temperature
-
-TEST_REPORT_FILE = "test_report.json"
+from fishcore.store.jsonfile import write_json
+from fishcore.store.model_files import METRICS_FILE, TEST_REPORT_FILE, ModelCard, save_model
+from fishcore.training.loop import Callback, JsonlLog, TrainResult
+from fishcore.training.strategies import STRATEGIES, Fitted, RunContext, TrainingData
 
 
 @dataclass
 class TrainOutcome:
-    """What train_folder produced: the saved folder (None if the user chose to keep nothing), card, report."""
+    """What train_folder produced: the saved folder (None if nothing was kept), card, training result, test report."""
 
     model_dir: Path | None
-    card: ModelCard
+    card: ModelCard | None
     result: TrainResult
     test_report: EvalReport | None
-
-
-def _samples(root: Path, rel_paths: Sequence[str], classes: list[str]) -> list[tuple[str, int]]:
-    return [(str(path), classes.index(label)) for path, label in resolve(root, rel_paths)]
 
 
 def prepare_split(
@@ -66,6 +66,114 @@ def prepare_split(
     return result, split
 
 
+def prepare_data(
+    data_dir: str | os.PathLike, data_cfg: DataConfig, cache_root: Path, report: Callable[[Phase, int, int], None]
+) -> tuple[DatasetScan, Split, TrainingData]:
+    """Scan and split, and list each part as (path, class index) with the photos' content hashes."""
+    result, split = prepare_split(data_dir, data_cfg, lambda d, n: report(Phase.SCANNING, d, n), cache_root / "scans")
+    classes = result.classes
+
+    def samples(paths: Sequence[str]) -> list[tuple[str, int]]:
+        return [(str(path), classes.index(label)) for path, label in resolve(result.root, paths)]
+
+    data = TrainingData(
+        classes=classes,
+        train=samples(split.train),
+        val=samples(split.val),
+        # Test photos from the dataset itself get cached features too; a separate test folder is read from files.
+        test=[] if split.test_root else samples(split.test),
+        sha={str(result.root / item.path): item.sha256 for item in result.items},
+    )
+    return result, split, data
+
+
+def calibrate(fitted: Fitted, enabled: bool) -> float:
+    """Softmax temperature fitted on the validation split (1.0 when disabled or without validation photos)."""
+    if not enabled:
+        return 1.0
+    logits, targets = fitted.val_logits()
+    return fit_temperature(logits, targets) if len(targets) else 1.0
+
+
+def evaluate_test(
+    fitted: Fitted, card: ModelCard, result: DatasetScan, split: Split, check: Callable[[], None]
+) -> EvalReport | None:
+    """The test split through the trained model: from cached features where the strategy has them, else from files."""
+    if not split.test:
+        return None
+    if fitted.test_logits is not None:
+        logits, targets = fitted.test_logits()
+        probs = calibrated_probabilities(logits, card.temperature).numpy()
+        report = report_from_probabilities(card.classes, targets.tolist(), probs, list(split.test))
+        card.metrics["test"] = {**report.to_dict(with_rows=False), "computed_on": "cached float16 trunk features"}
+        return report
+    test_root = Path(split.test_root) if split.test_root else result.root
+    predictor = Predictor(fitted.model, card, engine="auto")
+    report = evaluate_files(predictor, resolve(test_root, split.test), root=test_root, progress=lambda d, n: check())
+    card.metrics["test"] = report.to_dict(with_rows=False)
+    return report
+
+
+def build_card(
+    fitted: Fitted,
+    result: DatasetScan,
+    split: Split,
+    data_cfg: DataConfig,
+    train_cfg: TrainConfig,
+    temperature: float,
+    device: torch.device,
+    notes: Sequence[str],
+    citation: str,
+) -> ModelCard:
+    """The model card: preprocessing, provenance, effective config, split, dataset, training record."""
+    paths = Paths.from_env()
+    cfg = fitted.model_cfg
+    spec = get_backbone(cfg.backbone)
+    r = fitted.result
+    feature_seconds = fitted.stats.get("feature_seconds", 0.0)
+    return ModelCard(
+        classes=list(result.classes),
+        image_size=cfg.image_size,
+        mean=list(IMAGENET_MEAN),
+        std=list(IMAGENET_STD),
+        backbone=cfg.backbone,
+        pretrained=cfg.pretrained,
+        backbone_weights_sha256=fitted.weights_sha,
+        backbone_weights_source=spec.weights.source if cfg.pretrained else "random initialisation (from scratch)",
+        temperature=temperature,
+        config={"data": to_dict(data_cfg), "model": to_dict(cfg), "train": to_dict(train_cfg)},
+        split={
+            **split.to_dict(),
+            "root": paths.record(result.root),
+            "test_root": paths.record(split.test_root) if split.test_root else None,
+        },
+        dataset={
+            "root": paths.record(result.root),
+            "fingerprint": result.fingerprint,
+            "counts": result.counts,
+            "problems": len(result.problems),
+            "citation": citation,
+        },
+        training={
+            "mode": fitted.mode,
+            "seconds": round(r.seconds, 2),
+            "epochs": r.epochs_run,
+            "iterations": r.iterations,
+            "stop_reason": str(r.stop_reason),
+            "best_val_loss": r.best_val_loss if r.best_val_loss != float("inf") else None,
+            "best_iteration": r.best_iteration,
+            "device": str(device),
+            "precision": r.precision,
+            "views": fitted.stats.get("views"),
+            **{k: v for k, v in fitted.stats.items() if k != "views"},
+            # What a user waits for: feature caching (fast and instant modes) plus fitting.
+            "total_seconds": round(r.seconds + feature_seconds, 2),
+        },
+        history=r.history,
+        notes=list(notes),
+    )
+
+
 def train_folder(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -77,141 +185,65 @@ def train_folder(
     save_on_stop: bool | Callable[[], bool] = True,
     notes: Sequence[str] = (),
     citation: str = "",
-    scan_progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     log_path: str | os.PathLike | None = None,
     device: str = "auto",
-    features_progress: Callable[[int, int], None] | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> TrainOutcome:
-    """Scan, split, build, train, calibrate, evaluate on the test split and save the model atomically."""
+    """Prepare, fit (train_cfg.mode), calibrate, evaluate on the test split and save the model atomically."""
     out = Path(out_dir).expanduser().resolve()
     cache_root = Path(cache_dir) if cache_dir else Paths.from_env().cache
-    result, split = prepare_split(data_dir, data_cfg, scan_progress, cache_root / "scans")
-    classes = result.classes
-    gen = seed_everything(train_cfg.seed)
-    model, weights_sha = build_model(model_cfg, len(classes))
-    size = model_cfg.image_size
-    train_samples = _samples(result.root, split.train, classes)
-    val_samples = _samples(result.root, split.val, classes)
-    if train_cfg.mode not in ("fast", "full"):
-        raise DatasetError(f"unknown training mode '{train_cfg.mode}'; use 'fast' or 'full'")
-    mode = "fast" if train_cfg.mode == "fast" and model.trunk_is_constant else "full"
-    feature_stats: dict = {}
-    if mode == "fast":
-        # The frozen trunk runs once per view; only the unfrozen stages and the head train.
-        started = time.perf_counter()
-        store = FeatureStore(cache_root / "features", model, model_cfg, weights_sha)
-        shas = {str(result.root / item.path): item.sha256 for item in result.items}
-        # Test photos from the dataset itself get cached clean features too (a separate test folder does not).
-        test_samples = [] if split.test_root else _samples(result.root, split.test, classes)
-        total = len(train_samples) + len(val_samples) + len(test_samples)
-
-        def views_of(samples: list, augment: AugmentConfig | None, k: int, offset: int) -> torch.Tensor:
-            on_progress = (lambda done, _n: features_progress(offset + done, total)) if features_progress else None
-            return store.features([(p, shas[p]) for p, _ in samples], augment, k, on_progress)
-
-        train_feats = views_of(train_samples, train_cfg.augment, train_cfg.views, 0)
-        val_feats = views_of(val_samples, None, 0, len(train_samples))
-        test_feats = views_of(test_samples, None, 0, len(train_samples) + len(val_samples))
-        fit_model = TailModel(model)
-        train_set = CachedViews(train_feats, [t for _, t in train_samples])
-        val_set = CachedViews(val_feats, [t for _, t in val_samples], random_view=False)
-        feature_stats = {
-            "feature_seconds": round(time.perf_counter() - started, 2),
-            "views_computed": store.computed,
-            "views_total": int(train_feats.shape[0] * train_feats.shape[1] + len(val_feats) + len(test_feats)),
-            "engine": store.engine.name if store.computed else "cache",
-        }
-    else:
-        fit_model = model
-        train_set = ImageListDataset(train_samples, build_transforms(train_cfg.augment, True, size), size)
-        val_set = ImageListDataset(val_samples, build_transforms(None, False, size), size)
-    log = Path(log_path) if log_path else out.parent / f".{out.name}.{os.getpid()}.{METRICS_FILE}"
-    log.unlink(missing_ok=True)
     dev = resolve_device(device)
-    train_result = fit(fit_model, train_set, val_set, train_cfg, [JsonlLog(log), *callbacks], stop, dev, gen)
-    model.cpu().eval()
+    check = stop_checker(stop)
 
-    temperature = 1.0
-    if train_cfg.calibrate and len(val_set):
-        logits, targets = compute_logits(fit_model.cpu(), DataLoader(val_set, batch_size=64), resolve_device("cpu"))
-        temperature = fit_temperature(logits, targets)
+    def report(phase: Phase, done: int, total: int) -> None:
+        if progress:
+            progress(phase, done, total)
+        check()
 
-    spec = get_backbone(model_cfg.backbone)
-    card = ModelCard(
-        classes=classes,
-        image_size=size,
-        mean=list(IMAGENET_MEAN),
-        std=list(IMAGENET_STD),
-        backbone=model_cfg.backbone,
-        pretrained=model_cfg.pretrained,
-        backbone_weights_sha256=weights_sha,
-        backbone_weights_source=spec.weights.source if model_cfg.pretrained else "random initialisation (from scratch)",
-        temperature=temperature,
-        config={
-            "data": to_dict(data_cfg),
-            "model": {**to_dict(model_cfg), "freeze_until": model.freeze_until},
-            "train": to_dict(train_cfg),
-        },
-        split={
-            **split.to_dict(),
-            "root": record_path(result.root),
-            "test_root": record_path(split.test_root) if split.test_root else None,
-        },
-        dataset={
-            "root": record_path(result.root),
-            "fingerprint": result.fingerprint,
-            "counts": result.counts,
-            "problems": len(result.problems),
-            "citation": citation,
-        },
-        training={
-            "seconds": round(train_result.seconds, 2),
-            "epochs": train_result.epochs_run,
-            "iterations": train_result.iterations,
-            "stop_reason": train_result.stop_reason,
-            "best_val_loss": train_result.best_val_loss if train_result.best_val_loss != float("inf") else None,
-            "best_iteration": train_result.best_iteration,
-            "device": str(dev),
-            "precision": train_result.precision,
-            "mode": mode,
-            "views": train_cfg.views if mode == "fast" else None,
-            **feature_stats,
-            # What a user waits for: feature caching (fast mode) plus the training loop.
-            "total_seconds": round(train_result.seconds + feature_stats.get("feature_seconds", 0.0), 2),
-        },
-        history=train_result.history,
-        notes=list(notes),
-    )
-    keep = save_on_stop() if callable(save_on_stop) else save_on_stop
-    if train_result.stop_reason == "user" and not keep:
-        log.unlink(missing_ok=True)
-        return TrainOutcome(None, card, train_result, None)
-
-    report = None
-    if split.test and mode == "fast" and not split.test_root:
-        # The test photos' cached clean features through the trained tail: the same preprocessing and
-        # network as the Predictor, with the trunk's output rounded to float16 (tested to agree).
-        targets = [t for _, t in test_samples]
-        test_set = CachedViews(test_feats, targets, random_view=False)
-        logits, _ = compute_logits(fit_model, DataLoader(test_set, batch_size=64), resolve_device("cpu"))
-        probs = torch.softmax(logits / temperature, dim=1).numpy()
-        report = report_from_probabilities(classes, targets, probs, list(split.test))
-        card.metrics["test"] = {**report.to_dict(with_rows=False), "computed_on": "cached float16 trunk features"}
-    elif split.test:
-        test_root = Path(split.test_root) if split.test_root else result.root
-        report = evaluate_files(Predictor(model, card, engine="auto"), resolve(test_root, split.test), root=test_root)
-        card.metrics["test"] = report.to_dict(with_rows=False)
-    extra = {METRICS_FILE: log}
-    if report is not None:
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
-            json.dump(report.to_dict(), f, ensure_ascii=False)
-        extra[TEST_REPORT_FILE] = Path(f.name)
+    log = Path(log_path) if log_path else Path(tempfile.mkdtemp(prefix="fishcore-log-")) / METRICS_FILE
+    log.unlink(missing_ok=True)
     try:
-        saved = save_model(model, card, out, extra)
+        result, split, data = prepare_data(data_dir, data_cfg, cache_root, report)
+        generator = seed_everything(train_cfg.seed)
+        ctx = RunContext(data, model_cfg, train_cfg, cache_root, dev, generator, [JsonlLog(log), *callbacks], stop, report)
+        fitted = STRATEGIES[train_cfg.mode](ctx)
+    except StopRequested:  # stopped before anything was trained: nothing to keep
+        return TrainOutcome(None, None, TrainResult(stop_reason=StopReason.USER), None)
+    if stop is not None and stop.is_set():
+        fitted.result.stop_reason = StopReason.USER
+    keep = save_on_stop() if callable(save_on_stop) else save_on_stop
+    if fitted.result.stop_reason == StopReason.USER and not keep:
+        return TrainOutcome(None, None, fitted.result, None)
+
+    # From here a stop request skips what is left (calibration, evaluation) but still saves the model.
+    temperature, test_report = 1.0, None
+    card = build_card(fitted, result, split, data_cfg, train_cfg, temperature, dev, notes, citation)
+    try:
+        report(Phase.CALIBRATING, 0, 1)
+        card.temperature = calibrate(fitted, train_cfg.calibrate)
+        report(Phase.EVALUATING, 0, len(split.test))
+        test_report = evaluate_test(fitted, card, result, split, check)
+    except StopRequested:
+        fitted.result.stop_reason = StopReason.USER
+        card.training["stop_reason"] = str(StopReason.USER)
+        card.metrics.pop("test", None)
+        test_report = None
+        if not (save_on_stop() if callable(save_on_stop) else save_on_stop):
+            return TrainOutcome(None, card, fitted.result, None)
+    if progress:
+        progress(Phase.SAVING, 0, 1)
+    extra = {METRICS_FILE: log}
+    report_file = None
+    if test_report is not None:
+        report_file = Path(tempfile.mkdtemp(prefix="fishcore-report-")) / TEST_REPORT_FILE
+        write_json(report_file, test_report.to_dict())
+        extra[TEST_REPORT_FILE] = report_file
+    try:
+        saved = save_model(fitted.model, card, out, extra)
     finally:
-        if report is not None:
-            extra[TEST_REPORT_FILE].unlink(missing_ok=True)
+        if report_file is not None:
+            shutil.rmtree(report_file.parent, ignore_errors=True)
         if log_path is None:
-            log.unlink(missing_ok=True)
-    return TrainOutcome(saved, card, train_result, report)
+            shutil.rmtree(log.parent, ignore_errors=True)
+    return TrainOutcome(saved, card, fitted.result, test_report)
