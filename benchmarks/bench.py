@@ -58,14 +58,14 @@ def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float |
     test = outcome.test_report
     return {
         "wall": wall,
-        "features": t.get("feature_seconds"),
-        "fit": t["seconds"],
+        "features": t.feature_seconds,
+        "fit": t.seconds,
         "accuracy": test.accuracy,
         "macro_f1": test.macro_f1,
-        "stop": t["stop_reason"],
-        "engine": t.get("engine"),
-        "epochs": t["epochs"],
-        "precision": t.get("precision"),
+        "stop": t.stop_reason,
+        "engine": t.engine,
+        "epochs": t.epochs,
+        "precision": t.precision,
     }
 
 

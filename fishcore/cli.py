@@ -24,7 +24,7 @@ from fishcore.config import (
 from fishcore.data.augment import preview
 from fishcore.data.dataset import load_image, scan
 from fishcore.errors import ConfigError, FishcoreError
-from fishcore.events import Phase, StopReason
+from fishcore.events import EventName, Phase, StopReason
 from fishcore.inference.evaluate import SPLITS
 from fishcore.models.backbones import BACKBONES
 from fishcore.runtime import resolve_device
@@ -232,14 +232,14 @@ class _TrainBar:
         self.val = ""
 
     def __call__(self, e) -> None:
-        if e.name == "train_start":
+        if e.name == EventName.TRAIN_START:
             self.bar = self._tqdm(total=e.total_iterations, desc="training", unit="it", file=sys.stderr)
-        elif e.name == "batch_end" and self.bar is not None:
+        elif e.name == EventName.BATCH_END and self.bar is not None:
             self.bar.update(e.iteration - self.bar.n)
             self.bar.set_postfix_str(f"epoch {e.epoch} loss {e.loss:.3f} acc {e.accuracy:.2f}{self.val}")
-        elif e.name == "validation":
+        elif e.name == EventName.VALIDATION:
             self.val = f" | val loss {e.val_loss:.3f} acc {e.val_accuracy:.3f}"
-        elif e.name == "train_end" and self.bar is not None:
+        elif e.name == EventName.TRAIN_END and self.bar is not None:
             self.bar.close()
 
 
@@ -309,7 +309,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("stopped before training: nothing was saved")
         return 130 if r.stop_reason == StopReason.USER else 0
     print(
-        f"{card.training['mode']} mode: {r.epochs_run} epoch(s), {r.iterations} iterations in {r.seconds:.1f}s "
+        f"{card.training.mode} mode: {r.epochs_run} epoch(s), {r.iterations} iterations in {r.seconds:.1f}s "
         f"({STOP_WORDS[r.stop_reason]}); best val loss {r.best_val_loss:.4f}; temperature {card.temperature:.3f}"
     )
     if outcome.test_report is not None:

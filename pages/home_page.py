@@ -30,11 +30,11 @@ else:
             "Test accuracy", f"{test['accuracy']:.1%}" if test else "n/a", help=f"on {test.get('n', 0)} held-out photos"
         )
         cols[2].metric("Test macro-F1", f"{test['macro_f1']:.3f}" if test else "n/a")
-        cols[3].metric("Training time", f"{card.training.get('total_seconds', card.training.get('seconds', 0)):.0f} s")
+        cols[3].metric("Training time", f"{card.training.total_seconds:.0f} s")
         st.write(f"**Species:** {', '.join(card.classes)}")
         st.write(
             f"**How it was trained:** {card.backbone} ({card.backbone_weights_source}); "
-            f"{card.training.get('epochs', '?')} epoch(s) on {len(card.split.get('train', []))} photos, "
+            f"{card.training.epochs} epoch(s) on {len(card.split.get('train', []))} photos, "
             f"created {card.created}."
         )
         for note in card.notes:

@@ -26,7 +26,7 @@ for path, card, why in rows:
             c[1].metric("Test accuracy", f"{test['accuracy']:.1%}" if test else "n/a")
             c[2].metric("Test macro-F1", f"{test['macro_f1']:.3f}" if test else "n/a")
             c[3].metric("Backbone", card.backbone)
-            c[4].metric("Training", f"{card.training.get('total_seconds', card.training.get('seconds', 0)):.0f} s")
+            c[4].metric("Training", f"{card.training.total_seconds:.0f} s")
             st.caption(f"Created {card.created} · species: {', '.join(card.classes)}")
         b = st.columns(3)
         if card is not None and not is_active and b[0].button("Make active", key=f"activate_{path}"):

@@ -9,6 +9,7 @@ import streamlit as st
 
 from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
 from fishcore.errors import ConfigError, FishcoreError
+from fishcore.events import EventName
 from fishcore.models.backbones import BACKBONES
 from fishcore.training.jobs import FINAL_STATES, Job, JobSpec, active_job, list_jobs, start_job
 from pages._shared import PHASE_WORDS, dataset_input, outcome_words, workspace
@@ -143,9 +144,9 @@ def curves(events: list[dict]) -> list[alt.Chart]:
     """Accuracy and loss per iteration, training and validation, like the paper's progress figure."""
     rows = []
     for e in events:
-        if e["name"] == "batch_end":
+        if e["name"] == EventName.BATCH_END:
             rows.append({"iteration": e["iteration"], "series": "training", "accuracy": e["accuracy"], "loss": e["loss"]})
-        elif e["name"] == "validation":
+        elif e["name"] == EventName.VALIDATION:
             rows.append(
                 {"iteration": e["iteration"], "series": "validation", "accuracy": e["val_accuracy"], "loss": e["val_loss"]}
             )

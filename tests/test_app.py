@@ -148,7 +148,7 @@ def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
         pytest.fail(f"job did not stop: {[s.value for s in at.subheader]}")
     assert any("stopped by request" in s.value for s in at.success)
     saved = [d for d in (tmp_path / "models").iterdir() if (d / "card.json").is_file()]
-    assert len(saved) == 1 and read_card(saved[0]).training["precision"] == "fp32"
+    assert len(saved) == 1 and read_card(saved[0]).training.precision == "fp32"
 
 
 def test_train_page_shows_a_rejected_setting_beside_its_control(tmp_path):

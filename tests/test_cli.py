@@ -106,7 +106,7 @@ def test_scan_json(tmp_path):
         (["predict", "default", "/no/such.jpg"], "file not found"),
         (["predict", "tests", "x.jpg"], "not a fishcore model"),
         (["augment", "README.md", "--out", "/tmp/aug", "--rotation", "10"], "not an image"),
-        (["augment", "x.png", "--out", "/tmp/aug", "--rotation", "1000"], "outside"),
+        (["augment", "x.png", "--out", "/tmp/aug", "--rotation", "1000"], "--rotation 1000.0: must be in [0, 180]"),
     ],
 )
 def test_bad_input_gives_one_line_and_nonzero_exit(args, message, tmp_path):

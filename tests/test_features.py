@@ -112,8 +112,8 @@ def test_fast_mode_training_saves_its_mode_and_reuses_the_cache(tmp_path):
     cfg = TrainConfig(epochs=2, batch_size=8, val_every=0, views=2)
     first = train_folder(data, tmp_path / "m1", DataConfig(), CFG, cfg, cache_dir=tmp_path / "cache")
     t = read_card(first.model_dir).training
-    assert t["mode"] == "fast" and t["views"] == 2 and t["views_computed"] == t["views_total"] > 0
-    assert t["precision"] == resolve_precision("auto", torch.device("cpu"))
+    assert t.mode == "fast" and t.views == 2 and t.views_computed == t.views_total > 0
+    assert t.precision == resolve_precision("auto", torch.device("cpu"))
     # The card's test numbers (from cached float16 features) are what the real Predictor gives.
     card = read_card(first.model_dir)
     assert card.metrics["test"]["computed_on"].startswith("cached")
@@ -122,11 +122,11 @@ def test_fast_mode_training_saves_its_mode_and_reuses_the_cache(tmp_path):
         assert a["file"] == b["file"] and a["predicted"] == b["predicted"]
         assert abs(a["confidence"] - b["confidence"]) < 5e-3
     second = train_folder(data, tmp_path / "m2", DataConfig(), CFG, cfg, cache_dir=tmp_path / "cache")
-    assert read_card(second.model_dir).training["views_computed"] == 0
+    assert read_card(second.model_dir).training.views_computed == 0
     full = train_folder(
         data, tmp_path / "m3", DataConfig(), CFG, TrainConfig(epochs=1, batch_size=8, mode="full"), cache_dir=tmp_path / "cache"
     )
-    assert read_card(full.model_dir).training["mode"] == "full"
+    assert read_card(full.model_dir).training.mode == "full"
     shutil.rmtree(tmp_path / "cache")
 
 
@@ -135,7 +135,7 @@ def test_instant_mode_fits_a_linear_head_that_predict_uses_like_any_model(tmp_pa
     model_cfg = ModelConfig(image_size=64)
     outcome = train_folder(data, tmp_path / "m", DataConfig(), model_cfg, TrainConfig(mode="instant"), cache_dir=tmp_path / "c")
     card = read_card(outcome.model_dir)
-    assert card.training["mode"] == "instant" and card.config["model"]["head"] == "linear"
+    assert card.training.mode == "instant" and card.config["model"]["head"] == "linear"
     assert card.config["model"]["freeze_until"] == 19 and card.metrics["test"]["macro_f1"] >= 0.9
     # The saved model, rebuilt from its card, gives the card's test predictions from the photos themselves.
     direct = evaluate_files(Predictor.load(outcome.model_dir), resolve(data, card.split["test"]), root=data)

@@ -42,7 +42,7 @@ def test_job_runs_in_its_own_process_and_saves_a_model(tmp_path):
     status = _wait(job, ("finished", "failed"))
     assert status["state"] == "finished", status
     assert read_card(status["model_dir"]).notes == ["from a job"]
-    assert status["precision"] == read_card(status["model_dir"]).training["precision"] in ("bf16", "fp32")
+    assert status["precision"] == read_card(status["model_dir"]).training.precision in ("bf16", "fp32")
     names = [e["name"] for e in job.events()]
     assert names[0] == "train_start" and names[-1] == "train_end" and "validation" in names
     # Another handle on the same folder (a refreshed page, a second tab) sees the same job.

@@ -6,7 +6,7 @@ from torchvision import models as tvm
 
 from fishcore.config import ModelConfig
 from fishcore.errors import ConfigError, WeightsError
-from fishcore.models.backbones import BACKBONES, Backbone, WeightsFile, resolve_weights
+from fishcore.models.backbones import BACKBONES, Backbone, WeightsFile, get_backbone, resolve_weights
 from fishcore.models.net import ResidualBlock, build_model, freeze
 
 
@@ -57,8 +57,10 @@ def test_registry_stage_counts_match_the_networks():
 
 
 def test_unknown_backbone_is_a_clear_error():
+    with pytest.raises(ConfigError, match="backbone = 'vgg99': must be one of: mobilenet_v2"):
+        ModelConfig(backbone="vgg99")
     with pytest.raises(WeightsError, match="unknown backbone"):
-        build_model(ModelConfig(backbone="vgg99"), 2)
+        get_backbone("vgg99")
 
 
 def test_resnet_without_weights_offline_tells_how_to_provide_them(tmp_path, monkeypatch):

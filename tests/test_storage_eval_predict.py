@@ -122,3 +122,23 @@ def test_report_numbers_match_a_hand_computation():
     mistakes = r.cell("c", "a")
     assert [m["file"] for m in mistakes] == ["f5"]
     assert json.loads(json.dumps(r.to_dict()))["confusion_matrix"] == r.confusion_matrix
+
+
+def test_version_1_cards_are_migrated_on_load():
+    from fishcore.store.model_files import FORMAT_VERSION, ModelCard, bundled_model_dir, migrate_card
+
+    raw = json.loads((bundled_model_dir() / "card.json").read_text())
+    assert raw["format_version"] == 1 and "mode" not in raw["training"]  # the bundled card predates version 2
+    card = read_card(bundled_model_dir())
+    assert card.format_version == FORMAT_VERSION == 2
+    assert (card.training.mode, card.training.precision) == ("full", "fp32")
+    assert card.training.total_seconds == raw["training"]["seconds"] and card.training.epochs == raw["training"]["epochs"]
+    assert card.model_config.head == "residual"
+    # A version-1 card of the fast-mode release keeps what it recorded.
+    fast = {**raw, "training": {**raw["training"], "mode": "fast", "precision": "bf16", "feature_seconds": 10.0}}
+    migrated = migrate_card(fast)
+    assert migrated["training"]["mode"] == "fast" and migrated["training"]["precision"] == "bf16"
+    assert migrated["training"]["total_seconds"] == round(raw["training"]["seconds"] + 10.0, 2)
+    # Round trip: what a version-2 card writes, it reads back unchanged.
+    again = ModelCard.from_dict(json.loads(json.dumps(card.to_dict())))
+    assert again.to_dict() == card.to_dict()

@@ -151,6 +151,14 @@ _DCT = np.array(
 )
 
 
+def load_image_file(path: str | os.PathLike, min_size: int | None = None) -> Image.Image:
+    """load_image for a photo of a dataset: its error message starts with the file's path."""
+    try:
+        return load_image(path, min_size)
+    except ImageError as exc:
+        raise ImageError(f"{path}: {exc}", path=str(path)) from exc
+
+
 def _dct_hash(gray: np.ndarray) -> int:
     coeffs = (_DCT @ gray @ _DCT.T)[:8, :8].ravel()
     bits = coeffs > np.median(coeffs[1:])

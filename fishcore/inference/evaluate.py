@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from fishcore.data.dataset import load_image, resolve, scan
-from fishcore.errors import DatasetError, ImageError
+from fishcore.data.dataset import load_image_file, resolve, scan
+from fishcore.errors import DatasetError
 from fishcore.store.model_files import TEST_REPORT_FILE, read_card
 
 SPLITS = ("all", "train", "val", "test")
@@ -136,10 +136,7 @@ def evaluate_files(
         chunk = samples[start : start + batch_size]
         images = []
         for path, label in chunk:
-            try:
-                images.append(load_image(path, min_size=predictor.card.image_size))
-            except ImageError as exc:
-                raise ImageError(f"{path}: {exc}") from exc
+            images.append(load_image_file(path, min_size=predictor.card.image_size))
             targets.append(classes.index(label))
             files.append(Path(path).relative_to(root).as_posix() if root else str(path))
         probs.append(predictor.probabilities(images, batch_size))

@@ -15,14 +15,14 @@ from typing import Any
 
 import torch
 
-from fishcore.config import ModelConfig, from_dict
+from fishcore.config import DataConfig, ModelConfig, TrainConfig, from_dict
 from fishcore.errors import ModelFileError
 from fishcore.models.backbones import file_sha256
 from fishcore.models.net import FishNet, freeze
 from fishcore.settings import Paths
 
 FORMAT = "fishcore-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: typed training record (mode, precision, total time always present), model head
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 METRICS_FILE = "metrics.jsonl"
@@ -45,6 +45,50 @@ def portable_path(recorded: str) -> Path:
 
 
 @dataclass
+class TrainingRecord:
+    """How a model was trained: what a user waited for, how it ended, on what."""
+
+    mode: str = "full"  # instant | fast | full
+    seconds: float = 0.0  # fitting alone
+    total_seconds: float = 0.0  # what a user waits for: feature caching plus fitting
+    epochs: int = 0
+    iterations: int = 0
+    stop_reason: str = "completed"  # a fishcore.events.StopReason
+    best_val_loss: float | None = None
+    best_iteration: int = 0
+    device: str = "cpu"
+    precision: str = "fp32"
+    views: int | None = None  # augmented views per photo (instant and fast modes)
+    feature_seconds: float | None = None
+    views_computed: int | None = None
+    views_total: int | None = None
+    engine: str | None = None  # what computed the cached features: onnxruntime, torch or cache
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def migrate_card(data: dict[str, Any]) -> dict[str, Any]:
+    """A card dict of any earlier format version, brought to the current one (the file is not rewritten)."""
+    data = dict(data)
+    if data.get("format_version") == 1:
+        # Version 1 recorded mode, precision and total time only from the fast-mode release on; a card
+        # without them was trained in full mode, in float32, and waited for no feature caching.
+        training = dict(data.get("training") or {})
+        training.setdefault("mode", "full")
+        training.setdefault("precision", "fp32")
+        training.setdefault("total_seconds", round(training.get("seconds", 0.0) + (training.get("feature_seconds") or 0.0), 2))
+        data["training"] = training
+        config = dict(data.get("config") or {})
+        config["model"] = {"head": "residual", **(config.get("model") or {})}
+        data["config"] = config
+        data["format_version"] = 2
+    return data
+
+
+@dataclass
 class ModelCard:
     """Plain-typed metadata of a trained model: provenance, preprocessing, split, metrics, history."""
 
@@ -62,7 +106,7 @@ class ModelCard:
     split: dict[str, Any] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)  # root, fingerprint, counts, citation, notes
     metrics: dict[str, Any] = field(default_factory=dict)  # summary of test (and validation) evaluation
-    training: dict[str, Any] = field(default_factory=dict)  # seconds, epochs, iterations, stop reason
+    training: TrainingRecord = field(default_factory=TrainingRecord)
     history: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -86,6 +130,14 @@ class ModelCard:
     def model_config(self) -> ModelConfig:
         return from_dict(ModelConfig, self.config.get("model"))
 
+    @property
+    def data_config(self) -> DataConfig:
+        return from_dict(DataConfig, self.config.get("data"))
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return from_dict(TrainConfig, self.config.get("train"))
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -98,11 +150,14 @@ class ModelCard:
             raise ModelFileError(
                 f"model format version {version} is newer than this fishcore understands ({FORMAT_VERSION}); upgrade fishcore"
             )
+        data = migrate_card(data)
         known = {f.name for f in fields(cls)}
         try:
-            return cls(**{k: v for k, v in data.items() if k in known})
-        except TypeError as exc:
+            card = cls(**{k: v for k, v in data.items() if k in known})
+            card.training = TrainingRecord.from_dict(data.get("training") or {})
+        except (TypeError, AttributeError) as exc:
             raise ModelFileError(f"model card is incomplete: {exc}") from exc
+        return card
 
 
 def save_model(model: FishNet, card: ModelCard, out_dir: str | os.PathLike, extra_files: dict[str, Path] | None = None) -> Path:

@@ -29,8 +29,8 @@ from torch.utils.data import Dataset
 
 from fishcore.config import AugmentConfig, ModelConfig, to_dict
 from fishcore.data.augment import IMAGENET_MEAN, IMAGENET_STD, TransformStages, transform_stages
-from fishcore.data.dataset import load_image
-from fishcore.errors import ConfigError, ImageError
+from fishcore.data.dataset import load_image_file
+from fishcore.errors import ConfigError
 from fishcore.inference.engine import Engine
 from fishcore.models.net import FishNet
 
@@ -125,7 +125,7 @@ class FeatureStore:
 
     def _views(self, path: str, sha: str, stages: TransformStages, k: int) -> torch.Tensor:
         """[1 + k, 3, H, W] uint8: the clean view, then k augmented ones, all from one decode and one resize."""
-        small = stages.resize(load_image(path, min_size=self.image_size))
+        small = stages.resize(load_image_file(path, min_size=self.image_size))
         views = [small]
         # torchvision draws from torch's global generator: photos prepared on other threads must not
         # reseed it half-way through this photo's draws.
@@ -169,10 +169,7 @@ class FeatureStore:
         stages = transform_stages(augment, k > 0, self.image_size)
 
         def views(i: int) -> torch.Tensor:
-            try:
-                return self._views(samples[i][0], samples[i][1], stages, k)
-            except ImageError as exc:
-                raise ImageError(f"{samples[i][0]}: {exc}") from exc
+            return self._views(samples[i][0], samples[i][1], stages, k)
 
         # Decoding and augmenting (two photos at a time) alternates with the trunk rather than overlapping
         # it: onnxruntime already uses every core, and a third busy thread slowed it more than it saved.

@@ -268,9 +268,9 @@ def run_job(job_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = No
             saved=outcome.model_dir is not None,
             model_dir=str(outcome.model_dir) if outcome.model_dir else None,
             test=outcome.test_report.summary() if outcome.test_report else None,
-            seconds=card.training.get("total_seconds") if card else None,
-            mode=card.training.get("mode") if card else None,
-            precision=card.training.get("precision") if card else None,
+            seconds=card.training.total_seconds if card else None,
+            mode=card.training.mode if card else None,
+            precision=card.training.precision if card else None,
             force=True,
         )
         return 0

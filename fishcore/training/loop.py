@@ -16,8 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from fishcore.config import TrainConfig
-from fishcore.data.dataset import load_image
-from fishcore.errors import ImageError
+from fishcore.data.dataset import load_image_file
 from fishcore.events import EventName, StopReason, StopRequested, stop_checker
 from fishcore.runtime import autocast, resolve_precision
 
@@ -61,11 +60,7 @@ class ImageListDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         path, target = self.samples[i]
-        try:
-            image = load_image(path, min_size=self.image_size)
-        except ImageError as exc:
-            raise ImageError(f"{path}: {exc}") from exc
-        return self.transform(image), target
+        return self.transform(load_image_file(path, min_size=self.image_size)), target
 
 
 @dataclass
@@ -110,39 +105,6 @@ def compute_logits(
     return torch.cat(logits), torch.cat(targets)
 
 
-class FrozenTrunkCache:
-    """Trunk features of a fixed (un-augmented) dataset, computed once and reused at every validation.
-
-    Valid because frozen stages in eval mode give the same output for the same input; when the model
-    cannot promise that (frozen BatchNorm statistics still adapting), every call runs the full model.
-    """
-
-    def __init__(
-        self, loader: DataLoader, device: torch.device, precision: str = "fp32", check: Callable[[], None] | None = None
-    ) -> None:
-        self.loader = loader
-        self.device = device
-        self.precision = precision
-        self.check = check
-        self.features: list[tuple[torch.Tensor, torch.Tensor]] | None = None
-
-    @torch.no_grad()
-    def logits(self, model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-        with autocast(self.device, self.precision):
-            if not getattr(model, "trunk_is_constant", False):
-                return compute_logits(model, self.loader, self.device, self.check)
-            model.eval()
-            if self.features is None:
-                features = []
-                for x, y in self.loader:
-                    if self.check:
-                        self.check()
-                    features.append((model.trunk(x.to(self.device, memory_format=torch.channels_last)), y))
-                self.features = features
-            logits = [model.from_trunk(f).float().cpu() for f, _ in self.features]
-        return torch.cat(logits), torch.cat([y for _, y in self.features])
-
-
 def fit(
     model: nn.Module,
     train_set: Dataset,
@@ -152,11 +114,13 @@ def fit(
     stop: threading.Event | None = None,
     device: torch.device | None = None,
     generator: torch.Generator | None = None,
+    val_model: nn.Module | None = None,
 ) -> TrainResult:
     """Train with Adam, shuffling every epoch, validating every cfg.val_every iterations and at each epoch end.
 
     Early stopping watches validation loss; the best weights are restored at the end, also after a
-    stop request, which is honoured after the current batch.
+    stop request, which is honoured after the current batch (or validation batch). ``val_model`` runs
+    the validation set when it holds something other than the model's input (cached trunk features).
     """
     device = device or torch.device("cpu")
     precision = resolve_precision(cfg.precision, device)
@@ -164,11 +128,8 @@ def fit(
     model.to(device, memory_format=torch.channels_last)
     # num_workers=0: worker processes can hang or fork badly inside a server process (Streamlit).
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=0, generator=generator)
-    val_cache = (
-        FrozenTrunkCache(DataLoader(val_set, batch_size=64, shuffle=False, num_workers=0), device, precision, stop_checker(stop))
-        if val_set is not None and len(val_set) > 0
-        else None
-    )
+    val_loader = DataLoader(val_set, batch_size=64, shuffle=False, num_workers=0) if val_set is not None else None
+    check = stop_checker(stop)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
@@ -190,10 +151,11 @@ def fit(
     def validate(epoch: int, iteration: int, loss: float | None, acc: float | None) -> bool:
         """Run validation, emit it, track the best weights; True when early stopping triggers."""
         nonlocal best_state, bad_validations
-        if val_cache is None:
+        if val_loader is None or len(val_set) == 0:
             return False
         try:
-            logits, targets = val_cache.logits(model)
+            with autocast(device, precision):
+                logits, targets = compute_logits(val_model or model, val_loader, device, check)
         except StopRequested:  # a stop during validation ends the run like one between batches
             model.train()
             return False

@@ -30,7 +30,7 @@ from fishcore.models.backbones import get_backbone
 from fishcore.runtime import resolve_device, seed_everything
 from fishcore.settings import Paths
 from fishcore.store.jsonfile import write_json
-from fishcore.store.model_files import METRICS_FILE, TEST_REPORT_FILE, ModelCard, save_model
+from fishcore.store.model_files import METRICS_FILE, TEST_REPORT_FILE, ModelCard, TrainingRecord, save_model
 from fishcore.training.loop import Callback, JsonlLog, TrainResult
 from fishcore.training.strategies import STRATEGIES, Fitted, RunContext, TrainingData
 
@@ -130,7 +130,7 @@ def build_card(
     cfg = fitted.model_cfg
     spec = get_backbone(cfg.backbone)
     r = fitted.result
-    feature_seconds = fitted.stats.get("feature_seconds", 0.0)
+    feature_seconds = fitted.stats.get("feature_seconds") or 0.0
     return ModelCard(
         classes=list(result.classes),
         image_size=cfg.image_size,
@@ -154,21 +154,24 @@ def build_card(
             "problems": len(result.problems),
             "citation": citation,
         },
-        training={
-            "mode": fitted.mode,
-            "seconds": round(r.seconds, 2),
-            "epochs": r.epochs_run,
-            "iterations": r.iterations,
-            "stop_reason": str(r.stop_reason),
-            "best_val_loss": r.best_val_loss if r.best_val_loss != float("inf") else None,
-            "best_iteration": r.best_iteration,
-            "device": str(device),
-            "precision": r.precision,
-            "views": fitted.stats.get("views"),
-            **{k: v for k, v in fitted.stats.items() if k != "views"},
+        training=TrainingRecord(
+            mode=fitted.mode,
+            seconds=round(r.seconds, 2),
             # What a user waits for: feature caching (fast and instant modes) plus fitting.
-            "total_seconds": round(r.seconds + feature_seconds, 2),
-        },
+            total_seconds=round(r.seconds + feature_seconds, 2),
+            epochs=r.epochs_run,
+            iterations=r.iterations,
+            stop_reason=str(r.stop_reason),
+            best_val_loss=r.best_val_loss if r.best_val_loss != float("inf") else None,
+            best_iteration=r.best_iteration,
+            device=str(device),
+            precision=r.precision,
+            views=fitted.stats.get("views"),
+            feature_seconds=fitted.stats.get("feature_seconds"),
+            views_computed=fitted.stats.get("views_computed"),
+            views_total=fitted.stats.get("views_total"),
+            engine=fitted.stats.get("engine"),
+        ),
         history=r.history,
         notes=list(notes),
     )
@@ -226,7 +229,7 @@ def train_folder(
         test_report = evaluate_test(fitted, card, result, split, check)
     except StopRequested:
         fitted.result.stop_reason = StopReason.USER
-        card.training["stop_reason"] = str(StopReason.USER)
+        card.training.stop_reason = str(StopReason.USER)
         card.metrics.pop("test", None)
         test_report = None
         if not (save_on_stop() if callable(save_on_stop) else save_on_stop):

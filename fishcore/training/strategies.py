@@ -117,11 +117,20 @@ def fit_full(ctx: RunContext) -> Fitted:
     model, sha = build_model(ctx.model_cfg, len(ctx.data.classes))
     size = ctx.model_cfg.image_size
     train_set = ImageListDataset(ctx.data.train, build_transforms(ctx.train_cfg.augment, True, size), size)
-    val_set = ImageListDataset(ctx.data.val, build_transforms(None, False, size), size)
-    result = fit(model, train_set, val_set, ctx.train_cfg, ctx.callbacks, ctx.stop, ctx.device, ctx.generator)
+    val_set, val_model = ImageListDataset(ctx.data.val, build_transforms(None, False, size), size), model
+    stats: dict = {}
+    if model.trunk_is_constant and ctx.data.val:
+        # The frozen stages give the same output at every validation: compute (or load) them once.
+        store = FeatureStore(ctx.cache_root / "features", model, ctx.model_cfg, sha)
+        val = [(p, ctx.data.sha[p]) for p, _ in ctx.data.val]
+        n = len(val)
+        features = store.features(val, None, 0, lambda done, _n: ctx.report(Phase.CACHING, done, n))
+        val_set, val_model = CachedViews(features, _targets(ctx.data.val), random_view=False), TailModel(model)
+        stats = {"views_computed": store.computed}
+    result = fit(model, train_set, val_set, ctx.train_cfg, ctx.callbacks, ctx.stop, ctx.device, ctx.generator, val_model)
     model.cpu().eval()
     cfg = replace(ctx.model_cfg, freeze_until=model.freeze_until)
-    return Fitted("full", model, cfg, sha, result, lambda: _loader_logits(model, val_set, ctx))
+    return Fitted("full", model, cfg, sha, result, lambda: _loader_logits(val_model, val_set, ctx), stats=stats)
 
 
 def fit_fast(ctx: RunContext) -> Fitted:
