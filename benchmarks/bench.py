@@ -246,8 +246,8 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
         "",
         "| method | wall s | features s | fit s | test accuracy | test macro-F1 | peak RSS MB |",
         "|---|---|---|---|---|---|---|",
-        row(f"1. fishcore default (fast mode, cold cache, trunk in {cold.get('engine')}, tail in {cold.get('precision')})", cold),
-        row("2. fishcore default (fast mode, warm cache)", warm),
+        row(f"1. fishcore fast mode (cold cache, trunk in {cold.get('engine')}, tail in {cold.get('precision')})", cold),
+        row("2. fishcore fast mode (warm cache)", warm),
         row(
             f"3. naive fine-tune (full mode, on-the-fly augmentation, {naive['precision']}, {naive['epochs']} epochs, "
             f"{naive['stop']})",

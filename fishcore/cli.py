@@ -115,11 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode",
         choices=MODES,
         default=t.mode,
-        help="instant: logistic regression on the cached features of the whole frozen backbone (seconds). "
+        help="auto: instant, then fast mode at a few freeze points, compared on validation within --budget. "
+        "instant: logistic regression on the cached features of the whole frozen backbone (seconds). "
         "fast: cache the frozen layers' output for the clean + K augmented views of each photo and train the "
         "rest on it (K fixed augmentation draws per photo). full: augment on the fly every epoch (the paper's way).",
     )
-    p.add_argument("--views", type=int, default=t.views, help="K augmented views per training photo in fast mode")
+    p.add_argument("--views", type=int, default=t.views, help="K augmented views per training photo (instant, fast)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=t.budget,
+        help="seconds auto mode may spend comparing recipes on the validation split (a ceiling: it stops sooner "
+        "when a cheap recipe has nothing left to learn)",
+    )
     p.add_argument(
         "--precision",
         choices=("auto", "bf16", "fp32"),
@@ -274,6 +282,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         calibrate=not args.no_calibrate,
         mode=args.mode,
         views=args.views,
+        budget=args.budget,
         precision=args.precision,
         augment=_augment_config(args),
     )
@@ -312,6 +321,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{card.training.mode} mode: {r.epochs_run} epoch(s), {r.iterations} iterations in {r.seconds:.1f}s "
         f"({STOP_WORDS[r.stop_reason]}); best val loss {r.best_val_loss:.4f}; temperature {card.temperature:.3f}"
     )
+    for c in card.training.candidates:
+        chosen = "  <- chosen" if c["name"] == card.training.recipe else ""
+        print(f"  candidate {c['name']}: validation macro-F1 {c['val_macro_f1']:.4f} in {c['seconds']:.0f}s{chosen}")
     if outcome.test_report is not None:
         t = outcome.test_report
         print(f"test ({t.n} images): accuracy {t.accuracy:.4f}  macro-F1 {t.macro_f1:.4f}")
@@ -323,6 +335,7 @@ STOP_WORDS = {
     StopReason.COMPLETED: "completed",
     StopReason.EARLY_STOPPING: "stopped early: validation loss stopped improving",
     StopReason.USER: "stopped by request",
+    StopReason.BUDGET: "the time budget ran out",
 }
 PHASE_WORDS = {
     Phase.SCANNING: "scanning",

@@ -18,7 +18,7 @@ from fishcore.models.backbones import BACKBONES
 
 T = TypeVar("T")
 
-MODES = ("instant", "fast", "full")
+MODES = ("auto", "instant", "fast", "full")
 PRECISIONS = ("auto", "bf16", "fp32")
 HEADS = ("residual", "linear")
 
@@ -212,15 +212,17 @@ class TrainConfig:
     patience: int = 6  # validations without a lower validation loss before stopping
     seed: int = 0
     calibrate: bool = True  # fit a softmax temperature on the validation split
+    # "auto": instant, then fast mode at a few freeze points, compared on validation within `budget`;
     # "instant": logistic regression on the cached features of the whole frozen backbone (seconds);
     # "fast": frozen-trunk features computed once per view and cached (K augmented views per photo);
     # "full": augmentation recomputed on the fly every epoch, the whole network run each step.
-    mode: str = "fast"
+    mode: str = "auto"
     views: int = 2  # K augmented views per training photo in fast mode (plus the clean one)
     # "auto": bfloat16 mixed precision where the hardware has it (AMX/AVX512-BF16 CPUs, recent GPUs), else
     # float32 (FISHCORE_PRECISION changes what auto means). Only the training steps and validation use it;
     # saved weights, calibration, test metrics and prediction stay float32.
     precision: str = "auto"
+    budget: float = 180.0  # seconds auto mode may spend looking for the best recipe (a ceiling, not a target)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -235,6 +237,7 @@ class TrainConfig:
         check_choice("mode", self.mode, MODES)
         check_int("views", self.views, 0, 64)
         check_choice("precision", self.precision, PRECISIONS)
+        check_number("budget", self.budget, 10, 86_400)
         if not isinstance(self.augment, AugmentConfig):
             raise ConfigError("augment", self.augment, "must be an AugmentConfig")
 

@@ -30,6 +30,7 @@ class StopReason(StrEnum):
     COMPLETED = "completed"  # every epoch ran
     EARLY_STOPPING = "early_stopping"  # validation loss stopped improving
     USER = "user"  # a stop request (Ctrl-C, the app's Stop button)
+    BUDGET = "budget"  # the time budget ran out; the best weights so far are kept
 
 
 class EventName(StrEnum):
@@ -40,6 +41,7 @@ class EventName(StrEnum):
     VALIDATION = "validation"
     EPOCH_END = "epoch_end"
     TRAIN_END = "train_end"
+    CANDIDATE = "candidate"  # auto mode: one candidate recipe finished (message: its name)
 
 
 class StopRequested(Exception):

@@ -72,6 +72,7 @@ STOP_WORDS = {
     "completed": "Finished.",
     "early_stopping": "Finished early: the validation loss stopped improving.",
     "user": "Stopped by request.",
+    "budget": "Finished: the time budget ran out, the best model found so far was kept.",
 }
 ERROR_WORDS = {
     "process_died": "The training process ended unexpectedly (its output.log says why).",

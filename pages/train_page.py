@@ -15,7 +15,9 @@ from fishcore.training.jobs import FINAL_STATES, Job, JobSpec, active_job, list_
 from pages._shared import PHASE_WORDS, dataset_input, outcome_words, workspace
 
 PRECISION_NAMES = {"auto": "Auto", "bf16": "bfloat16 mixed precision", "fp32": "float32"}
+BUDGETS = {60: "about 1 minute", 180: "about 3 minutes", 600: "about 10 minutes"}
 MODE_NAMES = {
+    "auto": "Automatic (recommended: compares the ways below on validation photos within the time budget)",
     "instant": "Instant (seconds: a linear classifier on the frozen network's features)",
     "fast": "Fast (cached features, the last layers fine-tuned)",
     "full": "Full (the paper's way: fresh augmentation every epoch)",
@@ -45,8 +47,18 @@ running = job is not None and job.active
 with st.expander("New training run", expanded=not running):
     m, t = ModelConfig(), TrainConfig()
     root = dataset_input("train")
-    c1, c2, c3 = st.columns(3)
+    c1, c2 = st.columns(2)
     name = c1.text_input("Model name", value=f"model-{datetime.now():%Y%m%d-%H%M}", help="Saved under the models folder.")
+    budget = c2.select_slider(
+        "Time budget",
+        options=list(BUDGETS),
+        value=180,
+        format_func=BUDGETS.get,
+        help="The most time the run spends looking for the best way to train on your photos. It stops sooner "
+        "when a quick way already gets every validation photo right.",
+    )
+    advanced = st.expander("Advanced settings", expanded=False)
+    c1, c2, c3 = advanced.columns(3)
     backbone = c2.selectbox("Backbone", list(BACKBONES), help="mobilenet_v2 works offline; ResNets need their ImageNet file.")
     n_stages = BACKBONES[backbone].num_stages
     freeze_until = c3.number_input(
@@ -57,14 +69,14 @@ with st.expander("New training run", expanded=not running):
         help=f"{backbone} has {n_stages} stages; the ones before this index keep their ImageNet weights.",
     )
     field_error(c3, "freeze_until")
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = advanced.columns(4)
     epochs = c1.number_input("Epochs", 1, 100, t.epochs)
     batch_size = c2.number_input("Batch size", 1, 256, t.batch_size)
     lr = c3.number_input("Learning rate", 1e-6, 1.0, t.lr, format="%.5f", step=1e-4)
     image_size = c4.number_input("Image size", 32, 512, m.image_size, step=32)
     for col, field in ((c1, "epochs"), (c2, "batch_size"), (c3, "lr"), (c4, "image_size")):
         field_error(col, field)
-    mode = st.radio(
+    mode = advanced.radio(
         "Mode",
         list(MODE_NAMES),
         format_func=MODE_NAMES.get,
@@ -74,7 +86,7 @@ with st.expander("New training run", expanded=not running):
         "residual head train on them. Full: every epoch draws fresh augmentations and runs the whole network, "
         "several times slower.",
     )
-    c1, c2 = st.columns(2)
+    c1, c2 = advanced.columns(2)
     views = c1.number_input("Augmented views per photo (instant and fast modes)", 0, 16, t.views, disabled=mode == "full")
     field_error(c1, "views")
     precision = c2.selectbox(
@@ -85,7 +97,7 @@ with st.expander("New training run", expanded=not running):
         "Xeon and Core CPUs, recent GPUs): about twice as fast, same accuracy in our tests. Otherwise float32. "
         "The saved model and predictions are always float32.",
     )
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3 = advanced.columns(3)
     val_every = c1.number_input("Validate every N iterations", 0, 1000, t.val_every, help="0: only at each epoch end")
     patience = c2.number_input("Early-stopping patience", 1, 100, t.patience, help="validations without a lower loss")
     seed = c3.number_input("Seed", 0, 2**31 - 1, t.seed)
@@ -109,11 +121,16 @@ with st.expander("New training run", expanded=not running):
                     data_dir=root,
                     out_dir=str(ws.models / name),
                     data=DataConfig(seed=int(seed)),
-                    model=ModelConfig(backbone=backbone, freeze_until=int(freeze_until), image_size=int(image_size)),
+                    model=ModelConfig(
+                        backbone=backbone,
+                        freeze_until=None if mode == "auto" else int(freeze_until),
+                        image_size=int(image_size),
+                    ),
                     train=TrainConfig(
                         mode=mode,
                         views=int(views),
                         precision=precision,
+                        budget=float(budget),
                         epochs=int(epochs),
                         batch_size=int(batch_size),
                         lr=float(lr),
@@ -175,7 +192,21 @@ def monitor(job: Job) -> None:
     eta = status.get("eta")
     text = f"{phase}: {done}/{total}" + (f" · about {eta:.0f} s left" if eta and state == "running" else "")
     st.progress(min(done / total, 1.0), text=text)
-    for chart in curves(job.events()):
+    events = job.events()
+    candidates = [e for e in events if e["name"] == EventName.CANDIDATE]
+    if candidates:
+        st.write("**Ways of training tried so far**, scored on validation photos (the best one becomes the model):")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"way": e["message"], "validation macro-F1": e.get("val_accuracy"), "after (s)": round(e["elapsed"])}
+                    for e in candidates
+                ]
+            ),
+            hide_index=True,
+            column_config={"validation macro-F1": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f")},
+        )
+    for chart in curves(events):
         st.altair_chart(chart, width="stretch")
     if state in ("starting", "running"):
         c1, c2 = st.columns(2)
@@ -190,7 +221,9 @@ def monitor(job: Job) -> None:
         if status.get("test"):
             test = status["test"]
             st.write(
-                f"{status.get('mode', '?').capitalize()} mode, {PRECISION_NAMES.get(status.get('precision'), 'float32')}. "
+                f"{status.get('mode', '?').capitalize()} mode"
+                + (f" (chose: {status['recipe']})" if status.get("recipe") else "")
+                + f", {PRECISION_NAMES.get(status.get('precision'), 'float32')}. "
                 f"Test split: accuracy {test['accuracy']:.3f}, "
                 f"macro-F1 {test['macro_f1']:.3f} on {test['n']} photos "
                 f"(training {status.get('seconds', 0):.0f} s)."

@@ -11,8 +11,8 @@ def test_bench_prints_every_row_with_measured_numbers(tmp_path):
     table = run_benchmark(str(data), naive_cap=60, photos=12, log=lambda m: None)
     print(table)
     for row in (
-        "1. fishcore default",
-        "2. fishcore default",
+        "1. fishcore fast mode",
+        "2. fishcore fast mode",
         "3. naive fine-tune",
         "4. frozen features",
         "4b. fishcore instant mode",

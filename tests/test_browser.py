@@ -186,6 +186,7 @@ def test_training_runs_in_the_background_and_survives_a_refresh(page, app_url, t
     box = page.get_by_role("textbox", name="Dataset folder")
     box.fill(str(subset))
     box.press("Enter")
+    page.get_by_text("Advanced settings").click()
     for label, value in (("Epochs", "40"), ("Batch size", "4"), ("Image size", "96"), ("Validate every N iterations", "3")):
         field = page.get_by_role("spinbutton", name=label)
         field.fill(value)

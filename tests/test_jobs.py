@@ -19,7 +19,7 @@ def _spec(tmp_path, epochs=2, patience=6):
         out_dir=str(tmp_path / "models" / "m"),
         data=DataConfig(val_fraction=0.25, test_fraction=0.25),
         model=ModelConfig(pretrained=False, image_size=32, head_width=8),
-        train=TrainConfig(epochs=epochs, batch_size=4, val_every=2, patience=patience),
+        train=TrainConfig(epochs=epochs, batch_size=4, val_every=2, patience=patience, mode="fast"),
         notes=["from a job"],
     )
 

@@ -63,6 +63,8 @@ class TrainingRecord:
     views_computed: int | None = None
     views_total: int | None = None
     engine: str | None = None  # what computed the cached features: onnxruntime, torch or cache
+    recipe: str | None = None  # auto mode: the candidate chosen on validation
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # auto mode: every candidate's validation score and time
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingRecord:

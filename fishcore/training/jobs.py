@@ -270,6 +270,7 @@ def run_job(job_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = No
             test=outcome.test_report.summary() if outcome.test_report else None,
             seconds=card.training.total_seconds if card else None,
             mode=card.training.mode if card else None,
+            recipe=card.training.recipe if card else None,
             precision=card.training.precision if card else None,
             force=True,
         )

@@ -115,12 +115,14 @@ def fit(
     device: torch.device | None = None,
     generator: torch.Generator | None = None,
     val_model: nn.Module | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Train with Adam, shuffling every epoch, validating every cfg.val_every iterations and at each epoch end.
 
     Early stopping watches validation loss; the best weights are restored at the end, also after a
     stop request, which is honoured after the current batch (or validation batch). ``val_model`` runs
     the validation set when it holds something other than the model's input (cached trunk features).
+    ``deadline`` (time.monotonic()) ends training like early stopping, with the best weights so far.
     """
     device = device or torch.device("cpu")
     precision = resolve_precision(cfg.precision, device)
@@ -201,6 +203,9 @@ def fit(
             emit(row)
             if stop is not None and stop.is_set():
                 result.stop_reason = StopReason.USER
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                result.stop_reason = StopReason.BUDGET
                 break
             periodic = cfg.val_every and iteration % cfg.val_every == 0 and iteration % len(loader) != 0
             if periodic and validate(epoch, iteration, batch_loss, batch_acc):

@@ -158,7 +158,7 @@ def build_card(
             mode=fitted.mode,
             seconds=round(r.seconds, 2),
             # What a user waits for: feature caching (fast and instant modes) plus fitting.
-            total_seconds=round(r.seconds + feature_seconds, 2),
+            total_seconds=fitted.stats.get("search_seconds") or round(r.seconds + feature_seconds, 2),
             epochs=r.epochs_run,
             iterations=r.iterations,
             stop_reason=str(r.stop_reason),
@@ -171,6 +171,8 @@ def build_card(
             views_computed=fitted.stats.get("views_computed"),
             views_total=fitted.stats.get("views_total"),
             engine=fitted.stats.get("engine"),
+            recipe=fitted.stats.get("recipe"),
+            candidates=fitted.stats.get("candidates", []),
         ),
         history=r.history,
         notes=list(notes),
