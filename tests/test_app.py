@@ -156,6 +156,7 @@ def test_train_page_shows_a_rejected_setting_beside_its_control(tmp_path):
     at = page("pages/train_page.py")
     at.text_input(key="train_path_box").set_value(str(subset))
     at.run()
+    at.radio[0].set_value("fast")  # auto mode chooses its own freeze point
     next(n for n in at.number_input if n.label == "Freeze stages before").set_value(25)  # mobilenet_v2 has 19
     at.run()
     button(at, "Start training").click().run()

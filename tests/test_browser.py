@@ -196,7 +196,7 @@ def test_training_runs_in_the_background_and_survives_a_refresh(page, app_url, t
     page.get_by_role("button", name="Start training").click()
     progress = page.get_by_text("training:").first
     progress.wait_for(timeout=120_000)
-    page.get_by_text("validation").first.wait_for(timeout=120_000)  # the curves' legend: validation has run
+    page.get_by_text("validation", exact=True).first.wait_for(timeout=120_000)  # the curves' legend: validation has run
     heading = page.get_by_role("heading", name="Run ").first.inner_text()
     shoot(page, "train")
     page.reload()  # a refresh neither stops nor duplicates the job

@@ -57,7 +57,10 @@ def test_train_writes_a_complete_model_folder(trained):
     assert card["config"]["train"]["lr"] == 1e-3 and card["notes"] == ["synthetic test model"]
     assert card["metrics"]["test"]["n"] == len(card["split"]["test"])
     lines = (out / "metrics.jsonl").read_text().splitlines()
-    assert json.loads(lines[0])["name"] == "train_start" and json.loads(lines[-1])["name"] == "train_end"
+    names = [json.loads(line)["name"] for line in lines]
+    assert names[0] == "train_start" and "train_end" in names and card["training"]["mode"] == "auto"
+    # Auto mode logs each candidate it compared on validation, and records them in the card.
+    assert names.count("candidate") == len(card["training"]["candidates"]) >= 1
     assert (out / "test_report.json").is_file()
 
 

@@ -20,7 +20,7 @@ from fishcore.data.dataset import load_image_file
 from fishcore.events import EventName, StopReason, StopRequested, stop_checker
 from fishcore.runtime import autocast, resolve_precision
 
-EVENTS = tuple(EventName)
+EVENTS = tuple(e for e in EventName if e != EventName.CANDIDATE)  # what fit() emits
 
 
 @dataclass
