@@ -34,7 +34,9 @@ else:
         st.write(f"**Species:** {', '.join(card.classes)}")
         st.write(
             f"**How it was trained:** {card.backbone} ({card.backbone_weights_source}); "
-            f"{card.training.epochs} epoch(s) on {len(card.split.get('train', []))} photos, "
+            f"{card.training.mode} mode"
+            + (f" (chose {card.training.recipe} on validation photos)" if card.training.recipe else "")
+            + f", {card.training.epochs} epoch(s) on {len(card.split.get('train', []))} photos, "
             f"created {card.created}."
         )
         for note in card.notes:
