@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fishcore.errors import ConfigError
+
 # Every environment variable fishcore reads, with what it does (the README's table is made from this).
 ENVIRONMENT: dict[str, str] = {
     "FISHCORE_HOME": "the project folder every default path starts from (default: the current directory)",
@@ -50,8 +52,6 @@ def precision_override() -> str:
     """What 'auto' precision resolves to for this process: 'auto' (by hardware), 'bf16' or 'fp32'."""
     value = _env("FISHCORE_PRECISION").lower() or "auto"
     if value not in ("auto", "bf16", "fp32"):
-        from fishcore.errors import ConfigError
-
         raise ConfigError("FISHCORE_PRECISION", value, "must be auto, bf16 or fp32")
     return value
 

@@ -66,7 +66,8 @@ with st.expander("New training run", expanded=not running):
         # No upper bound here: ModelConfig knows each backbone's stage count and says so beside this box.
         min_value=0,
         value=BACKBONES[backbone].default_freeze_until,
-        help=f"{backbone} has {n_stages} stages; the ones before this index keep their ImageNet weights.",
+        help=f"{backbone} has {n_stages} stages; the ones before this index keep their ImageNet weights. "
+        "Automatic mode chooses this itself.",
     )
     field_error(c3, "freeze_until")
     c1, c2, c3, c4 = advanced.columns(4)

@@ -211,7 +211,7 @@ def train_folder(
     try:
         result, split, data = prepare_data(data_dir, data_cfg, cache_root, report)
         generator = seed_everything(train_cfg.seed)
-        ctx = RunContext(data, model_cfg, train_cfg, cache_root, dev, generator, [JsonlLog(log), *callbacks], stop, report)
+        ctx = RunContext(data, model_cfg, train_cfg, cache_root, dev, generator, [JsonlLog(log), *callbacks], stop, progress)
         fitted = STRATEGIES[train_cfg.mode](ctx)
     except StopRequested:  # stopped before anything was trained: nothing to keep
         return TrainOutcome(None, None, TrainResult(stop_reason=StopReason.USER), None)
@@ -229,6 +229,7 @@ def train_folder(
         card.temperature = calibrate(fitted, train_cfg.calibrate)
         report(Phase.EVALUATING, 0, len(split.test))
         test_report = evaluate_test(fitted, card, result, split, check)
+        report(Phase.EVALUATING, len(split.test), len(split.test))
     except StopRequested:
         fitted.result.stop_reason = StopReason.USER
         card.training.stop_reason = str(StopReason.USER)

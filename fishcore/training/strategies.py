@@ -322,7 +322,7 @@ def fit_auto(ctx: RunContext) -> Fitted:
     # The quick check uses clean views only (a third of the feature time): its job is to tell easy photos,
     # where it ends the search, from hard ones, where the budget is better spent on fine-tuning.
     consider("instant", fit_instant(replace(ctx, train_cfg=replace(ctx.train_cfg, views=0))), began)
-    plan = auto_plan(ctx.model_cfg.backbone) if ctx.train_cfg.views >= 0 else []
+    plan = auto_plan(ctx.model_cfg.backbone)
     for i, freeze in enumerate(plan):
         if best[0][0] >= NOTHING_LEFT or (ctx.stop is not None and ctx.stop.is_set()):
             break
