@@ -206,50 +206,50 @@ def train_folder(
             progress(phase, done, total)
         check()
 
-    log = Path(log_path) if log_path else Path(tempfile.mkdtemp(prefix="fishcore-log-")) / METRICS_FILE
+    def keep_on_stop() -> bool:
+        return save_on_stop() if callable(save_on_stop) else save_on_stop
+
+    scratch = Path(tempfile.mkdtemp(prefix="fishcore-run-"))  # the log (unless log_path) and the test report
+    log = Path(log_path) if log_path else scratch / METRICS_FILE
     log.unlink(missing_ok=True)
     try:
-        result, split, data = prepare_data(data_dir, data_cfg, cache_root, report)
-        generator = seed_everything(train_cfg.seed)
-        ctx = RunContext(data, model_cfg, train_cfg, cache_root, dev, generator, [JsonlLog(log), *callbacks], stop, progress)
-        fitted = STRATEGIES[train_cfg.mode](ctx)
-    except StopRequested:  # stopped before anything was trained: nothing to keep
-        return TrainOutcome(None, None, TrainResult(stop_reason=StopReason.USER), None)
-    if stop is not None and stop.is_set():
-        fitted.result.stop_reason = StopReason.USER
-    keep = save_on_stop() if callable(save_on_stop) else save_on_stop
-    if fitted.result.stop_reason == StopReason.USER and not keep:
-        return TrainOutcome(None, None, fitted.result, None)
+        try:
+            result, split, data = prepare_data(data_dir, data_cfg, cache_root, report)
+            generator = seed_everything(train_cfg.seed)
+            callbacks = [JsonlLog(log), *callbacks]
+            fitted = STRATEGIES[train_cfg.mode](
+                RunContext(data, model_cfg, train_cfg, cache_root, dev, generator, callbacks, stop, progress)
+            )
+        except StopRequested:  # stopped before anything was trained: nothing to keep
+            return TrainOutcome(None, None, TrainResult(stop_reason=StopReason.USER), None)
+        if stop is not None and stop.is_set():
+            fitted.result.stop_reason = StopReason.USER
+        if fitted.result.stop_reason == StopReason.USER and not keep_on_stop():
+            return TrainOutcome(None, None, fitted.result, None)
 
-    # From here a stop request skips what is left (calibration, evaluation) but still saves the model.
-    temperature, test_report = 1.0, None
-    card = build_card(fitted, result, split, data_cfg, train_cfg, temperature, dev, notes, citation)
-    try:
-        report(Phase.CALIBRATING, 0, 1)
-        card.temperature = calibrate(fitted, train_cfg.calibrate)
-        report(Phase.EVALUATING, 0, len(split.test))
-        test_report = evaluate_test(fitted, card, result, split, check)
-        report(Phase.EVALUATING, len(split.test), len(split.test))
-    except StopRequested:
-        fitted.result.stop_reason = StopReason.USER
-        card.training.stop_reason = str(StopReason.USER)
-        card.metrics.pop("test", None)
+        # From here a stop request skips what is left (calibration, evaluation) but still saves the model.
         test_report = None
-        if not (save_on_stop() if callable(save_on_stop) else save_on_stop):
-            return TrainOutcome(None, card, fitted.result, None)
-    if progress:
-        progress(Phase.SAVING, 0, 1)
-    extra = {METRICS_FILE: log}
-    report_file = None
-    if test_report is not None:
-        report_file = Path(tempfile.mkdtemp(prefix="fishcore-report-")) / TEST_REPORT_FILE
-        write_json(report_file, test_report.to_dict())
-        extra[TEST_REPORT_FILE] = report_file
-    try:
+        card = build_card(fitted, result, split, data_cfg, train_cfg, 1.0, dev, notes, citation)
+        try:
+            report(Phase.CALIBRATING, 0, 1)
+            card.temperature = calibrate(fitted, train_cfg.calibrate)
+            report(Phase.EVALUATING, 0, len(split.test))
+            test_report = evaluate_test(fitted, card, result, split, check)
+            report(Phase.EVALUATING, len(split.test), len(split.test))
+        except StopRequested:
+            fitted.result.stop_reason = StopReason.USER
+            card.training.stop_reason = str(StopReason.USER)
+            card.metrics.pop("test", None)
+            test_report = None
+            if not keep_on_stop():
+                return TrainOutcome(None, card, fitted.result, None)
+        if progress:
+            progress(Phase.SAVING, 0, 1)
+        extra = {METRICS_FILE: log}
+        if test_report is not None:
+            write_json(scratch / TEST_REPORT_FILE, test_report.to_dict())
+            extra[TEST_REPORT_FILE] = scratch / TEST_REPORT_FILE
         saved = save_model(fitted.model, card, out, extra)
+        return TrainOutcome(saved, card, fitted.result, test_report)
     finally:
-        if report_file is not None:
-            shutil.rmtree(report_file.parent, ignore_errors=True)
-        if log_path is None:
-            shutil.rmtree(log.parent, ignore_errors=True)
-    return TrainOutcome(saved, card, fitted.result, test_report)
+        shutil.rmtree(scratch, ignore_errors=True)
