@@ -1,20 +1,33 @@
-"""`python -m benchmarks DATA`: the speed and accuracy table of benchmarks/bench.py."""
+"""`python -m benchmarks DATA`: the speed table of benchmarks/bench.py; `--accuracy [ROOT]`: benchmarks/accuracy.py."""
 
 import argparse
 import sys
 
+from benchmarks.accuracy import run_accuracy
 from benchmarks.bench import run_benchmark
 from fishcore.data.dataset import scan
 from fishcore.errors import FishcoreError
 
-parser = argparse.ArgumentParser(prog="./run.sh bench", description="training and prediction speed against the usual baselines")
-parser.add_argument("data", help="dataset folder (e.g. ../shared/data/lsfd)")
+parser = argparse.ArgumentParser(
+    prog="./run.sh bench",
+    description="training and prediction speed against the usual baselines (DATA), or accuracy on the shared sets (--accuracy)",
+)
+parser.add_argument("data", nargs="?", help="dataset folder (e.g. ../shared/data/lsfd); with --accuracy, the folder of sets")
+parser.add_argument(
+    "--accuracy", action="store_true", help="the accuracy table over lsfd/, f4k/ and egu/ (default ../shared/data)"
+)
 parser.add_argument("--naive-cap", type=float, default=600, help="time cap in seconds for the naive baseline")
 parser.add_argument("--photos", type=int, default=120, help="photos timed one by one for the latency rows")
 args = parser.parse_args()
+log = lambda m: print(m, file=sys.stderr)  # noqa: E731
 try:
+    if args.accuracy:
+        print(run_accuracy(args.data or "../shared/data", log=log))
+        sys.exit(0)
+    if not args.data:
+        parser.error("DATA is needed (or --accuracy)")
     scan(args.data)  # a missing folder fails here, in one line
-except FishcoreError as exc:
+except (FishcoreError, FileNotFoundError) as exc:
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
-print(run_benchmark(args.data, args.naive_cap, args.photos, log=lambda m: print(m, file=sys.stderr)))
+print(run_benchmark(args.data, args.naive_cap, args.photos, log=log))

@@ -69,10 +69,10 @@ def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float |
     }
 
 
-def _split_arrays(data: str):
+def _split_arrays(data: str, data_cfg: DataConfig | None = None):
     from fishcore.training.pipeline import prepare_split
 
-    result, split = prepare_split(data, DataConfig())
+    result, split = prepare_split(data, data_cfg or DataConfig())
     root = result.root
     classes = result.classes
 
@@ -82,11 +82,11 @@ def _split_arrays(data: str):
     return pack(split.train), pack(split.test)
 
 
-def _features_baseline(data: str, make_embed, classifier) -> dict:
+def _features_baseline(data: str, make_embed, classifier, data_cfg: DataConfig | None = None) -> dict:
     """Time feature extraction (including building the extractor) and fitting; score on the test split."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    (train_x, train_y), (test_x, test_y) = _split_arrays(data)
+    (train_x, train_y), (test_x, test_y) = _split_arrays(data, data_cfg)
     start = time.perf_counter()
     embed = make_embed()
     xtr = embed(train_x)
@@ -104,7 +104,7 @@ def _features_baseline(data: str, make_embed, classifier) -> dict:
     }
 
 
-def _logreg(data: str) -> dict:
+def _logreg(data: str, data_cfg: DataConfig | None = None) -> dict:
     """What Teachable Machine-style tools do: frozen ImageNet features, a linear classifier on top."""
     import torch
     from sklearn.linear_model import LogisticRegression
@@ -128,7 +128,7 @@ def _logreg(data: str) -> dict:
         embed.engine = engine.name
         return embed
 
-    return _features_baseline(data, make_embed, LogisticRegression(max_iter=2000))
+    return _features_baseline(data, make_embed, LogisticRegression(max_iter=2000), data_cfg)
 
 
 def _hsv_knn(data: str) -> dict:
@@ -184,6 +184,12 @@ def _probe() -> dict:
     return {"gflops": 2 * 2048**3 / statistics.median(times) / 1e9}
 
 
+def _accuracy_child(kind: str, spec: str) -> dict:
+    from benchmarks.accuracy import child as accuracy_child
+
+    return accuracy_child(kind, spec)
+
+
 def child(kind: str, args: list[str]) -> None:
     """Run one measurement in this (child) process and print it as JSON with the peak memory."""
     fn = {
@@ -192,6 +198,8 @@ def child(kind: str, args: list[str]) -> None:
         "knn": lambda: _hsv_knn(args[0]),
         "latency": lambda: _latency(args[0], args[1], args[2], int(args[3])),
         "probe": _probe,
+        "acc-train": lambda: _accuracy_child(kind, args[0]),
+        "acc-logreg": lambda: _accuracy_child(kind, args[0]),
     }[kind]
     result = fn()
     result["peak_mb"] = _peak_mb()

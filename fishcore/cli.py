@@ -75,6 +75,7 @@ _FLAGS = {
     "pretrained": "--from-scratch",
     "calibrate": "--no-calibrate",
     "group_near_duplicates": "--no-group-duplicates",
+    "class_name": "--class",
 }
 
 
@@ -95,7 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     d, m, t = DataConfig(), ModelConfig(), TrainConfig()
     p = sub.add_parser("train", help="train, evaluate on the held-out test split and save a model folder")
     p.add_argument("data", help="folder with one sub-folder of photos per species")
-    p.add_argument("--out", required=True, help="model folder to write (replaced atomically if it exists)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="model folder to write; when it already holds a model, a new version is saved beside it "
+        "(OUT-v2, OUT-v3, ...): nothing is ever replaced",
+    )
     p.add_argument("--backbone", choices=sorted(BACKBONES), default=m.backbone)
     p.add_argument("--from-scratch", action="store_true", help="random initial weights instead of ImageNet")
     p.add_argument("--freeze-until", type=int, default=None, help="first trainable backbone stage (default: per backbone)")
@@ -168,6 +174,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold", type=float, default=None, help="confidence below this is 'uncertain' (default: from the model card)"
     )
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser(
+        "import",
+        help="bring photos into a managed dataset (a zip or folder with one sub-folder per species, or loose photos)",
+    )
+    p.add_argument("source", nargs="+", help="a .zip, a folder, or photo files (loose photos need --class)")
+    p.add_argument("dataset", help="name of the dataset in the workspace's dataset area (created if new)")
+    p.add_argument("--class", dest="class_name", default=None, help="put every photo into this class")
+    p.add_argument("--dry-run", action="store_true", help="only show what would be added, skipped and repeated")
+
+    p = sub.add_parser("datasets", help="the managed datasets: classes, photo counts and warnings")
+    p.add_argument("dataset", nargs="?", help="one dataset (default: list them all)")
+
+    p = sub.add_parser("export", help="write a model as ONNX (with labels and preprocessing) or as a zip")
+    p.add_argument("model", help="model folder ('default' for the bundled model)")
+    p.add_argument("--format", choices=("onnx", "zip"), required=True)
+    p.add_argument("--out", required=True, help="file to write (.onnx or .zip)")
+
+    p = sub.add_parser("import-model", help="add a model zip made by `export --format zip` to the models folder")
+    p.add_argument("zip", help="the model .zip")
+    p.add_argument("--name", default=None, help="model name (default: the folder name inside the zip)")
 
     p = sub.add_parser("augment", help="write N augmented views of a photo, as training would see them")
     p.add_argument("image")
@@ -437,7 +464,110 @@ def cmd_augment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _area():
+    from fishcore.store.datasets import DatasetArea
+    from fishcore.store.workspace import Workspace
+
+    ws = Workspace.from_env()
+    return DatasetArea(ws.datasets, cache_dir=ws.scans)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    area = _area()
+    if args.dataset not in area.names():
+        if args.dry_run:
+            print(f"(the dataset '{args.dataset}' does not exist yet and would be created)")
+        else:
+            area.create(args.dataset)
+            print(f"created dataset {area.path(args.dataset)}")
+    sources = [Path(s) for s in args.source]
+    files = [s for s in sources if s.is_file() and s.suffix.lower() != ".zip"]
+    if files and not args.class_name:
+        raise FishcoreError("loose photos need --class NAME (the species they show)")
+    if args.dry_run and args.dataset not in area.names():
+        area = _scratch_area(area, args.dataset)
+    plans = []
+    for source in [s for s in sources if s not in files] + ([files] if files else []):
+        if isinstance(source, list):
+            loaded = [(f.name, f.read_bytes()) for f in source]
+            plans.append(area.plan_import(args.dataset, loaded, args.class_name, progress=_bar("reading photos")))
+        else:
+            plans.append(area.plan_import(args.dataset, source, args.class_name, progress=_bar(f"reading {source.name}")))
+    added = 0
+    for plan in plans:
+        for origin, why in plan.skipped:
+            print(f"  skipped {origin}: {why}")
+        for origin, existing in plan.duplicates:
+            print(f"  already there: {origin} (= {existing})")
+        for origin, similar in plan.near_duplicates[:5]:
+            print(f"  nearly the same as {similar} (added all the same): {origin}")
+        if len(plan.near_duplicates) > 5:
+            print(f"  ... and {len(plan.near_duplicates) - 5} more near-duplicates (added)")
+        for label, n in plan.counts.items():
+            print(f"  {'+' if label in plan.new_classes else ' '} {label}: {n} photo(s)")
+        print(("dry run, nothing written: " if args.dry_run else "") + plan.summary())
+        if not args.dry_run:
+            added += len(area.apply_import(plan, progress=_bar("writing")))
+    if not args.dry_run:
+        print(f"added {added} photo(s) to {area.path(args.dataset)}")
+        for warning in area.warnings(args.dataset):
+            print(f"warning: {warning}")
+    return 0
+
+
+def _scratch_area(area, dataset: str):
+    """A dry run into a dataset that does not exist yet: plan against an empty temporary one."""
+    import tempfile
+
+    from fishcore.store.datasets import DatasetArea
+
+    scratch = DatasetArea(tempfile.mkdtemp(prefix="fishcore-dry-run-"))
+    scratch.create(dataset)
+    return scratch
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    area = _area()
+    names = [args.dataset] if args.dataset else area.names()
+    if not names:
+        print(f"no datasets yet in {area.root}: `python -m fishcore import SOURCE NAME` makes one")
+    for name in names:
+        counts = area.classes(name)
+        print(f"{name}: {sum(counts.values())} photos in {len(counts)} classes ({area.path(name)})")
+        for label, n in counts.items():
+            print(f"  {label}: {n}")
+        for warning in area.warnings(name):
+            print(f"  warning: {warning}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from fishcore.store.export import export_onnx, export_zip
+
+    if args.format == "onnx":
+        for path in export_onnx(_model_dir(args.model), args.out):
+            print(f"wrote {path}")
+    else:
+        print(f"wrote {export_zip(_model_dir(args.model), args.out)}")
+    return 0
+
+
+def cmd_import_model(args: argparse.Namespace) -> int:
+    from fishcore.store.export import import_model_zip
+    from fishcore.store.workspace import Workspace
+
+    path = Path(args.zip)
+    if not path.is_file():
+        raise FishcoreError(f"file not found: {path}")
+    print(f"imported as {import_model_zip(path, Workspace.from_env().models, args.name)}")
+    return 0
+
+
 COMMANDS = {
+    "import": cmd_import,
+    "datasets": cmd_datasets,
+    "export": cmd_export,
+    "import-model": cmd_import_model,
     "scan": cmd_scan,
     "train": cmd_train,
     "evaluate": cmd_evaluate,

@@ -32,7 +32,7 @@ class ConfigError(FishcoreError):
 
 
 class DatasetError(FishcoreError):
-    """A dataset folder is missing, empty or unusable."""
+    """A dataset folder is missing, empty or unusable, or a change to it cannot be made as asked."""
 
     code = "bad_dataset"
 
@@ -53,3 +53,9 @@ class ModelFileError(FishcoreError):
     """A saved model is missing, corrupt, incompatible or not a fishcore model."""
 
     code = "bad_model"
+
+
+class ArchiveError(FishcoreError):
+    """An uploaded archive as a whole cannot be used (not a zip, or over a limit)."""
+
+    code = "bad_archive"

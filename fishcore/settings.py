@@ -19,6 +19,7 @@ ENVIRONMENT: dict[str, str] = {
     "FISHCORE_HOME": "the project folder every default path starts from (default: the current directory)",
     "FISHCORE_MODELS_DIR": "where trained models are saved (default: <home>/models)",
     "FISHCORE_RUNS_DIR": "where training jobs keep their state (default: <home>/runs)",
+    "FISHCORE_DATASETS_DIR": "the managed dataset area photos are imported into (default: <home>/datasets)",
     "FISHCORE_CACHE_DIR": "feature, scan and thumbnail caches (default: <home>/.cache)",
     "FISHCORE_DATA": "the dataset folder the pages offer first (default: <home>/../shared/data/lsfd when it exists)",
     "FISHCORE_WEIGHTS_DIR": "a folder searched first for ImageNet weights files",
@@ -65,6 +66,7 @@ class Paths:
     runs: Path
     cache: Path
     default_data: Path | None
+    datasets: Path
 
     @classmethod
     def from_env(cls) -> Paths:
@@ -77,6 +79,7 @@ class Paths:
             runs=Path(_env("FISHCORE_RUNS_DIR") or root / "runs"),
             cache=Path(_env("FISHCORE_CACHE_DIR") or root / ".cache"),
             default_data=Path(data) if data else (shared if shared.is_dir() else None),
+            datasets=Path(_env("FISHCORE_DATASETS_DIR") or root / "datasets"),
         )
 
     @property

@@ -201,3 +201,60 @@ def test_a_bad_train_setting_is_one_error_line_and_exit_2(flag, value, tiny_data
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
     assert flag in lines[0] or "not found" in lines[0], lines[0]
     assert not (tmp_path / "m").exists()
+
+
+def _cli_in(home: Path, *args):
+    import os
+
+    env = {**os.environ, "FISHCORE_HOME": str(home), "FISHCORE_DATASETS_DIR": str(home / "datasets")}
+    return subprocess.run(
+        [sys.executable, "-m", "fishcore", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=600, env=env
+    )
+
+
+def test_import_previews_then_writes_into_the_managed_dataset_only(tmp_path):
+    import zipfile
+
+    src = make_image_folder(tmp_path / "src", ["kakap", "tongkol"], per_class=5)
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted(src.rglob("*.png")):
+            z.write(f, f.relative_to(tmp_path).as_posix())  # src/kakap/img_000.png: the top folder is dropped
+        z.writestr("src/kakap/../../../escape.png", b"x")
+    home = tmp_path / "home"
+    dry = _cli_in(home, "import", archive, "reef", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run, nothing written: 10 photos" in dry.stdout and "'..'" in dry.stdout
+    assert not (home / "datasets" / "reef").exists()
+    done = _cli_in(home, "import", archive, "reef")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (home / "datasets" / "reef").iterdir()) == ["kakap", "tongkol"]
+    assert "warning: Few photos in kakap (5)" in done.stdout
+    again = _cli_in(home, "import", archive, "reef")
+    assert "0 photos to add" in again.stdout and "already there" in again.stdout
+    loose = _cli_in(home, "import", src / "kakap" / "img_000.png", "reef")
+    assert loose.returncode == 2 and loose.stderr.strip() == "error: loose photos need --class NAME (the species they show)"
+    cam = class_image(3, seed=99, size=48)
+    cam.save(tmp_path / "cam.jpg")
+    added = _cli_in(home, "import", tmp_path / "cam.jpg", "reef", "--class", "kembung")
+    assert added.returncode == 0 and (home / "datasets" / "reef" / "kembung" / "cam.jpg").is_file()
+    listing = _cli_in(home, "datasets")
+    assert "reef: 11 photos in 3 classes" in listing.stdout
+    bad = _cli_in(home, "import", archive, "../outside")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: the dataset name") and "Traceback" not in bad.stderr
+    assert not (tmp_path / "escape.png").exists() and not (home / "outside").exists()
+
+
+def test_export_writes_onnx_with_labels_and_a_zip_that_imports(trained, tmp_path):
+    _, trained = trained
+    home = tmp_path / "home"
+    proc = _cli_in(home, "export", trained, "--format", "onnx", "--out", tmp_path / "fish.onnx")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "fish.onnx").stat().st_size > 1000
+    assert (tmp_path / "fish.labels.txt").read_text().split() == ["blue", "green", "red"]
+    proc = _cli_in(home, "export", trained, "--format", "zip", "--out", tmp_path / "fish.zip")
+    assert proc.returncode == 0, proc.stderr
+    proc = _cli_in(home, "import-model", tmp_path / "fish.zip", "--name", "shared-fish")
+    assert proc.returncode == 0 and (home / "models" / "shared-fish" / "card.json").is_file()
+    missing = _cli_in(home, "export", tmp_path / "nope", "--format", "zip", "--out", tmp_path / "x.zip")
+    assert missing.returncode == 2 and "model folder not found" in missing.stderr

@@ -13,9 +13,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from fishcore.config import AugmentConfig
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from fishcore.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 
 class FastRandomAffine(v2.RandomAffine):

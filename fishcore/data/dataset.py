@@ -180,7 +180,11 @@ def perceptual_hash(img: Image.Image) -> int:
 
 
 def _inspect(path: Path, rel: str, label: str, min_side: int) -> ImageItem:
-    data = path.read_bytes()
+    return inspect_bytes(path.read_bytes(), rel, label, min_side)
+
+
+def inspect_bytes(data: bytes, rel: str, label: str, min_side: int = 16) -> ImageItem:
+    """Decode a photo's bytes and describe it (size, content and perceptual hashes), or raise ImageError."""
     if not data:
         raise ImageError("empty file (0 bytes)")
     img = load_image(data, min_size=64)

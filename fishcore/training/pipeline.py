@@ -30,7 +30,7 @@ from fishcore.models.backbones import get_backbone
 from fishcore.runtime import resolve_device, seed_everything
 from fishcore.settings import Paths
 from fishcore.store.jsonfile import write_json
-from fishcore.store.model_files import METRICS_FILE, TEST_REPORT_FILE, ModelCard, TrainingRecord, save_model
+from fishcore.store.model_files import METRICS_FILE, TEST_REPORT_FILE, ModelCard, TrainingRecord, save_version
 from fishcore.training.loop import Callback, JsonlLog, TrainResult
 from fishcore.training.strategies import STRATEGIES, Fitted, RunContext, TrainingData
 
@@ -249,7 +249,7 @@ def train_folder(
         if test_report is not None:
             write_json(scratch / TEST_REPORT_FILE, test_report.to_dict())
             extra[TEST_REPORT_FILE] = scratch / TEST_REPORT_FILE
-        saved = save_model(fitted.model, card, out, extra)
+        saved = save_version(fitted.model, card, out, extra)
         return TrainOutcome(saved, card, fitted.result, test_report)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

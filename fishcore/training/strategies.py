@@ -274,7 +274,7 @@ def auto_plan(backbone: str) -> list[int]:
 # 8 epochs), while 3-way candidates at stages 17/14/11 sharing a 3-minute budget each ran out of time
 # (0.43). So: one deep candidate gets the whole remaining budget; easy photos never reach it because
 # instant mode already gets every validation photo right.
-AUTO_FREEZE_POINTS = {"mobilenet_v2": [10], "resnet18": [3], "resnet50": [3]}
+AUTO_FREEZE_POINTS = {"mobilenet_v2": [10], "efficientnet_lite0": [9], "resnet18": [3], "resnet50": [3]}
 # A candidate this good on validation leaves nothing worth a costlier one's minutes (LSFD: instant mode
 # reaches 0.996 on validation, one photo wrong, and 0.996 on test).
 NOTHING_LEFT = 0.99

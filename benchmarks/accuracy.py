@@ -1,0 +1,145 @@
+"""`./run.sh bench --accuracy [ROOT]`: how accurate the defaults are on easy and on hard photos.
+
+For each dataset of ROOT (default ../shared/data) that is present, split honestly (near-duplicates and
+video tracks kept on one side), three kinds of row on the same seeded splits:
+
+- the defaults: `train DATA` with nothing else set (auto mode, its time budget);
+- the best of a small grid of explicit settings, each a CLI invocation a user could type;
+- logistic regression on the pooled frozen ImageNet features of the default backbone.
+
+Test macro-F1 and wall seconds per row; a dataset with few groups in its test split (EGU: about 15
+videos) runs over several seeded splits and reports mean and spread. Every run is a child process.
+Nothing here asserts: it measures and prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.bench import _cpu_model, _run
+
+
+@dataclass(frozen=True)
+class BenchSet:
+    """A dataset of ../shared/data and how its README says to split it."""
+
+    name: str
+    group_pattern: str | None
+    seeds: tuple[int, ...]
+    note: str
+
+
+SETS = (
+    BenchSet("lsfd", None, (0,), "9 supermarket seafood classes, easy; near-duplicates grouped by perceptual hash"),
+    BenchSet("f4k", r"fish_(\d+)_", (0, 1, 2), "4 reef species, small underwater crops; split by track"),
+    BenchSet("egu", r"(\d{8}_\d{6})_", (0, 1, 2), "7 freshwater species from underwater video; split by video"),
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One explicit configuration: the CLI flags that give it, and the config fields they set."""
+
+    flags: str
+    model: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+
+
+GRID = (
+    Setting("--mode fast --epochs 20 --freeze-until 10", train={"mode": "fast", "epochs": 20}, model={"freeze_until": 10}),
+    Setting(
+        "--mode fast --epochs 20 --backbone efficientnet_lite0 --freeze-until 9",
+        train={"mode": "fast", "epochs": 20},
+        model={"backbone": "efficientnet_lite0", "freeze_until": 9},
+    ),
+    Setting("--mode instant --backbone efficientnet_lite0", train={"mode": "instant"}, model={"backbone": "efficientnet_lite0"}),
+)
+
+
+def _train_child(spec: dict) -> dict:
+    from fishcore.config import DataConfig, ModelConfig, TrainConfig
+    from fishcore.training.pipeline import train_folder
+
+    start = time.perf_counter()
+    data = DataConfig(group_pattern=spec["group"], seed=spec["seed"])
+    cfg = TrainConfig(seed=spec["seed"], **spec["train"])
+    outcome = train_folder(spec["data"], spec["out"], data, ModelConfig(**spec["model"]), cfg, cache_dir=spec["cache"])
+    if outcome.card is None:
+        raise RuntimeError("training stopped before anything was trained")
+    return {
+        "wall": time.perf_counter() - start,
+        "macro_f1": outcome.test_report.macro_f1,
+        "recipe": outcome.card.training.recipe,
+    }
+
+
+def _logreg_child(spec: dict) -> dict:
+    from benchmarks.bench import _logreg
+    from fishcore.config import DataConfig
+
+    return _logreg(spec["data"], DataConfig(group_pattern=spec["group"], seed=spec["seed"]))
+
+
+def child(kind: str, spec: str) -> dict:
+    return {"acc-train": _train_child, "acc-logreg": _logreg_child}[kind](json.loads(spec))
+
+
+def _summary(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def run_accuracy(root: str, sets: tuple[BenchSet, ...] = SETS, grid: tuple[Setting, ...] = GRID, log=print) -> str:
+    """Measure every dataset of ``root`` present on disk and return the Markdown table."""
+    root_path = Path(root).expanduser().resolve()
+    present = [s for s in sets if (root_path / s.name).is_dir()]
+    if not present:
+        raise FileNotFoundError(f"none of {', '.join(s.name for s in sets)} is in {root_path}")
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}); data {root_path}; "
+        f"command `./run.sh bench --accuracy {root}`. Test macro-F1 on honest splits (mean ± standard deviation "
+        "over the seeded splits named), and wall seconds per run including feature extraction with a cold cache.",
+        "",
+        "| data (split) | splits | defaults: `train DATA` | best explicit setting | its flags "
+        "| logistic regression on frozen features |",
+        "|---|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory(prefix="fishcore-acc-") as tmp:
+        for bench_set in present:
+            data = str(root_path / bench_set.name)
+            results: dict[str, list[dict]] = {"default": [], "logreg": [], **{s.flags: [] for s in grid}}
+            for seed in bench_set.seeds:
+                cache = os.path.join(tmp, f"cache-{bench_set.name}-{seed}")  # cold for the defaults, then shared
+                base = {"data": data, "group": bench_set.group_pattern, "seed": seed, "cache": cache}
+                log(f"{bench_set.name} split {seed}: defaults...")
+                results["default"].append(
+                    _run("acc-train", json.dumps({**base, "out": os.path.join(tmp, "m"), "model": {}, "train": {}}))
+                )
+                for setting in grid:
+                    log(f"{bench_set.name} split {seed}: {setting.flags}...")
+                    spec = {**base, "out": os.path.join(tmp, "m"), "model": setting.model, "train": setting.train}
+                    results[setting.flags].append(_run("acc-train", json.dumps(spec)))
+                log(f"{bench_set.name} split {seed}: logistic regression...")
+                results["logreg"].append(_run("acc-logreg", json.dumps(base)))
+
+            def f1s(key: str, results=results) -> list[float]:
+                return [r["macro_f1"] for r in results[key]]
+
+            def secs(key: str, results=results) -> str:
+                return f"{statistics.mean(r['wall'] for r in results[key]):.0f} s"
+
+            best = max((s.flags for s in grid), key=lambda k: statistics.mean(f1s(k)))
+            lines.append(
+                f"| {bench_set.name}: {bench_set.note} | {len(bench_set.seeds)} | "
+                f"{_summary(f1s('default'))} in {secs('default')} | "
+                f"{_summary(f1s(best))} in {secs(best)} | `{best}` | {_summary(f1s('logreg'))} in {secs('logreg')} |"
+            )
+            log(json.dumps({"set": bench_set.name, **{k: f1s(k) for k in results}}))
+    return "\n".join(lines)

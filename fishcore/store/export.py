@@ -1,0 +1,140 @@
+"""Taking a model elsewhere: an ONNX file any runtime can use, or a zip another fishcore install imports."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path, PurePosixPath
+
+import torch
+from torch import nn
+
+from fishcore.errors import ModelFileError
+from fishcore.store.archive import ArchiveLimits, SafeZip
+from fishcore.store.datasets import safe_name
+from fishcore.store.model_files import (
+    CARD_FILE,
+    METRICS_FILE,
+    TEST_REPORT_FILE,
+    WEIGHTS_FILE,
+    ModelCard,
+    load_model,
+    model_archive,
+    next_version,
+)
+
+MODEL_FILES = (CARD_FILE, WEIGHTS_FILE, METRICS_FILE, TEST_REPORT_FILE)
+
+
+class _Probabilities(nn.Module):
+    """The network with its calibration: normalised image batch -> calibrated class probabilities."""
+
+    def __init__(self, model: nn.Module, temperature: float) -> None:
+        super().__init__()
+        self.model = model
+        self.temperature = float(temperature)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(x) / self.temperature, dim=1)
+
+
+def preprocessing(card: ModelCard) -> dict:
+    """How to turn a photo into the ONNX model's input, exactly as fishcore's predictor does."""
+    return {
+        "input": "image",
+        "output": "probabilities",
+        "layout": "NCHW, float32, RGB",
+        "steps": [
+            "decode, apply the EXIF orientation, convert to RGB (transparency onto white)",
+            f"resize the whole photo to {card.image_size}x{card.image_size} (aspect ratio not kept), bilinear, antialiased",
+            "scale to 0-1 (divide by 255)",
+            "subtract mean and divide by std, per channel",
+        ],
+        "image_size": card.image_size,
+        "mean": card.mean,
+        "std": card.std,
+        "temperature": card.temperature,
+        "threshold": card.threshold,
+        "classes": card.classes,
+    }
+
+
+def export_onnx(model_dir: str | os.PathLike, out_file: str | os.PathLike) -> list[Path]:
+    """Write OUT.onnx (calibrated probabilities), OUT.labels.txt and OUT.preprocessing.json; returns the paths."""
+    model, card = load_model(model_dir)
+    out = Path(out_file).expanduser()
+    if out.suffix.lower() != ".onnx":
+        out = out.with_name(out.name + ".onnx")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(1, 3, card.image_size, card.image_size)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _Probabilities(model.eval(), card.temperature),
+            (example,),
+            buf,
+            input_names=["image"],
+            output_names=["probabilities"],
+            dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    labels = out.with_suffix(".labels.txt")
+    prep = out.with_suffix(".preprocessing.json")
+    for path, data in (
+        (out, buf.getvalue()),
+        (labels, ("\n".join(card.classes) + "\n").encode()),
+        (prep, json.dumps(preprocessing(card), indent=1, ensure_ascii=False).encode()),
+    ):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return [out, labels, prep]
+
+
+def export_zip(model_dir: str | os.PathLike, out_file: str | os.PathLike) -> Path:
+    """The model folder as a zip (one top-level folder), for `fishcore import-model` elsewhere."""
+    load_model(model_dir)  # refuse to export something that would not import
+    out = Path(out_file).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    tmp.write_bytes(model_archive(model_dir))
+    os.replace(tmp, out)
+    return out
+
+
+def import_model_zip(source: str | os.PathLike | bytes, models_dir: str | os.PathLike, name: str | None = None) -> Path:
+    """Unpack a model zip made by export_zip into models_dir as a new model (or a new version): never replaces.
+
+    The archive is untrusted: only the model's own files are read, through the same checks as a photo
+    zip; the weights must match the card's sha256 and load into the architecture it describes.
+    """
+    with SafeZip(source, ArchiveLimits(max_files=50, max_entry_bytes=1024**3)) as archive:
+        by_name = {}
+        for entry in archive:
+            parts = PurePosixPath(entry.name).parts
+            if parts[-1] in MODEL_FILES and len(parts) <= 2:
+                by_name[parts[-1]] = entry
+        if CARD_FILE not in by_name or WEIGHTS_FILE not in by_name:
+            raise ModelFileError(f"not a fishcore model zip: it needs {CARD_FILE} and {WEIGHTS_FILE}")
+        top = PurePosixPath(by_name[CARD_FILE].name).parts
+        folder_name = name or (top[0] if len(top) == 2 else "imported-model")
+        models = Path(models_dir)
+        models.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=models))
+        try:
+            for file_name, entry in by_name.items():
+                (tmp / file_name).write_bytes(archive.read(entry))
+            load_model(tmp)  # card readable, weights match their sha256 and the architecture
+            target, _ = next_version(models / safe_name(folder_name, "model name"))
+            tmp.chmod(0o755)
+            os.rename(tmp, target)
+            return target
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise

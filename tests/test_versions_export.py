@@ -1,0 +1,109 @@
+"""Model versions (saving never replaces), export to ONNX and zip, and importing a model zip."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from test_storage_eval_predict import CFG, _card
+
+from fishcore.errors import ModelFileError
+from fishcore.inference.predict import Predictor
+from fishcore.models.net import build_model
+from fishcore.store.export import export_onnx, export_zip, import_model_zip
+from fishcore.store.model_files import (
+    CARD_FILE,
+    WEIGHTS_FILE,
+    family_of,
+    load_model,
+    next_version,
+    read_card,
+    save_version,
+    versions,
+)
+
+from conftest import class_image
+
+
+def _model(seed: int = 0):
+    torch.manual_seed(seed)
+    model, _ = build_model(CFG, 3)
+    return model.eval()
+
+
+def test_saving_under_a_taken_name_makes_the_next_version_with_its_lineage(tmp_path):
+    first = save_version(_model(0), _card(dataset={"fingerprint": "f1"}), tmp_path / "kakap")
+    second = save_version(_model(1), _card(classes=["a", "b", "d"], dataset={"fingerprint": "f2"}), tmp_path / "kakap")
+    third = save_version(_model(2), _card(), tmp_path / "kakap-v2")  # naming any version continues the family
+    assert [p.name for p in (first, second, third)] == ["kakap", "kakap-v2", "kakap-v3"]
+    assert read_card(first).lineage == {
+        "name": "kakap",
+        "version": 1,
+        "parent": None,
+        "classes_added": [],
+        "classes_removed": [],
+        "dataset_fingerprint": "f1",
+    }
+    lineage = read_card(second).lineage
+    assert lineage["parent"] == "kakap" and lineage["version"] == 2
+    assert lineage["classes_added"] == ["d"] and lineage["classes_removed"] == ["c"]
+    assert read_card(third).lineage["parent"] == "kakap-v2"
+    assert [v for v, _ in versions(tmp_path / "kakap")] == [1, 2, 3]
+    # the first version is untouched: same weights as when it was saved
+    x = torch.randn(1, 3, 32, 32)
+    assert torch.allclose(load_model(first)[0](x), _model(0)(x), atol=1e-6)
+    assert family_of("a-v-v12") == ("a-v", 12) and family_of("model-2026") == ("model-2026", 1)
+    assert next_version(tmp_path / "new")[1] is None
+
+
+def test_onnx_export_agrees_with_the_predictor(tmp_path):
+    folder = save_version(_model(), _card(temperature=1.7), tmp_path / "m")
+    onnx_file, labels, prep = export_onnx(folder, tmp_path / "out" / "fish")
+    assert onnx_file.name == "fish.onnx" and labels.read_text().split() == ["a", "b", "c"]
+    spec = json.loads(prep.read_text())
+    assert spec["image_size"] == 32 and spec["mean"] == [0.5] * 3 and spec["temperature"] == 1.7
+    predictor = Predictor.load(folder)
+    images = [class_image(i % 3, seed=i, size=60) for i in range(5)]
+    expected = predictor.probabilities(images)
+    x = torch.stack([predictor.preprocess(im) for im in images]).numpy()
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"image": x})[0]
+    assert np.allclose(got, expected, atol=1e-4) and np.allclose(got.sum(axis=1), 1, atol=1e-5)
+
+
+def test_a_model_zip_imports_elsewhere_as_a_new_model_and_never_replaces(tmp_path):
+    folder = save_version(_model(), _card(), tmp_path / "here" / "kakap")
+    archive = export_zip(folder, tmp_path / "kakap.zip")
+    elsewhere = tmp_path / "there"
+    a = import_model_zip(archive, elsewhere)
+    b = import_model_zip(archive.read_bytes(), elsewhere)
+    assert [a.name, b.name] == ["kakap", "kakap-v2"]
+    x = torch.randn(1, 3, 32, 32)
+    assert torch.allclose(load_model(a)[0](x), load_model(folder)[0](x), atol=1e-6)
+
+
+def test_a_tampered_or_foreign_model_zip_is_refused_and_leaves_nothing(tmp_path):
+    folder = save_version(_model(), _card(), tmp_path / "m")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("m/" + CARD_FILE, (folder / CARD_FILE).read_text())
+        z.writestr("m/" + WEIGHTS_FILE, b"not the weights")
+        z.writestr("../evil.txt", b"x")
+    with pytest.raises(ModelFileError, match="does not match its card"):
+        import_model_zip(buf.getvalue(), tmp_path / "models")
+    with pytest.raises(ModelFileError, match=r"needs card\.json"):
+        import_model_zip(_zip_of({"photo.png": b"x"}), tmp_path / "models")
+    assert list((tmp_path / "models").iterdir()) == [] and not (tmp_path / "evil.txt").exists()
+
+
+def _zip_of(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
