@@ -18,6 +18,7 @@ pages = {
     "": [page("home", "Home", "home", default=True)],
     "Use": [page("predict", "Predict", "photo_camera"), page("models", "Models", "inventory_2")],
     "Learn and train": [
+        page("photos", "My photos", "add_photo_alternate"),
         page("data", "Data", "photo_library"),
         page("augment", "Augmentation lab", "science"),
         page("train", "Train", "model_training"),

@@ -9,12 +9,20 @@ import streamlit as st
 
 from fishcore.data.dataset import DatasetScan, scan
 from fishcore.inference.predict import Predictor
+from fishcore.store.datasets import DatasetArea
 from fishcore.store.model_files import CARD_FILE
 from fishcore.store.workspace import Workspace
+
+OTHER_FOLDER = "\0other"
 
 
 def workspace() -> Workspace:
     return Workspace.from_env()
+
+
+def dataset_area() -> DatasetArea:
+    ws = workspace()
+    return DatasetArea(ws.datasets, cache_dir=ws.scans)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")
@@ -43,10 +51,29 @@ def scan_dataset(root: str) -> DatasetScan:
 
 
 def dataset_input(key: str = "dataset", label: str = "Dataset folder") -> str:
-    """A path box shared by the pages (one value per session), defaulting to the configured dataset."""
+    """The dataset the pages work on (one per session): one of My photos' datasets, or any folder by path."""
     if "dataset_path" not in st.session_state:
         default = workspace().default_data
         st.session_state["dataset_path"] = str(default) if default else ""
+    area = dataset_area()
+    names = area.names()
+    if names:
+        current = Path(st.session_state["dataset_path"] or ".").expanduser()
+        chosen = current.name if current.parent.resolve() == area.root.resolve() and current.name in names else OTHER_FOLDER
+        options = [*names, OTHER_FOLDER]
+        choice = st.selectbox(
+            "Dataset",
+            options,
+            index=options.index(chosen),
+            key=f"{key}_dataset_choice",
+            format_func=lambda n: "Another folder (type its path)" if n == OTHER_FOLDER else f"{n} (My photos)",
+            help="Datasets made on the My photos page, or any folder with one sub-folder of photos per species.",
+        )
+        if choice != OTHER_FOLDER:
+            st.session_state["dataset_path"] = str(area.path(choice))
+            return st.session_state["dataset_path"]
+        if chosen != OTHER_FOLDER:
+            st.session_state["dataset_path"] = ""
     value = st.text_input(
         label,
         value=st.session_state["dataset_path"],

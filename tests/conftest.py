@@ -19,6 +19,8 @@ os.environ.setdefault("FISHCORE_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("FISHCORE_HOME", str(Path(__file__).resolve().parent.parent))
 # Feature and scan caches of the tests (and of the CLI processes they start) stay out of the repository.
 os.environ.setdefault("FISHCORE_CACHE_DIR", tempfile.mkdtemp(prefix="fishcore-test-cache-"))
+# The managed dataset area of the tests (and of the app and CLI processes they start) is a fresh, empty one.
+os.environ.setdefault("FISHCORE_DATASETS_DIR", tempfile.mkdtemp(prefix="fishcore-test-datasets-"))
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -227,3 +227,16 @@ def test_warnings_name_small_and_imbalanced_classes_and_what_to_do(area):
     area.import_photos("fish", [(f"{i}.png", photo(1, 500 + i)) for i in range(4)], class_name="tongkol")
     text = " ".join(area.warnings("fish"))
     assert "Few photos in tongkol (4)" in text and "imbalanced" in text and "Add photos of tongkol" in text
+
+
+def test_a_folder_upload_keeps_its_classes_and_refuses_hostile_paths(area, tmp_path):
+    files = [("mine/" + n, d) for n, d in good_entries()] + [
+        ("mine/../../escape.png", photo(0, 90)),
+        ("/etc/abs.png", photo(0, 91)),
+        ("mine/.DS_Store", b"junk"),
+    ]
+    plan = area.plan_import("fish", files)
+    assert plan.counts == {"kakap": 3, "tongkol": 3}
+    assert sorted(n for n, _ in plan.skipped) == ["/etc/abs.png", "mine/../../escape.png"]
+    area.apply_import(plan)
+    assert not (tmp_path / "escape.png").exists()

@@ -52,6 +52,11 @@ class Refusal:
     reason: str
 
 
+def is_system_file(parts: tuple[str, ...]) -> bool:
+    """macOS and Windows bookkeeping (__MACOSX/, ._x, .DS_Store, Thumbs.db), not photos."""
+    return any(p in SYSTEM_PARTS or p.startswith("._") for p in parts)
+
+
 def _printable(raw: str) -> str:
     return raw.encode("utf-8", "backslashreplace").decode("utf-8") if raw.isprintable() else ascii(raw)
 
@@ -71,8 +76,8 @@ def _decoded_name(info: zipfile.ZipInfo) -> str | None:
         return None
 
 
-def _problem(name: str, info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
-    """Why a member with this (decoded) name is refused, or None."""
+def name_problem(name: str) -> str | None:
+    """Why a relative file name from outside (an archive entry, an uploaded folder's file) is refused, or None."""
     if "\x00" in name or any(unicodedata.category(ch) == "Cc" for ch in name):
         return "its name contains control characters"
     posix = name.replace("\\", "/")
@@ -80,6 +85,21 @@ def _problem(name: str, info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | N
         return "an absolute path (archives may only hold relative paths)"
     if ".." in PurePosixPath(posix).parts:
         return "a '..' path that points outside the archive's folder"
+    return None
+
+
+def name_parts(name: str) -> tuple[str, ...]:
+    """The NFC-normalised folder and file names of a vetted relative name ('\\' counts as '/')."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    return tuple(unicodedata.normalize("NFC", p) for p in parts if p not in ("", "."))
+
+
+def _problem(name: str, info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
+    """Why a member with this (decoded) name is refused, or None."""
+    problem = name_problem(name)
+    if problem:
+        return problem
+    posix = name.replace("\\", "/")
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
         return "a symbolic link (links are never followed)"
@@ -124,12 +144,12 @@ class SafeZip:
                 continue
             if info.is_dir():
                 continue
-            parts = PurePosixPath(name.replace("\\", "/")).parts
-            if any(p in SYSTEM_PARTS or p.startswith("._") for p in parts):
-                continue  # macOS and Windows bookkeeping, not photos
+            parts = name_parts(name)
+            if is_system_file(parts):
+                continue
             reason = _problem(name, info, self.limits)
             if reason is None:
-                normal = unicodedata.normalize("NFC", "/".join(p for p in parts if p not in ("", ".")))
+                normal = "/".join(parts)
                 key = normal.casefold()
                 if key in seen:
                     reason = f"its name collides with '{seen[key]}' (names differing only in case or accents)"

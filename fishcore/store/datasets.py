@@ -21,7 +21,7 @@ import numpy as np
 from fishcore.data.dataset import IMAGE_EXTENSIONS, DatasetScan, ImageItem, inspect_bytes, scan
 from fishcore.errors import ArchiveError, DatasetError, ImageError
 from fishcore.events import StopRequested
-from fishcore.store.archive import SafeZip
+from fishcore.store.archive import SafeZip, is_system_file, name_parts, name_problem
 
 TRASH = ".trash"
 NAME_MAX = 80
@@ -122,6 +122,20 @@ def _zip_sources(archive: SafeZip, plan: ImportPlan) -> list[_Source]:
         return lambda: archive.read(entry)
 
     return [_Source(e.name, PurePosixPath(e.name).parts, reader(e)) for e in archive.entries]
+
+
+def _upload_sources(files: list[tuple[str, bytes]], plan: ImportPlan) -> list[_Source]:
+    """Uploaded photos: plain names, or relative paths ('photos/kakap/1.jpg') from a folder upload."""
+    out = []
+    for name, data in files:
+        problem = name_problem(name)
+        if problem:
+            plan.skipped.append((name, f"refused: {problem}"))
+            continue
+        parts = name_parts(name)
+        if parts and not is_system_file(parts):
+            out.append(_Source("/".join(parts), parts, lambda d=data: d))
+    return out
 
 
 def _folder_sources(folder: Path, plan: ImportPlan, max_files: int) -> list[_Source]:
@@ -242,9 +256,10 @@ class DatasetArea:
     ) -> ImportPlan:
         """What importing ``source`` into ``dataset`` would add, skip and repeat; writes nothing.
 
-        ``source``: a zip (path or bytes) or a folder whose sub-folders are classes, or loose photos as
-        (file name, bytes) pairs. With ``class_name`` every photo goes into that class; without it,
-        loose photos and files outside a class folder are skipped.
+        ``source``: a zip (path or bytes) or a folder whose sub-folders are classes, or uploaded photos
+        as (name, bytes) pairs, where a name may be a relative path from a folder upload. With
+        ``class_name`` every photo goes into that class; without it, loose photos and files outside a
+        class folder are skipped.
         """
         root = self.existing(dataset)
         plan = ImportPlan(dataset=root.name)
@@ -253,7 +268,7 @@ class DatasetArea:
         plan.existing_classes = list(self.classes(dataset))
         archive = None
         if isinstance(source, list):
-            sources = [_Source(name, (PurePosixPath(name.replace("\\", "/")).name,), lambda d=data: d) for name, data in source]
+            sources = _upload_sources(source, plan)
         elif isinstance(source, bytes):
             archive = SafeZip(source)
             sources = _zip_sources(archive, plan)
