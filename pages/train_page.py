@@ -2,6 +2,7 @@
 
 import re
 from datetime import datetime
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
@@ -12,7 +13,7 @@ from fishcore.errors import ConfigError, FishcoreError
 from fishcore.events import EventName
 from fishcore.models.backbones import BACKBONES
 from fishcore.training.jobs import FINAL_STATES, Job, JobSpec, active_job, list_jobs, start_job
-from pages._shared import PHASE_WORDS, dataset_input, outcome_words, workspace
+from pages._shared import PHASE_WORDS, dataset_area, dataset_input, outcome_words, workspace
 
 PRECISION_NAMES = {"auto": "Auto", "bf16": "bfloat16 mixed precision", "fp32": "float32"}
 BUDGETS = {60: "about 1 minute", 180: "about 3 minutes", 600: "about 10 minutes"}
@@ -48,7 +49,15 @@ with st.expander("New training run", expanded=not running):
     m, t = ModelConfig(), TrainConfig()
     root = dataset_input("train")
     c1, c2 = st.columns(2)
-    name = c1.text_input("Model name", value=f"model-{datetime.now():%Y%m%d-%H%M}", help="Saved under the models folder.")
+    area = dataset_area()
+    mine = root and Path(root).parent.resolve() == area.root.resolve()
+    name = c1.text_input(
+        "Model name",
+        # A dataset from My photos names its model, so retraining it after adding species makes a new version.
+        value=Path(root).name if mine else f"model-{datetime.now():%Y%m%d-%H%M}",
+        help="Saved under the models folder. A name already in use saves a new version beside it (name-v2, ...): "
+        "nothing is ever replaced.",
+    )
     budget = c2.select_slider(
         "Time budget",
         options=list(BUDGETS),
@@ -230,9 +239,18 @@ def monitor(job: Job) -> None:
                 f"(training {status.get('seconds', 0):.0f} s)."
             )
         if status.get("model_dir"):
+            saved = Path(status["model_dir"])
             st.session_state["evaluate_model"] = status["model_dir"]
-            st.write(f"Saved to `{status['model_dir']}`.")
-            st.page_link("pages/evaluate_page.py", label="Evaluate this model", icon=":material/analytics:")
+            st.write(f"Saved to `{saved}`.")
+            c1, c2 = st.columns(2)
+            current = ws.active_model()
+            if saved.is_dir() and (current is None or current.resolve() != saved.resolve()):
+                if c1.button(f"Use {saved.name} for predictions", key=f"activate_{job.id}", type="primary"):
+                    ws.set_active_model(saved)
+                    st.rerun()
+            elif saved.is_dir():
+                c1.success(f"{saved.name} is the active model.")
+            c2.page_link("pages/evaluate_page.py", label="Evaluate this model", icon=":material/analytics:")
         if running:
             st.rerun()  # the whole page: re-enable Start and stop polling
 
