@@ -137,8 +137,10 @@ def check(source, class_name: str | None, label: str) -> None:
 
 
 st.subheader("Add photos")
+# Tracked tabs: the chosen one stays chosen across the reruns each added photo causes, and the camera
+# only opens while its tab is shown.
 zip_tab, folder_tab, photos_tab, camera_tab, server_tab = st.tabs(
-    ["Zip file", "Folder", "Photos of one species", "Camera", "Folder on the server"]
+    ["Zip file", "Folder", "Photos of one species", "Camera", "Folder on the server"], key="photos_source", on_change="rerun"
 )
 with zip_tab:
     st.caption("A .zip whose folders are species (a zip of a dataset folder works too).")
@@ -164,7 +166,11 @@ with photos_tab:
 with camera_tab:
     st.caption("Point the camera at one fish, take a photo, turn the fish or move, take another. Each photo is added at once.")
     target = class_choice("camera")
-    shot = st.camera_input("Camera", key=f"camera_{st.session_state.get('camera_n', 0)}", disabled=not target)
+    shot = (
+        st.camera_input("Camera", key=f"camera_{st.session_state.get('camera_n', 0)}", disabled=not target)
+        if camera_tab.open is not False
+        else None
+    )
     if shot is not None and target and st.session_state.get("camera_last") != shot.file_id:
         st.session_state["camera_last"] = shot.file_id
         n = st.session_state.get("camera_count", 0) + 1
@@ -234,7 +240,9 @@ if pending and pending[0] == dataset:
 # --- manage ------------------------------------------------------------------------------------
 st.subheader("Manage")
 if counts:
-    rename_tab, merge_tab, delete_tab, browse_tab = st.tabs(["Rename", "Merge", "Delete a species", "Photos"])
+    rename_tab, merge_tab, delete_tab, browse_tab = st.tabs(
+        ["Rename", "Merge", "Delete a species", "Photos"], key="photos_manage", on_change="rerun"
+    )
     with rename_tab, st.form("rename"):
         old = st.selectbox("Species", list(counts), key="rename_from")
         new = st.text_input("New name", key="rename_to")

@@ -20,6 +20,7 @@ from fishcore.store.model_files import bundled_model_dir, read_card
 from conftest import CHROMIUM, LSFD, REPO, lsfd_subset, require_shared
 
 SHOTS = REPO / "artifacts" / "screenshots"
+APP_FOLDERS: dict[str, Path] = {}  # the running app's workspace folders, to check what it wrote
 pytestmark = pytest.mark.browser
 
 
@@ -56,6 +57,7 @@ def app_url(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run installs Debian's chromium package")
     work = tmp_path_factory.mktemp("app")
+    APP_FOLDERS["work"] = work
     port = _free_port()
     env = {
         **os.environ,
@@ -297,21 +299,32 @@ def test_a_non_coder_adds_species_with_a_zip_and_the_camera_and_retrains(app_url
         camera_panel = page.get_by_role("tabpanel", name="Camera")
         camera_panel.get_by_text("Species").first.wait_for()
         camera_panel.locator("[data-testid='stSelectbox']").first.click()
+        page.keyboard.type("new species")  # the list is long and virtualised: filter it
         page.get_by_role("option", name="A new species...").click()
         name = camera_panel.get_by_role("textbox", name="Name of the new species")
         name.fill("burbot")
         name.press("Enter")
-        added = 0
-        for _ in range(10):
-            _wait_camera(page)
-            page.wait_for_timeout(1300)  # the next frame of the video: another photo
-            page.get_by_role("button", name="Take Photo").click(timeout=60_000)
-            message = page.locator("[data-testid='stAlert']", has_text="photo").first
-            message.wait_for(timeout=60_000)
-            if "Added a photo to burbot" in message.inner_text():
-                added += 1
-            if added >= 4:
+        page.wait_for_timeout(2000)
+        shoot(page, "photos-camera-ready")
+        burbot_folder = APP_FOLDERS["work"] / "datasets" / "lsfd-species" / "burbot"
+
+        def shots() -> int:
+            return len(list(burbot_folder.glob("*.jpg"))) if burbot_folder.is_dir() else 0
+
+        for attempt in range(12):
+            if shots() >= 4:
                 break
+            _wait_camera(page)
+            # The fake camera restarts its video (a photo a second) each time the widget opens: wait a
+            # different number of seconds before each shot to get a different photo.
+            page.wait_for_timeout(700 + 1000 * (attempt % 8))
+            before = shots()
+            page.get_by_role("button", name="Take Photo").click(timeout=60_000)
+            for _ in range(120):  # the rerun adds the photo (or says it is already there, for a repeated frame)
+                page.wait_for_timeout(500)
+                if shots() != before or page.get_by_text("That photo was not added").count():
+                    break
+        added = shots()
         assert added >= 4
         shoot(page, "photos-camera")
         _train_instant(page, app_url, "lsfd-species-v2")
@@ -319,13 +332,19 @@ def test_a_non_coder_adds_species_with_a_zip_and_the_camera_and_retrains(app_url
         shoot(page, "train-v2")
 
         _open(page, app_url, "models", "Models", "lsfd-species-v2")
-        page.get_by_text("Version 2, follows lsfd-species; added Amphiprion clarkii").first.wait_for(timeout=30_000)
-        v2 = page.locator("[data-testid='stVerticalBlockBorderWrapper']", has_text="lsfd-species-v2").last
-        assert "14" in v2.inner_text()  # species
+        lineage = page.get_by_text("Version 2, follows lsfd-species; added Amphiprion clarkii").first
+        lineage.wait_for(timeout=30_000)
+        text = lineage.inner_text()
+        assert "burbot" in text.split("·")[0]  # the camera species is among those added
+        assert len(text.split("species: ")[1].split(", ")) == 14
         shoot(page, "models-versions")
         page.get_by_role("button", name="Make active").nth(1).click()  # the bundled model's, then version 1's
         page.get_by_role("heading", name=re.compile(r"^lsfd-species\s.*active")).wait_for(timeout=30_000)
         assert page.locator("[data-testid='stException']").count() == 0
+    except BaseException:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "FAILED-add-species.png"), full_page=True)
+        raise
     finally:
         context.close()
         b.close()

@@ -240,3 +240,16 @@ def test_a_folder_upload_keeps_its_classes_and_refuses_hostile_paths(area, tmp_p
     assert sorted(n for n, _ in plan.skipped) == ["/etc/abs.png", "mine/../../escape.png"]
     area.apply_import(plan)
     assert not (tmp_path / "escape.png").exists()
+
+
+def test_imported_photos_are_not_decoded_again_by_the_next_scan(area, monkeypatch):
+    import fishcore.data.dataset as dataset
+
+    area.import_photos("fish", make_zip(good_entries()))
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a photo was decoded again")
+
+    monkeypatch.setattr(dataset, "_inspect", no_decoding)
+    result = area.scan("fish")
+    assert len(result.items) == 6 and not result.problems

@@ -311,6 +311,26 @@ def scan(
     return DatasetScan(root=root, items=items, problems=problems, classes=classes)
 
 
+def remember_scanned(root: str | os.PathLike, items: list[ImageItem], cache_dir: str | os.PathLike, min_side: int = 16) -> None:
+    """Add photos just written under root, already inspected, to its scan cache: the next scan reads no pixels of them."""
+    root = Path(root)
+    path = _scan_cache_path(Path(cache_dir), root, min_side)
+    cache = _load_scan_cache(path)
+    for item in items:
+        try:
+            st = (root / item.path).stat()
+        except OSError:
+            continue
+        cache[item.path] = {"stamp": [st.st_size, st.st_mtime_ns], "label": item.label, "item": asdict(item)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
 def thumbnail(path: str | os.PathLike, size: int, cache_dir: str | os.PathLike) -> Path:
     """A JPEG thumbnail (longest side ``size``) cached on disk, rebuilt when the photo changes."""
     path = Path(path)

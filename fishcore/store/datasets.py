@@ -13,12 +13,12 @@ import shutil
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from fishcore.data.dataset import IMAGE_EXTENSIONS, DatasetScan, ImageItem, inspect_bytes, scan
+from fishcore.data.dataset import IMAGE_EXTENSIONS, DatasetScan, ImageItem, inspect_bytes, remember_scanned, scan
 from fishcore.errors import ArchiveError, DatasetError, ImageError
 from fishcore.events import StopRequested
 from fishcore.store.archive import SafeZip, is_system_file, name_parts, name_problem
@@ -342,7 +342,8 @@ class DatasetArea:
     ) -> list[Path]:
         """Write the plan's photos into its dataset (each file written whole, then renamed into place)."""
         root = self.existing(plan.dataset)
-        written = []
+        written: list[Path] = []
+        items: list[ImageItem] = []
         for i, photo in enumerate(plan.add):
             if stop and stop():
                 raise StopRequested()
@@ -355,8 +356,11 @@ class DatasetArea:
                 target = folder / _unique({f.name.casefold() for f in folder.iterdir()}, photo.filename)
             os.replace(tmp, target)
             written.append(target)
+            items.append(replace(photo.item, path=target.relative_to(root).as_posix(), label=folder.name))
             if progress:
                 progress(i + 1, len(plan.add))
+        if self.cache_dir is not None and items:
+            remember_scanned(root, items, self.cache_dir)
         return written
 
     def import_photos(self, dataset: str, source, class_name: str | None = None) -> tuple[ImportPlan, list[Path]]:
