@@ -69,7 +69,7 @@ for family, members in families.items():
                 c[1].metric("Test accuracy", f"{test['accuracy']:.1%}" if test else "n/a")
                 c[2].metric("Test macro-F1", f"{test['macro_f1']:.3f}" if test else "n/a")
                 c[3].metric("Backbone", card.backbone)
-                c[4].metric("Training", f"{card.training.total_seconds:.0f} s ({card.training.mode})")
+                c[4].metric("Training", f"{card.training.total_seconds:.0f} s", help=f"{card.training.mode} mode")
                 lineage = card.lineage or {}
                 history = f"Version {lineage.get('version', 1)}"
                 if lineage.get("parent"):
@@ -78,7 +78,7 @@ for family, members in families.items():
                         history += f"; added {', '.join(lineage['classes_added'])}"
                     if lineage.get("classes_removed"):
                         history += f"; removed {', '.join(lineage['classes_removed'])}"
-                st.caption(f"{history} · created {card.created} · species: {', '.join(card.classes)}")
+                st.caption(f"{history} · {card.training.mode} mode · created {card.created} · species: {', '.join(card.classes)}")
             b = st.columns(4)
             if card is not None and not is_active and b[0].button("Make active", key=f"activate_{path}"):
                 ws.set_active_model(path)

@@ -77,3 +77,43 @@ def test_a_bad_dataset_fails_with_its_reason(tmp_path):
     status = _wait(start_job(tmp_path / "jobs", spec), ("failed", "finished"))
     assert status["state"] == "failed" and status["error"]["code"] == "bad_dataset"
     assert "not found" in status["error"]["text"] and status["phase"] == "done"
+
+
+def test_simultaneous_starts_from_two_processes_start_one_job(tmp_path):
+    """Two processes asking at the same moment: one job starts, the other is told one is running."""
+    import json
+    import subprocess
+    import sys
+
+    spec = _spec(tmp_path, epochs=10_000, patience=10**6)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(spec.to_dict()))
+    go = time.time() + 3  # both processes are up by then and start in the same instant
+    script = (
+        "import json, sys, time\n"
+        "from fishcore.errors import FishcoreError\n"
+        "import fishcore.training.jobs as jobs\n"
+        "from fishcore.training.jobs import JobSpec, start_job\n"
+        "check = jobs.active_job\n"
+        "# a slow check (a busy disk): without the lock both processes would pass it before either starts\n"
+        "jobs.active_job = lambda root: (check(root), time.sleep(1.0))[0]\n"
+        "spec = JobSpec.from_dict(json.load(open(sys.argv[1])))\n"
+        "time.sleep(max(0.0, float(sys.argv[3]) - time.time()))\n"
+        "try:\n"
+        "    print('started', start_job(sys.argv[2], spec).id)\n"
+        "except FishcoreError as exc:\n"
+        "    print('refused', exc)\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(spec_file), str(tmp_path / "jobs"), str(go)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    assert outputs[0].startswith("refused a training job is already running"), outputs
+    assert outputs[1].startswith("started"), outputs
+    jobs = list_jobs(tmp_path / "jobs")
+    assert len(jobs) == 1
+    jobs[0].request_stop(keep=False)
+    _wait(jobs[0], ("stopped", "failed", "finished"))

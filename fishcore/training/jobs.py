@@ -160,8 +160,39 @@ def active_job(root: str | os.PathLike) -> Job | None:
     return next((job for job in list_jobs(root) if job.active), None)
 
 
+@contextlib.contextmanager
+def _start_lock(root: Path):
+    """One start at a time under root, across processes: "is one running?" and "start one" are one step."""
+    with open(root / ".start.lock", "a+b") as f:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if os.name == "nt":
+                f.seek(0)
+                msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+            else:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def start_job(root: str | os.PathLike, spec: JobSpec) -> Job:
-    """Launch a training worker process; refuses while another job under root is running."""
+    """Launch a training worker process; refuses while another job under root is running.
+
+    The check and the launch hold a lock file together, so two requests at the same moment (two
+    sessions, two processes) start one job and tell the other that a job is running.
+    """
+    with _start_lock(_job_root(root)):
+        return _start_unlocked(root, spec)
+
+
+def _start_unlocked(root: str | os.PathLike, spec: JobSpec) -> Job:
     running = active_job(root)
     if running is not None:
         raise FishcoreError(f"a training job is already running ({running.id}); stop it or wait for it to finish")
