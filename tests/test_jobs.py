@@ -110,10 +110,13 @@ def test_simultaneous_starts_from_two_processes_start_one_job(tmp_path):
         )
         for _ in range(2)
     ]
-    outputs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
-    assert outputs[0].startswith("refused a training job is already running"), outputs
-    assert outputs[1].startswith("started"), outputs
-    jobs = list_jobs(tmp_path / "jobs")
-    assert len(jobs) == 1
-    jobs[0].request_stop(keep=False)
-    _wait(jobs[0], ("stopped", "failed", "finished"))
+    try:
+        outputs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+        assert outputs[0].startswith("refused a training job is already running"), outputs
+        assert outputs[1].startswith("started"), outputs
+        assert len(list_jobs(tmp_path / "jobs")) == 1
+    finally:  # never leave an endless training job behind, also when the test fails
+        for job in list_jobs(tmp_path / "jobs"):
+            job.request_stop(keep=False)
+        for job in list_jobs(tmp_path / "jobs"):
+            _wait(job, ("stopped", "failed", "finished"))
