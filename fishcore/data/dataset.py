@@ -245,6 +245,16 @@ def _load_scan_cache(path: Path | None) -> dict:
         return {}
 
 
+def _save_scan_cache(path: Path, entries: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(entries), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
 def scan(
     root: str | os.PathLike,
     min_side: int = 16,
@@ -300,13 +310,7 @@ def scan(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     if cache_path is not None and fresh != cache:
-        try:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(fresh), encoding="utf-8")
-            os.replace(tmp, cache_path)
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+        _save_scan_cache(cache_path, fresh)
     classes = sorted({item.label for item in items})
     return DatasetScan(root=root, items=items, problems=problems, classes=classes)
 
@@ -322,13 +326,7 @@ def remember_scanned(root: str | os.PathLike, items: list[ImageItem], cache_dir:
         except OSError:
             continue
         cache[item.path] = {"stamp": [st.st_size, st.st_mtime_ns], "label": item.label, "item": asdict(item)}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a cache that cannot be written only costs time
+    _save_scan_cache(path, cache)
 
 
 def thumbnail(path: str | os.PathLike, size: int, cache_dir: str | os.PathLike) -> Path:
