@@ -116,7 +116,7 @@ for warning in area.warnings(dataset):
 # --- bring photos in ---------------------------------------------------------------------------
 def class_choice(key: str) -> str | None:
     """The species new photos go into: an existing one, or a new name typed here."""
-    options = [*counts, NEW_CLASS]
+    options = [NEW_CLASS, *counts]  # a new species first: the common reason to add photos
     c1, c2 = st.columns(2)
     choice = c1.selectbox(
         "Species", options, key=f"{key}_class", format_func=lambda c: "A new species..." if c == NEW_CLASS else c
