@@ -117,6 +117,17 @@ def test_evaluate_cell_selection_filters_to_that_cells_photos():
     assert f"**{len(report.cell(true, other))}** mistaken photo(s)" in " ".join(m.value for m in at.markdown)
 
 
+def _job_files(home) -> str:
+    """What the job folders say, for a failure message: status.json and the end of output.log."""
+    out = []
+    for job_dir in sorted((home / "runs" / "jobs").glob("*/")):
+        for name in ("status.json", "output.log"):
+            path = job_dir / name
+            text = path.read_text(errors="replace")[-3000:] if path.is_file() else "(none)"
+            out.append(f"--- {job_dir.name}/{name}\n{text}")
+    return "\n".join(out)
+
+
 @pytest.mark.slow
 def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
     subset = lsfd_subset(tmp_path / "subset", per_class=12)
@@ -135,9 +146,11 @@ def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
         at.run()
         if at.progress and "training:" in at.progress[0].proto.text and not at.progress[0].proto.text.startswith("training: 0/"):
             break
+        if any(s.value.endswith(": failed") for s in at.subheader):
+            pytest.fail(f"the job failed: {[e.value for e in at.error]}\n{_job_files(tmp_path)}")
         time.sleep(1)
     else:
-        pytest.fail(f"no training progress shown: {[p.proto.text for p in at.progress]}")
+        pytest.fail(f"no training progress shown: {[p.proto.text for p in at.progress]}\n{_job_files(tmp_path)}")
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")  # the live curves
     button(at, "Stop and keep the best model so far").click().run()
     deadline = time.time() + 120
@@ -147,7 +160,7 @@ def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
             break
         time.sleep(1)
     else:
-        pytest.fail(f"job did not stop: {[s.value for s in at.subheader]}")
+        pytest.fail(f"job did not stop: {[s.value for s in at.subheader]}\n{_job_files(tmp_path)}")
     assert any("stopped by request" in s.value for s in at.success)
     saved = [d for d in (tmp_path / "models").iterdir() if (d / "card.json").is_file()]
     assert len(saved) == 1 and read_card(saved[0]).training.precision == "fp32"

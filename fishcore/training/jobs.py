@@ -38,6 +38,7 @@ ACTIVE_STATES = ("starting", "running", "stopping")
 FINAL_STATES = ("finished", "stopped", "failed")
 # The folder `import fishcore` is found in, so the worker process imports this same copy of the library.
 _IMPORT_ROOT = Path(__import__("fishcore").__file__).resolve().parent.parent
+_WORKER_MODULE = "fishcore.training.jobs"
 
 
 @dataclass
@@ -103,15 +104,22 @@ class Job:
         return status
 
     def _process_alive(self, status: dict) -> bool:
-        pid, created = status.get("pid"), status.get("pid_created")
+        pid = status.get("pid")
         if not pid:
             # Not started yet: give the launcher a few seconds to record the pid.
             return time.time() - (self.dir / "spec.json").stat().st_mtime < 30
         try:
             proc = psutil.Process(pid)
-            return proc.status() != psutil.STATUS_ZOMBIE and (created is None or abs(proc.create_time() - created) < 1)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return False
+            command = proc.cmdline()
+        except psutil.AccessDenied:
+            return True  # a process we may not inspect exists under that pid; assume it is ours
         except psutil.Error:
             return False
+        # The worker is recognised by its command line (module and job folder), not by its start time:
+        # a wall clock stepped by time sync made start-time comparisons declare live workers dead.
+        return _WORKER_MODULE in command and any(Path(arg).name == self.id for arg in command)
 
     @property
     def active(self) -> bool:
@@ -205,7 +213,7 @@ def _start_unlocked(root: str | os.PathLike, spec: JobSpec) -> Job:
     env = {**os.environ, "PYTHONPATH": pythonpath, "FISHCORE_HOME": str(home)}
     with open(job_dir / "output.log", "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fishcore.training.jobs", str(job_dir)],
+            [sys.executable, "-m", _WORKER_MODULE, str(job_dir)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -214,8 +222,6 @@ def _start_unlocked(root: str | os.PathLike, spec: JobSpec) -> Job:
             start_new_session=True,  # survives the app being stopped with Ctrl-C
         )
     status = {"state": "starting", "created": _now(), "phase": Phase.STARTING, "pid": proc.pid}
-    with contextlib.suppress(psutil.Error):
-        status["pid_created"] = psutil.Process(proc.pid).create_time()
     # The worker may already have written a newer status; only fill in the pid if it has not.
     current = read_json(job_dir / "status.json")
     if current.get("state") == "starting" and "pid" not in current:
@@ -230,12 +236,10 @@ def run_job(job_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = No
     job = Job(job_dir)
     spec = job.spec
     stop = threading.Event()
-    me = psutil.Process()
     status: dict[str, Any] = {
         "state": "running",
         "phase": Phase.SCANNING,
-        "pid": me.pid,
-        "pid_created": me.create_time(),
+        "pid": os.getpid(),
         "started": _now(),
         "created": read_json(job.dir / "status.json").get("created", _now()),
     }
