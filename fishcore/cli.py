@@ -26,6 +26,7 @@ from fishcore.data.dataset import load_image, scan
 from fishcore.errors import ConfigError, FishcoreError
 from fishcore.events import EventName, Phase, StopReason
 from fishcore.inference.evaluate import SPLITS
+from fishcore.inference.openset import CONFIDENT, NOT_A_FISH, REASON_WORDS
 from fishcore.models.backbones import BACKBONES
 from fishcore.runtime import resolve_device
 from fishcore.store.model_files import bundled_model_dir
@@ -171,7 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument(
-        "--threshold", type=float, default=None, help="confidence below this is 'uncertain' (default: from the model card)"
+        "--threshold",
+        type=float,
+        default=None,
+        help="confidence below this is 'uncertain' (default: from the model card); photos unlike the "
+        "training photos are 'uncertain' or 'not_a_fish' whatever their confidence",
     )
     p.add_argument("--json", action="store_true")
 
@@ -440,7 +445,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         for r in results:
             others = ", ".join(f"{label} {p:.1%}" for label, p in r.top[1:])
-            flag = "" if r.verdict == "confident" else "  (not sure: below the confidence threshold)"
+            if r.verdict == NOT_A_FISH:
+                print(f"{r.file}: not a fish ({REASON_WORDS[r.reason]} Closest species: {r.label} {r.confidence:.1%})")
+                continue
+            flag = "" if r.verdict == CONFIDENT else f"  (not sure: {REASON_WORDS[r.reason]})"
             print(f"{r.file}: {r.label} {r.confidence:.1%}{flag}" + (f"  [then {others}]" if others else ""))
     return 1 if failed else 0
 

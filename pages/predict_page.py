@@ -8,7 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from fishcore.errors import FishcoreError
+from fishcore.inference.openset import NOT_A_FISH, REASON_WORDS, UNCERTAIN
 from pages._shared import load_predictor, workspace
+
+VERDICT_WORDS = {"confident": "confident", UNCERTAIN: "not sure", NOT_A_FISH: "not a fish"}
 
 st.title("What fish is this?")
 model_dir = workspace().active_model()
@@ -29,8 +32,14 @@ threshold = st.slider(
     float(predictor.card.threshold),
     0.05,
     key="pred_threshold",
-    help="The model's probability for its top answer. Photos of species it was never trained on should fall below it.",
+    help="The model's probability for its top answer. Photos unlike every training photo (other species, "
+    "other things) are flagged whatever their probability.",
 )
+if predictor.openset is None:
+    st.caption(
+        "This model was saved without a profile of its training photos, so only the confidence decides: "
+        "retrain it to get 'not a fish' and 'a species I don't know' answers."
+    )
 tab_camera, tab_upload = st.tabs([":material/photo_camera: Camera", ":material/upload: Upload"])
 photos: list[tuple[str, bytes]] = []
 with tab_camera:
@@ -62,7 +71,7 @@ for i, (name, data) in enumerate(photos):
     if isinstance(cached, str):
         results.append((name, data, None, cached))
     else:
-        results.append((name, data, replace(cached, file=name, verdict=predictor.verdict(cached.confidence, threshold)), None))
+        results.append((name, data, predictor.judged(replace(cached, file=name), threshold), None))
     if bar:
         bar.progress((i + 1) / len(photos), text=f"Looking... {i + 1}/{len(photos)}")
 if bar:
@@ -75,7 +84,7 @@ if len(results) > 1:
                 "photo": name,
                 "species": p.label if p else "",
                 "confidence": p.confidence if p else None,
-                "verdict": ("not sure" if p.verdict == "uncertain" else "confident") if p else f"error: {err}",
+                "verdict": VERDICT_WORDS[p.verdict] if p else f"error: {err}",
             }
             for name, _, p, err in results
         ]
@@ -97,11 +106,11 @@ for name, data, p, err in results:
     if err:
         right.error(f"{name}: {err}")
         continue
-    if p.verdict == "uncertain":
-        right.warning(
-            f"**Not sure.** Best guess: {p.label} ({p.confidence:.0%}). It may be a species this model does "
-            "not know, or the photo is unclear: try another angle, closer, in good light."
-        )
+    if p.verdict == NOT_A_FISH:
+        right.warning(f"**Not a fish I can name.** {REASON_WORDS[p.reason]}", icon=":material/block:")
+        continue
+    if p.verdict == UNCERTAIN:
+        right.warning(f"**Not sure.** Best guess: {p.label} ({p.confidence:.0%}). {REASON_WORDS[p.reason]}")
     else:
         right.success(f"**{p.label}** · {p.confidence:.1%} confident")
     frame = pd.DataFrame({"species": [label for label, _ in p.top], "probability": [prob for _, prob in p.top]})

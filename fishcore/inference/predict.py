@@ -1,10 +1,10 @@
-"""Predictions from a saved model: top-k species with probabilities and an 'uncertain' verdict."""
+"""Predictions from a saved model: top-k species with probabilities and a verdict (see openset.py)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,22 +13,27 @@ from PIL import Image
 
 from fishcore.data.augment import build_transforms
 from fishcore.data.dataset import ImageSource, load_image
+from fishcore.errors import ModelFileError, WeightsError
 from fishcore.inference.calibration import calibrated_probabilities
 from fishcore.inference.engine import Engine
+from fishcore.inference.openset import CONFIDENT, NOT_A_FISH, UNCERTAIN, OpenSet, Scorer, Scores, judge
+from fishcore.models.backbones import get_backbone, imagenet_network
 from fishcore.models.net import FishNet
 from fishcore.store.model_files import ModelCard, load_model
 
-CONFIDENT = "confident"
-UNCERTAIN = "uncertain"
+__all__ = ["CONFIDENT", "NOT_A_FISH", "UNCERTAIN", "Prediction", "Predictor", "read_openset"]
 
 
 @dataclass
 class Prediction:
-    """The top-k labels of one image, its confidence (top-1 probability) and verdict."""
+    """The top-k labels of one image, its confidence (top-1 probability), verdict and the verdict's reason."""
 
     file: str
     top: list[tuple[str, float]]
     verdict: str
+    reason: str = ""
+    distance: float | None = None  # to the nearest training photo (cosine); None without an open-set profile
+    fish_likeness: float | None = None  # ImageNet fish/crustacean probability mass
 
     @property
     def label(self) -> str:
@@ -39,17 +44,51 @@ class Prediction:
         return self.top[0][1]
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "top": [{"label": label, "prob": prob} for label, prob in self.top], "verdict": self.verdict}
+        return {
+            "file": self.file,
+            "top": [{"label": label, "prob": prob} for label, prob in self.top],
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "distance": self.distance,
+            "fish_likeness": self.fish_likeness,
+        }
+
+
+def read_openset(model_dir: str | os.PathLike, card: ModelCard) -> OpenSet | None:
+    """The model's open-set profile (reference features and thresholds), or None for a model saved without one."""
+    entry = card.openset
+    if not entry:
+        return None
+    path = Path(model_dir) / entry.get("reference_file", "reference.npy")
+    try:
+        reference = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"{path} cannot be read ({exc}); the model folder is damaged") from exc
+    if reference.ndim != 2 or not len(reference):
+        raise ModelFileError(f"{path} is not a table of reference features; the model folder is damaged")
+    return OpenSet(reference, float(entry["distance_threshold"]), float(entry["fish_threshold"]))
 
 
 class Predictor:
     """A model plus the preprocessing its card describes; thread-safe for concurrent inference."""
 
-    def __init__(self, model: FishNet, card: ModelCard, engine: str = "torch") -> None:
+    def __init__(self, model: FishNet, card: ModelCard, engine: str = "torch", openset: OpenSet | None = None) -> None:
         self.model = model.eval()
         self.card = card
+        self.openset = openset
+        imagenet = None
+        if card.pretrained:
+            try:
+                imagenet = imagenet_network(card.backbone)
+            except WeightsError:
+                imagenet = None  # no fish-likeness signal: unfamiliar photos are "uncertain", never "not a fish"
+        self.has_fish_signal = imagenet is not None
+        # The stage training fine-tuned from (a loaded model is frozen throughout, so ask its card).
+        cfg = card.model_config
+        cut = cfg.freeze_until if cfg.freeze_until is not None else get_backbone(card.backbone).default_freeze_until
+        self.scorer = Scorer(self.model, imagenet, cut).eval()
         # "auto" runs the network in onnxruntime when it can (faster on CPU), else in torch.
-        self.engine = Engine(self.model, card.image_size, engine)
+        self.engine = Engine(self.scorer, card.image_size, engine)
         self.classes = list(card.classes)
         # Rebuilt from the card, never from constants: the same factory training used, without augmentation.
         self.transform = build_transforms(
@@ -58,7 +97,8 @@ class Predictor:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike, engine: str = "torch") -> Predictor:
-        return cls(*load_model(model_dir), engine=engine)
+        model, card = load_model(model_dir)
+        return cls(model, card, engine=engine, openset=read_openset(model_dir, card))
 
     @property
     def engine_name(self) -> str:
@@ -68,16 +108,47 @@ class Predictor:
         return self.transform(image)
 
     @torch.inference_mode()
+    def scores(self, images: Sequence[Image.Image], batch_size: int = 32) -> Scores:
+        """Logits, unit-length features and fish-likeness of images, from one network pass."""
+        out = [
+            self.engine(torch.stack([self.preprocess(im) for im in images[i : i + batch_size]]))
+            for i in range(0, len(images), batch_size)
+        ]
+        n = len(self.classes)
+        return Scores.split(torch.cat(out), n) if out else Scores.split(torch.zeros(0, n + 2), n)
+
+    def score_files(
+        self, sources: Sequence[ImageSource], batch_size: int = 32, progress: Callable[[int, int], None] | None = None
+    ) -> Scores:
+        """Scores of readable image files (see load_image for the errors), batch by batch."""
+        parts = []
+        for start in range(0, len(sources), batch_size):
+            images = [load_image(s, min_size=self.card.image_size) for s in sources[start : start + batch_size]]
+            parts.append(self.scores(images, batch_size))
+            if progress:
+                progress(min(start + batch_size, len(sources)), len(sources))
+        if not parts:
+            return self.scores([])
+        return Scores(
+            torch.cat([p.logits for p in parts]),
+            np.concatenate([p.features for p in parts]),
+            np.concatenate([p.fish for p in parts]),
+        )
+
     def probabilities(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
         """Calibrated class probabilities, one row per image."""
-        out = []
-        for i in range(0, len(images), batch_size):
-            x = torch.stack([self.preprocess(im) for im in images[i : i + batch_size]])
-            out.append(calibrated_probabilities(self.engine(x), self.card.temperature).numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
+        return calibrated_probabilities(self.scores(images, batch_size).logits, self.card.temperature).numpy()
 
-    def verdict(self, confidence: float, threshold: float | None = None) -> str:
-        return CONFIDENT if confidence >= (self.card.threshold if threshold is None else threshold) else UNCERTAIN
+    def judged(self, prediction: Prediction, threshold: float | None = None) -> Prediction:
+        """The prediction with its verdict and reason (re)decided at a confidence threshold (default: the card's)."""
+        verdict, reason = judge(
+            prediction.confidence,
+            prediction.distance,
+            prediction.fish_likeness if self.has_fish_signal else None,
+            self.card.threshold if threshold is None else threshold,
+            self.openset,
+        )
+        return replace(prediction, verdict=verdict, reason=reason)
 
     def predict(
         self,
@@ -94,7 +165,9 @@ class Predictor:
         for start in range(0, len(sources), batch_size):
             chunk = sources[start : start + batch_size]
             images = [load_image(s, min_size=self.card.image_size) for s in chunk]
-            probs = self.probabilities(images, batch_size)
+            scores = self.scores(images, batch_size)
+            probs = calibrated_probabilities(scores.logits, self.card.temperature).numpy()
+            distances = self.openset.distances(scores.features) if self.openset is not None else None
             for j, p in enumerate(probs):
                 idx = np.argsort(-p)[:k]
                 top = [(self.classes[i], float(p[i])) for i in idx]
@@ -104,7 +177,14 @@ class Predictor:
                     if names
                     else (str(Path(sources[n])) if isinstance(sources[n], (str, os.PathLike)) else f"image {n + 1}")
                 )
-                results.append(Prediction(name, top, self.verdict(top[0][1], threshold)))
+                guess = Prediction(
+                    name,
+                    top,
+                    UNCERTAIN,
+                    distance=float(distances[j]) if distances is not None else None,
+                    fish_likeness=float(scores.fish[j]),
+                )
+                results.append(self.judged(guess, threshold))
             if progress:
                 progress(min(start + batch_size, len(sources)), len(sources))
         return results

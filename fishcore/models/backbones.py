@@ -44,6 +44,8 @@ class Backbone:
     default_freeze_until: int
     weights: WeightsFile
     num_stages: int = 5  # len(stages(builder())), kept here so UIs need not build a network to know it
+    # The network's own ImageNet classifier on pooled final features (for the "is it a fish at all?" signal).
+    classifier: Callable[[nn.Module], nn.Module] = lambda net: net.fc
 
 
 def _mobilenet_stages(net: nn.Module) -> list[nn.Module]:
@@ -64,6 +66,7 @@ BACKBONES: dict[str, Backbone] = {
         name="mobilenet_v2",
         builder=lambda: tvm.mobilenet_v2(weights=None),
         stages=_mobilenet_stages,
+        classifier=lambda net: net.classifier[1],
         out_channels=1280,
         # 19 stages: stem, 17 inverted residual blocks, final 1x1 conv. Train the last inverted residual
         # block (320 channels), the final conv and the head; freeze the first 17 stages. Measured on
@@ -84,6 +87,7 @@ BACKBONES: dict[str, Backbone] = {
         name="efficientnet_lite0",
         builder=EfficientNetLite0,
         stages=_lite_stages,
+        classifier=lambda net: net._fc,
         out_channels=1280,
         # 18 stages: stem, 16 inverted residual blocks, final 1x1 conv; as for MobileNetV2, the last
         # block (320 channels), the final conv and the head train by default.
@@ -206,6 +210,16 @@ def resolve_weights(name: str, allow_download: bool | None = None) -> tuple[Path
             "delete it and provide the original file"
         )
     return found, digest
+
+
+def imagenet_network(name: str) -> tuple[list[nn.Module], nn.Module]:
+    """The pretrained backbone as (stages, ImageNet classifier), in eval mode; raises WeightsError without weights."""
+    spec = get_backbone(name)
+    net = spec.builder()
+    state, _ = load_pretrained_state(name)
+    net.load_state_dict(state, strict=True)
+    net.eval()
+    return spec.stages(net), spec.classifier(net)
 
 
 def load_pretrained_state(name: str) -> tuple[dict[str, torch.Tensor], str]:

@@ -114,6 +114,8 @@ class ModelCard:
     notes: list[str] = field(default_factory=list)
     # name, version, parent (folder of the version it follows), classes_added, classes_removed: see lineage()
     lineage: dict[str, Any] = field(default_factory=dict)
+    # How verdicts tell "not a fish" and "a species I do not know" (fishcore.inference.openset); {} for older models.
+    openset: dict[str, Any] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     weights_sha256: str = ""
     format: str = FORMAT

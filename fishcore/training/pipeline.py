@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from fishcore.config import DataConfig, ModelConfig, TrainConfig, to_dict
@@ -25,6 +26,7 @@ from fishcore.errors import DatasetError
 from fishcore.events import Phase, Progress, StopReason, StopRequested, stop_checker
 from fishcore.inference.calibration import calibrated_probabilities, fit_temperature
 from fishcore.inference.evaluate import EvalReport, evaluate_files, report_from_probabilities
+from fishcore.inference.openset import REFERENCE_FILE, fit_openset, reference_indices
 from fishcore.inference.predict import Predictor
 from fishcore.models.backbones import get_backbone
 from fishcore.runtime import resolve_device, seed_everything
@@ -93,6 +95,25 @@ def calibrate(fitted: Fitted, enabled: bool) -> float:
         return 1.0
     logits, targets = fitted.val_logits()
     return fit_temperature(logits, targets) if len(targets) else 1.0
+
+
+def fit_verdicts(
+    fitted: Fitted, card: ModelCard, data: TrainingData, scratch: Path, report: Callable[[Phase, int, int], None]
+) -> Path:
+    """The open-set profile (inference/openset.py): features of some training photos, thresholds from validation.
+
+    Sets card.openset and returns the reference file to save with the model.
+    """
+    predictor = Predictor(fitted.model, card, engine="auto")
+    ref_paths = [data.train[i][0] for i in reference_indices([t for _, t in data.train])]
+    val_paths = [p for p, _ in data.val]
+    total = len(ref_paths) + len(val_paths)
+    reference = predictor.score_files(ref_paths, progress=lambda d, _n: report(Phase.CALIBRATING, d, total))
+    validation = predictor.score_files(val_paths, progress=lambda d, _n: report(Phase.CALIBRATING, len(ref_paths) + d, total))
+    profile = fit_openset(reference, validation, [t for _, t in data.val])
+    np.save(scratch / REFERENCE_FILE, profile.reference)
+    card.openset = profile.card_entry()
+    return scratch / REFERENCE_FILE
 
 
 def evaluate_test(
@@ -228,11 +249,12 @@ def train_folder(
             return TrainOutcome(None, None, fitted.result, None)
 
         # From here a stop request skips what is left (calibration, evaluation) but still saves the model.
-        test_report = None
+        test_report = reference_file = None
         card = build_card(fitted, result, split, data_cfg, train_cfg, 1.0, dev, notes, citation)
         try:
             report(Phase.CALIBRATING, 0, 1)
             card.temperature = calibrate(fitted, train_cfg.calibrate)
+            reference_file = fit_verdicts(fitted, card, data, scratch, report)
             report(Phase.EVALUATING, 0, len(split.test))
             test_report = evaluate_test(fitted, card, result, split, check)
             report(Phase.EVALUATING, len(split.test), len(split.test))
@@ -240,12 +262,16 @@ def train_folder(
             fitted.result.stop_reason = StopReason.USER
             card.training.stop_reason = str(StopReason.USER)
             card.metrics.pop("test", None)
+            card.openset = {}
+            reference_file = None
             test_report = None
             if not keep_on_stop():
                 return TrainOutcome(None, card, fitted.result, None)
         if progress:
             progress(Phase.SAVING, 0, 1)
         extra = {METRICS_FILE: log}
+        if reference_file is not None and card.openset:
+            extra[REFERENCE_FILE] = reference_file
         if test_report is not None:
             write_json(scratch / TEST_REPORT_FILE, test_report.to_dict())
             extra[TEST_REPORT_FILE] = scratch / TEST_REPORT_FILE

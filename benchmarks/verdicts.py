@@ -1,0 +1,98 @@
+"""`./run.sh bench --verdicts [ROOT]`: how honest the verdicts are, on photos the thresholds never saw.
+
+For each set of ROOT (default ../shared/data) with species (lsfd, f4k, egu), a model is trained with the
+defaults on it (its honest split, seed 0). Its verdicts are then counted on:
+
+- its own test split: of the correctly classified photos, how many stay "confident" (target >= 98 %);
+- nonfish/: everyday photos, how many are not "confident" (target >= 95 %) and how many are "not a fish";
+- every other set: fish of species the model does not know, how many are not "confident" (target >= 70 %).
+
+The thresholds are fitted at training time on the model's own training and validation photos only; no
+photo counted here took part. Nothing here asserts: it measures and prints.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.accuracy import SETS, BenchSet
+from benchmarks.bench import _cpu_model
+from fishcore.config import DataConfig, ModelConfig, TrainConfig
+from fishcore.data.dataset import scan
+from fishcore.inference.openset import CONFIDENT, NOT_A_FISH
+from fishcore.inference.predict import Predictor
+
+NONFISH = "nonfish"
+
+
+def _sample(root: Path, n: int, seed: int = 0) -> list[Path]:
+    """Up to n readable photos of a folder, the same ones on every run."""
+    files = sorted(root / item.path for item in scan(root, 16).items) if any(p.is_dir() for p in root.iterdir()) else []
+    if not files:  # a flat folder (nonfish/): its image files directly
+        files = sorted(p for p in root.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+    random.Random(seed).shuffle(files)
+    return sorted(files[:n])
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f} % ({part}/{whole})" if whole else "-"
+
+
+def run_verdicts(root: str, sets: tuple[BenchSet, ...] = SETS, mode: str = "auto", per_set: int = 300, log=print) -> str:
+    """Train a model per present set and return the table of verdict rates as Markdown."""
+    from fishcore.training.pipeline import train_folder
+
+    base = Path(root).expanduser().resolve()
+    present = [s for s in sets if (base / s.name).is_dir()]
+    nonfish = _sample(base / NONFISH, per_set) if (base / NONFISH).is_dir() else []
+    others = {s.name: _sample(base / s.name, per_set) for s in present}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="fishcore-verdicts-") as tmp:
+        for s in present:
+            log(f"training on {s.name} ({mode} mode)...")
+            start = time.perf_counter()
+            outcome = train_folder(
+                base / s.name,
+                Path(tmp) / s.name,
+                DataConfig(group_pattern=s.group_pattern, seed=s.seeds[0]),
+                ModelConfig(),
+                TrainConfig(mode=mode),
+                cache_dir=Path(tmp) / "cache",
+            )
+            seconds = time.perf_counter() - start
+            predictor = Predictor.load(outcome.model_dir, engine="auto")
+            # Correctly classified test photos (as the predictor classifies them now).
+            test = outcome.test_report.rows
+            guesses = predictor.predict([base / s.name / r["file"] for r in test], top_k=1)
+            known = [p for p, r in zip(guesses, test, strict=True) if p.label == r["true"]]
+            kept = sum(p.verdict == CONFIDENT for p in known)
+            row = {
+                "model": f"{s.name} ({outcome.card.training.recipe or mode}, {seconds:.0f} s)",
+                "known": _pct(kept, len(known)),
+            }
+            if nonfish:
+                verdicts = [p.verdict for p in predictor.predict(nonfish, top_k=1)]
+                row["nonfish"] = _pct(sum(v != CONFIDENT for v in verdicts), len(verdicts))
+                row["not_a_fish"] = _pct(sum(v == NOT_A_FISH for v in verdicts), len(verdicts))
+            unknown = []
+            for other, files in others.items():
+                if other == s.name:
+                    continue
+                verdicts = [p.verdict for p in predictor.predict(files, top_k=1)]
+                unknown.append(f"{other}: {_pct(sum(v != CONFIDENT for v in verdicts), len(verdicts))}")
+            row["unknown"] = "; ".join(unknown) or "-"
+            rows.append(row)
+            log(str(row))
+    lines = [
+        f"Verdicts on photos the thresholds never saw ({_cpu_model()}; models trained with `--mode {mode}`, seed 0)",
+        "",
+        "| model trained on | known species, correct and kept confident (>= 98 %) | everyday photos not confident (>= 95 %) "
+        "| of those, said 'not a fish' | unknown species not confident (>= 70 %) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['known']} | {r.get('nonfish', '-')} | {r.get('not_a_fish', '-')} | {r['unknown']} |")
+    return "\n".join(lines)
