@@ -212,7 +212,22 @@ def _cli_in(home: Path, *args):
     )
 
 
-def test_import_previews_then_writes_into_the_managed_dataset_only(tmp_path):
+def _cli_here(home: Path, monkeypatch, capsys, *args):
+    """The CLI's main() in this process (seconds cheaper than a process per call); the same result fields."""
+    from types import SimpleNamespace
+
+    from fishcore.cli import main
+
+    monkeypatch.setenv("FISHCORE_HOME", str(home))
+    monkeypatch.setenv("FISHCORE_DATASETS_DIR", str(home / "datasets"))
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+
+def test_import_previews_then_writes_into_the_managed_dataset_only(tmp_path, monkeypatch, capsys):
+    """The first call is a real process; the rest run main() in-process."""
     import zipfile
 
     src = make_image_folder(tmp_path / "src", ["kakap", "tongkol"], per_class=5)
@@ -226,21 +241,25 @@ def test_import_previews_then_writes_into_the_managed_dataset_only(tmp_path):
     assert dry.returncode == 0, dry.stderr
     assert "dry run, nothing written: 10 photos" in dry.stdout and "'..'" in dry.stdout
     assert not (home / "datasets" / "reef").exists()
-    done = _cli_in(home, "import", archive, "reef")
+
+    def cli(home, *args):
+        return _cli_here(home, monkeypatch, capsys, *args)
+
+    done = cli(home, "import", archive, "reef")
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (home / "datasets" / "reef").iterdir()) == ["kakap", "tongkol"]
     assert "warning: Few photos in kakap (5)" in done.stdout
-    again = _cli_in(home, "import", archive, "reef")
+    again = cli(home, "import", archive, "reef")
     assert "0 photos to add" in again.stdout and "already there" in again.stdout
-    loose = _cli_in(home, "import", src / "kakap" / "img_000.png", "reef")
+    loose = cli(home, "import", src / "kakap" / "img_000.png", "reef")
     assert loose.returncode == 2 and loose.stderr.strip() == "error: loose photos need --class NAME (the species they show)"
     cam = class_image(3, seed=99, size=48)
     cam.save(tmp_path / "cam.jpg")
-    added = _cli_in(home, "import", tmp_path / "cam.jpg", "reef", "--class", "kembung")
+    added = cli(home, "import", tmp_path / "cam.jpg", "reef", "--class", "kembung")
     assert added.returncode == 0 and (home / "datasets" / "reef" / "kembung" / "cam.jpg").is_file()
-    listing = _cli_in(home, "datasets")
+    listing = cli(home, "datasets")
     assert "reef: 11 photos in 3 classes" in listing.stdout
-    bad = _cli_in(home, "import", archive, "../outside")
+    bad = cli(home, "import", archive, "../outside")
     assert bad.returncode == 2 and bad.stderr.startswith("error: the dataset name") and "Traceback" not in bad.stderr
     assert not (tmp_path / "escape.png").exists() and not (home / "outside").exists()
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fishcore.models.net import FishNet
+from fishcore.store.model_files import REFERENCE_FILE
 
 CONFIDENT = "confident"
 UNCERTAIN = "uncertain"
@@ -52,7 +53,6 @@ REASON_WORDS = {
 
 # ImageNet-1k classes of fish (0-6, 389-397) and of crustaceans (118-126): the "fish-like" mass.
 FISH_LIKE_IMAGENET = tuple(range(0, 7)) + tuple(range(118, 127)) + tuple(range(389, 398))
-REFERENCE_FILE = "reference.npy"
 REFERENCE_PER_CLASS = 30  # training photos per class kept as references (20 to all: same rates on LSFD)
 FISH_THRESHOLD_CAP = 0.01  # everyday photos: 95 % of ../shared/data/nonfish get under 0.004
 # The distance threshold is this much above the farthest correct validation photo: a small validation split

@@ -19,7 +19,7 @@ from fishcore.inference.engine import Engine
 from fishcore.inference.openset import CONFIDENT, NOT_A_FISH, UNCERTAIN, OpenSet, Scorer, Scores, judge
 from fishcore.models.backbones import get_backbone, imagenet_network
 from fishcore.models.net import FishNet
-from fishcore.store.model_files import ModelCard, load_model
+from fishcore.store.model_files import REFERENCE_FILE, ModelCard, load_model
 
 __all__ = ["CONFIDENT", "NOT_A_FISH", "UNCERTAIN", "Prediction", "Predictor", "read_openset"]
 
@@ -59,7 +59,7 @@ def read_openset(model_dir: str | os.PathLike, card: ModelCard) -> OpenSet | Non
     entry = card.openset
     if not entry:
         return None
-    path = Path(model_dir) / entry.get("reference_file", "reference.npy")
+    path = Path(model_dir) / REFERENCE_FILE  # never a path from the card: a card may come from anywhere
     try:
         reference = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:

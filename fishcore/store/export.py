@@ -19,6 +19,7 @@ from fishcore.store.datasets import safe_name
 from fishcore.store.model_files import (
     CARD_FILE,
     METRICS_FILE,
+    REFERENCE_FILE,
     TEST_REPORT_FILE,
     WEIGHTS_FILE,
     ModelCard,
@@ -27,7 +28,7 @@ from fishcore.store.model_files import (
     next_version,
 )
 
-MODEL_FILES = (CARD_FILE, WEIGHTS_FILE, METRICS_FILE, TEST_REPORT_FILE)
+MODEL_FILES = (CARD_FILE, WEIGHTS_FILE, METRICS_FILE, TEST_REPORT_FILE, REFERENCE_FILE)
 
 
 class _Probabilities(nn.Module):

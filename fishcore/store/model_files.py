@@ -28,6 +28,7 @@ WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 METRICS_FILE = "metrics.jsonl"
 TEST_REPORT_FILE = "test_report.json"
+REFERENCE_FILE = "reference.npy"  # features of some training photos, for verdicts (inference/openset.py)
 
 
 def bundled_model_dir() -> Path:
