@@ -433,13 +433,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     # The app's engine (onnxruntime, about 2.7x faster per photo) pays its one-off export from a few photos on;
     # torch starts sooner for one or two.
     predictor = Predictor.load(_model_dir(args.model), engine="auto" if len(args.images) > 2 else "torch")
-    results, failed = [], 0
-    for image in args.images:
-        try:
-            results.extend(predictor.predict([image], top_k=args.top_k, threshold=args.threshold))
-        except FishcoreError as exc:
-            failed += 1
-            print(f"error: {image}: {exc}", file=sys.stderr)
+    failed = []
+
+    def unreadable(n: int, exc: FishcoreError) -> None:
+        failed.append(n)
+        print(f"error: {args.images[n]}: {exc}", file=sys.stderr)
+
+    # One batched pass; an unreadable photo is reported and the others are still predicted.
+    results = predictor.predict(args.images, top_k=args.top_k, threshold=args.threshold, on_error=unreadable)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
     else:

@@ -115,6 +115,45 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"avif")
+HEIC_ADVICE = (
+    "HEIC photos (iPhone) are not supported: export them as JPEG (Photos app: Export, or set Camera > Formats > Most Compatible)"
+)
+
+
+def _not_a_photo(head: bytes) -> str | None:
+    """What a file that Pillow cannot open is, from its first bytes, and what to do; None if unknown."""
+    if not head:
+        return "empty file (0 bytes)"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return HEIC_ADVICE
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1024].lower()
+    if text.startswith(b"%pdf"):
+        return "a PDF document, not a photo: export the page as JPEG or PNG"
+    if b"<svg" in text:
+        return "an SVG drawing, not a photo: export it as PNG or JPEG"
+    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text or b"<head" in text:
+        return "a web page (HTML) saved under an image name, not the picture: open it and save the image itself"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return "a text file, not an image"
+
+
+def _head(source: ImageSource, n: int = 1024) -> bytes:
+    try:
+        if isinstance(source, bytes):
+            return source[:n]
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as f:
+                return f.read(n)
+        source.seek(0)
+        return source.read(n)
+    except (OSError, ValueError, AttributeError):
+        return b"\x00"  # unknown: no specific message
+
+
 def load_image(source: ImageSource, min_size: int | None = None) -> Image.Image:
     """Decode a file, bytes or stream to an upright RGB image.
 
@@ -132,7 +171,7 @@ def load_image(source: ImageSource, min_size: int | None = None) -> Image.Image:
     except ImageError:
         raise
     except UnidentifiedImageError as exc:
-        raise ImageError("not an image (unrecognised format)") from exc
+        raise ImageError(_not_a_photo(_head(source)) or "not an image (unrecognised format)") from exc
     except FileNotFoundError as exc:
         raise ImageError(f"file not found: {source}") from exc
     except (OSError, SyntaxError, ValueError) as exc:

@@ -13,13 +13,15 @@ from PIL import Image
 
 from fishcore.data.augment import build_transforms
 from fishcore.data.dataset import ImageSource, load_image
-from fishcore.errors import ModelFileError, WeightsError
+from fishcore.errors import ImageError, ModelFileError, WeightsError
 from fishcore.inference.calibration import calibrated_probabilities
 from fishcore.inference.engine import Engine
 from fishcore.inference.openset import CONFIDENT, NOT_A_FISH, UNCERTAIN, OpenSet, Scorer, Scores, judge
 from fishcore.models.backbones import get_backbone, imagenet_network
 from fishcore.models.net import FishNet
 from fishcore.store.model_files import REFERENCE_FILE, ModelCard, load_model
+
+MIN_SIDE = 16  # pixels: below this a photo cannot show a fish (the scan's default minimum too)
 
 __all__ = ["CONFIDENT", "NOT_A_FISH", "UNCERTAIN", "Prediction", "Predictor", "read_openset"]
 
@@ -123,7 +125,7 @@ class Predictor:
         """Scores of readable image files (see load_image for the errors), batch by batch."""
         parts = []
         for start in range(0, len(sources), batch_size):
-            images = [load_image(s, min_size=self.card.image_size) for s in sources[start : start + batch_size]]
+            images = [self.read(s) for s in sources[start : start + batch_size]]
             parts.append(self.scores(images, batch_size))
             if progress:
                 progress(min(start + batch_size, len(sources)), len(sources))
@@ -150,6 +152,14 @@ class Predictor:
         )
         return replace(prediction, verdict=verdict, reason=reason)
 
+    def read(self, source: ImageSource) -> Image.Image:
+        """A photo ready for the model, or ImageError saying exactly what is wrong with it."""
+        image = load_image(source, min_size=self.card.image_size)
+        if min(image.size) < MIN_SIDE:
+            w, h = image.size
+            raise ImageError(f"too small to judge ({w}x{h} pixels; at least {MIN_SIDE} on each side)")
+        return image
+
     def predict(
         self,
         sources: Sequence[ImageSource],
@@ -158,20 +168,31 @@ class Predictor:
         batch_size: int = 32,
         names: Sequence[str] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        on_error: Callable[[int, ImageError], None] | None = None,
     ) -> list[Prediction]:
-        """Predict files, bytes or streams (all must be readable images; see load_image for the errors)."""
+        """Predict files, bytes or streams.
+
+        A source that cannot be read raises ImageError (see load_image), or, with ``on_error``, is
+        reported there (its index and the error) and skipped while the others are still predicted.
+        """
         k = max(1, min(top_k, len(self.classes)))
         results: list[Prediction] = []
         for start in range(0, len(sources), batch_size):
-            chunk = sources[start : start + batch_size]
-            images = [load_image(s, min_size=self.card.image_size) for s in chunk]
+            images, kept = [], []
+            for n in range(start, min(start + batch_size, len(sources))):
+                try:
+                    images.append(self.read(sources[n]))
+                    kept.append(n)
+                except ImageError as exc:
+                    if on_error is None:
+                        raise
+                    on_error(n, exc)
             scores = self.scores(images, batch_size)
             probs = calibrated_probabilities(scores.logits, self.card.temperature).numpy()
             distances = self.openset.distances(scores.features) if self.openset is not None else None
-            for j, p in enumerate(probs):
+            for j, (n, p) in enumerate(zip(kept, probs, strict=True)):
                 idx = np.argsort(-p)[:k]
                 top = [(self.classes[i], float(p[i])) for i in idx]
-                n = start + j
                 name = (
                     names[n]
                     if names

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from fishcore.data.dataset import IMAGE_EXTENSIONS, DatasetScan, ImageItem, inspect_bytes, remember_scanned, scan
+from fishcore.data.dataset import HEIC_ADVICE, IMAGE_EXTENSIONS, DatasetScan, ImageItem, inspect_bytes, remember_scanned, scan
 from fishcore.errors import ArchiveError, DatasetError, ImageError
 from fishcore.events import StopRequested
 from fishcore.store.archive import SafeZip, is_system_file, name_parts, name_problem
@@ -29,8 +29,7 @@ FEW_PHOTOS = 10  # a class with fewer photos gets a warning
 IMBALANCE = 5.0  # largest class / smallest class beyond this gets a warning
 NEAR_DUPLICATE_BITS = 6  # perceptual-hash distance that counts as the same photo (as the split uses)
 UNSUPPORTED = {
-    ".heic": "HEIC photos (iPhone) are not supported: export them as JPEG (Photos app: Export, or set Camera > "
-    "Formats > Most Compatible)",
+    ".heic": HEIC_ADVICE,
     ".heif": "HEIF photos are not supported: convert them to JPEG first",
     ".gif": "GIF is not a photo format here: save it as PNG or JPEG",
     ".tif": "TIFF is not supported: save it as PNG or JPEG",
