@@ -59,3 +59,9 @@ class ArchiveError(FishcoreError):
     """An uploaded archive as a whole cannot be used (not a zip, or over a limit)."""
 
     code = "bad_archive"
+
+
+class PathNotAllowed(FishcoreError):
+    """A typed folder is outside what a shared app may read (see settings.paths_restricted)."""
+
+    code = "path_not_allowed"

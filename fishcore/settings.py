@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fishcore.errors import ConfigError
+from fishcore.errors import ConfigError, PathNotAllowed
 
 # Every environment variable fishcore reads, with what it does (the README's table is made from this).
 ENVIRONMENT: dict[str, str] = {
@@ -25,7 +25,12 @@ ENVIRONMENT: dict[str, str] = {
     "FISHCORE_WEIGHTS_DIR": "a folder searched first for ImageNet weights files",
     "FISHCORE_OFFLINE": "1: never download weights (the tests and CI set it)",
     "FISHCORE_PRECISION": "what precision 'auto' means: auto (bf16 where the CPU/GPU has it), bf16 or fp32",
+    "FISHCORE_RESTRICT_PATHS": "1: the app reads typed folder paths only under the allowed folders; 0: anywhere; "
+    "unset: restricted when the app listens beyond localhost",
+    "FISHCORE_ALLOWED_DIRS": "folders (separated by the OS path separator) the app may read when paths are restricted, "
+    "besides the dataset area and FISHCORE_DATA",
 }
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 BUNDLED_MODEL_NAME = "lsfd_mobilenet_v2"
 
@@ -47,6 +52,21 @@ def offline() -> bool:
 def weights_dir() -> Path | None:
     value = _env("FISHCORE_WEIGHTS_DIR")
     return Path(value).expanduser() if value else None
+
+
+def paths_restricted(server_address: str | None) -> bool:
+    """Whether typed server paths are limited: FISHCORE_RESTRICT_PATHS=1/0, else when listening beyond localhost.
+
+    Streamlit listens on every network interface when server.address is unset; this project's config
+    sets it to localhost, so the app on one's own laptop reads any folder, and one served to an office
+    (``--server.address 0.0.0.0``) does not.
+    """
+    value = _env("FISHCORE_RESTRICT_PATHS").lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    return (server_address or "").strip() not in LOOPBACK
 
 
 def precision_override() -> str:
@@ -81,6 +101,23 @@ class Paths:
             default_data=Path(data) if data else (shared if shared.is_dir() else None),
             datasets=Path(_env("FISHCORE_DATASETS_DIR") or root / "datasets"),
         )
+
+    def allowed_roots(self) -> list[Path]:
+        """Where typed paths may point when paths are restricted: the dataset area, FISHCORE_DATA, FISHCORE_ALLOWED_DIRS."""
+        extra = [Path(p).expanduser() for p in _env("FISHCORE_ALLOWED_DIRS").split(os.pathsep) if p.strip()]
+        roots = [self.datasets, *([self.default_data] if self.default_data else []), *extra]
+        return [r.resolve() for r in roots]
+
+    def check_readable(self, path: str | os.PathLike, restricted: bool) -> Path:
+        """The typed path, resolved; when restricted, only under an allowed root (else PathNotAllowed)."""
+        resolved = Path(path).expanduser().resolve()
+        if restricted and not any(resolved == root or resolved.is_relative_to(root) for root in self.allowed_roots()):
+            raise PathNotAllowed(
+                f"this app is shared on the network, so it only reads folders under: "
+                f"{', '.join(str(r) for r in self.allowed_roots())}. Import photos on My photos, or ask the "
+                "person who runs it to list the folder in FISHCORE_ALLOWED_DIRS"
+            )
+        return resolved
 
     @property
     def bundled_model(self) -> Path:

@@ -8,7 +8,9 @@ from pathlib import Path
 import streamlit as st
 
 from fishcore.data.dataset import DatasetScan, scan
+from fishcore.errors import PathNotAllowed
 from fishcore.inference.predict import Predictor
+from fishcore.settings import Paths, paths_restricted
 from fishcore.store.datasets import DatasetArea
 from fishcore.store.model_files import CARD_FILE
 from fishcore.store.workspace import Workspace
@@ -81,7 +83,22 @@ def dataset_input(key: str = "dataset", label: str = "Dataset folder") -> str:
         help="A folder with one sub-folder of photos per species. Set FISHCORE_DATA to change the default.",
     )
     st.session_state["dataset_path"] = value.strip()
-    return os.path.expanduser(value.strip())
+    if not value.strip():
+        return ""
+    return str(readable_path(value.strip()))
+
+
+def readable_path(typed: str) -> Path:
+    """A typed server path the app may read; when shared on the network, only under the allowed folders.
+
+    Outside them the page shows why and stops, so nothing of that folder is listed or shown.
+    """
+    try:
+        Paths.from_env().check_readable(typed, paths_restricted(st.get_option("server.address")))
+    except PathNotAllowed as exc:
+        st.error(str(exc))
+        st.stop()
+    return Path(os.path.expanduser(typed))
 
 
 # The library reports codes (fishcore.events); these are the app's words for them.

@@ -1,7 +1,5 @@
 """My photos: bring photos into a dataset (zip, folder, photos, camera, server folder), check, manage, train."""
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
@@ -9,7 +7,7 @@ from fishcore.data.dataset import IMAGE_EXTENSIONS, thumbnail
 from fishcore.errors import FishcoreError
 from fishcore.store.datasets import ImportPlan
 from fishcore.store.model_files import read_card
-from pages._shared import dataset_area, workspace
+from pages._shared import dataset_area, readable_path, workspace
 
 PHOTO_TYPES = sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)
 NEW_CLASS = "\0new"
@@ -193,7 +191,7 @@ with server_tab:
     st.caption("A folder on the machine this app runs on, with one sub-folder per species.")
     path = st.text_input("Folder path", key="server_path")
     if path and st.button("Check the folder", key="check_server", type="primary"):
-        check(Path(path).expanduser(), None, path)
+        check(readable_path(path), None, path)
 
 # --- preview, then write ---------------------------------------------------------------------
 pending = st.session_state.get("photos_plan")

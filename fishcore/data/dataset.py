@@ -244,9 +244,18 @@ def inspect_bytes(data: bytes, rel: str, label: str, min_side: int = 16) -> Imag
     )
 
 
-def _candidate_files(root: Path) -> tuple[list[tuple[Path, str, str]], list[ScanProblem]]:
+# A typed "/" or home folder must not make the server walk its whole disk: a scan stops with a clear
+# error beyond these (a dataset is a folder of species folders, photos at most a few levels below).
+SCAN_MAX_FILES = 200_000
+SCAN_MAX_DEPTH = 6  # folder levels below a species folder
+
+
+def _candidate_files(
+    root: Path, max_files: int = SCAN_MAX_FILES, max_depth: int = SCAN_MAX_DEPTH
+) -> tuple[list[tuple[Path, str, str]], list[ScanProblem]]:
     files: list[tuple[Path, str, str]] = []
     problems: list[ScanProblem] = []
+    seen = 0
     for entry in sorted(root.iterdir()):
         if entry.name.startswith("."):
             continue
@@ -257,10 +266,24 @@ def _candidate_files(root: Path) -> tuple[list[tuple[Path, str, str]], list[Scan
             continue
         label = _nfc(entry.name)
         for dirpath, dirnames, filenames in os.walk(entry):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            depth = len(Path(dirpath).relative_to(entry).parts)
+            if depth >= max_depth:
+                if dirnames:
+                    rel = _nfc(Path(dirpath).relative_to(root).as_posix())
+                    problems.append(ScanProblem(rel, f"folders more than {max_depth} levels deep were not read"))
+                dirnames[:] = []
+            else:
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 if name.startswith("."):
                     continue
+                seen += 1
+                if seen > max_files:
+                    raise DatasetError(
+                        f"more than {max_files:,} files under {root}: that is not one dataset. Choose the folder "
+                        "that holds the species folders",
+                        root=str(root),
+                    )
                 path = Path(dirpath) / name
                 rel = _nfc(path.relative_to(root).as_posix())
                 if path.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -299,18 +322,22 @@ def scan(
     min_side: int = 16,
     progress: Progress | None = None,
     cache_dir: str | os.PathLike | None = None,
+    max_files: int = SCAN_MAX_FILES,
+    max_depth: int = SCAN_MAX_DEPTH,
 ) -> DatasetScan:
     """List usable images per class folder and report every unusable file, without failing.
 
     With ``cache_dir``, a file whose size and modification time are unchanged since the last scan is
-    not decoded again, so re-scanning a folder of thousands of photos takes a moment.
+    not decoded again, so re-scanning a folder of thousands of photos takes a moment. More than
+    ``max_files`` files is a DatasetError; folders deeper than ``max_depth`` below a species folder are
+    not read (reported as a problem).
     """
     root = Path(root).expanduser()
     if not root.exists():
         raise DatasetError(f"dataset folder not found: {root}")
     if not root.is_dir():
         raise DatasetError(f"not a folder: {root} (a dataset is a folder with one sub-folder per class)")
-    files, problems = _candidate_files(root)
+    files, problems = _candidate_files(root, max_files, max_depth)
     cache_path = _scan_cache_path(Path(cache_dir), root, min_side) if cache_dir else None
     cache = _load_scan_cache(cache_path)
     fresh: dict[str, dict] = {}
