@@ -167,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object (with per-image rows)")
     p.add_argument("--rows-csv", default=None, help="also write per-image rows (file,true,predicted,confidence) to this CSV")
 
+    p = sub.add_parser(
+        "verdicts",
+        help="fit a saved model's 'not a fish' / 'unknown species' profile again from the photos it was trained on "
+        "(for models saved before verdicts existed, or after moving their photos)",
+    )
+    p.add_argument("model", help="model folder ('default' for the bundled model)")
+    p.add_argument("--data", default=None, help="the dataset folder it was trained on (default: the one in its card)")
+    p.add_argument("--quiet", action="store_true")
+
     p = sub.add_parser("predict", help="top-k species for one or more photos")
     p.add_argument("model", help="model folder ('default' for the bundled model)")
     p.add_argument("images", nargs="+")
@@ -424,6 +433,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verdicts(args: argparse.Namespace) -> int:
+    from fishcore.data.dataset import resolve
+    from fishcore.errors import DatasetError
+    from fishcore.inference.predict import Predictor, fit_verdict_profile
+    from fishcore.store.model_files import load_model, save_openset
+
+    model_dir = _model_dir(args.model)
+    model, card = load_model(model_dir)
+    root = Path(args.data).expanduser() if args.data else card.data_root
+    if root is None or not root.is_dir():
+        raise DatasetError(f"the photos this model was trained on are not at {root}; pass --data FOLDER")
+
+    def samples(part: str) -> list[tuple[str, int]]:
+        return [(str(path), card.classes.index(label)) for path, label in resolve(root, card.split.get(part, []))]
+
+    predictor = Predictor(model, card, engine="auto")
+    profile = fit_verdict_profile(predictor, samples("train"), samples("val"), _bar("reading photos", args.quiet))
+    save_openset(model_dir, card, profile.reference, profile.card_entry())
+    print(
+        f"{model_dir}: verdict profile from {len(profile.reference)} training photos; distance threshold "
+        f"{profile.distance_threshold:.4f}, fish-likeness threshold {profile.fish_threshold:.4f}"
+    )
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from fishcore.inference.predict import Predictor
 
@@ -581,6 +615,7 @@ COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
+    "verdicts": cmd_verdicts,
     "augment": cmd_augment,
 }
 

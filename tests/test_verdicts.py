@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from fishcore.cli import main
 from fishcore.config import DataConfig, ModelConfig, TrainConfig
 from fishcore.errors import ModelFileError
 from fishcore.inference.openset import (
@@ -130,6 +131,12 @@ def test_a_model_without_a_profile_falls_back_to_confidence_and_a_damaged_one_is
     assert predictor.openset is None
     [p] = predictor.predict([sorted(require_shared(NONFISH).iterdir())[0]], top_k=1)
     assert p.verdict in (CONFIDENT, UNCERTAIN) and p.distance is None
+
+    # `fishcore verdicts MODEL` gives it a profile again, from the photos named in its card.
+    assert main(["verdicts", str(old), "--quiet"]) == 0
+    refit = read_card(old).openset
+    assert refit["distance_threshold"] == pytest.approx(lsfd_model.card.openset["distance_threshold"], rel=1e-3)
+    assert Predictor.load(old).openset is not None
 
     damaged = tmp_path / "damaged"
     shutil.copytree(lsfd_model.model_dir, damaged)

@@ -16,7 +16,17 @@ from fishcore.data.dataset import ImageSource, load_image
 from fishcore.errors import ImageError, ModelFileError, WeightsError
 from fishcore.inference.calibration import calibrated_probabilities
 from fishcore.inference.engine import Engine
-from fishcore.inference.openset import CONFIDENT, NOT_A_FISH, UNCERTAIN, OpenSet, Scorer, Scores, judge
+from fishcore.inference.openset import (
+    CONFIDENT,
+    NOT_A_FISH,
+    UNCERTAIN,
+    OpenSet,
+    Scorer,
+    Scores,
+    fit_openset,
+    judge,
+    reference_indices,
+)
 from fishcore.models.backbones import get_backbone, imagenet_network
 from fishcore.models.net import FishNet
 from fishcore.store.model_files import REFERENCE_FILE, ModelCard, load_model
@@ -54,6 +64,25 @@ class Prediction:
             "distance": self.distance,
             "fish_likeness": self.fish_likeness,
         }
+
+
+def fit_verdict_profile(
+    predictor: Predictor,
+    train: Sequence[tuple[str, int]],
+    val: Sequence[tuple[str, int]],
+    progress: Callable[[int, int], None] | None = None,
+) -> OpenSet:
+    """The open-set profile of a model from its own photos: some training photos as references, validation for thresholds."""
+    ref_paths = [train[i][0] for i in reference_indices([t for _, t in train])]
+    val_paths = [p for p, _ in val]
+    total = len(ref_paths) + len(val_paths)
+
+    def step(offset: int) -> Callable[[int, int], None] | None:
+        return (lambda d, _n: progress(offset + d, total)) if progress else None
+
+    reference = predictor.score_files(ref_paths, progress=step(0))
+    validation = predictor.score_files(val_paths, progress=step(len(ref_paths)))
+    return fit_openset(reference, validation, [t for _, t in val])
 
 
 def read_openset(model_dir: str | os.PathLike, card: ModelCard) -> OpenSet | None:

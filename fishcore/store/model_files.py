@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from fishcore.config import DataConfig, ModelConfig, TrainConfig, from_dict
@@ -21,6 +22,7 @@ from fishcore.errors import ModelFileError
 from fishcore.models.backbones import file_sha256
 from fishcore.models.net import FishNet, freeze
 from fishcore.settings import Paths
+from fishcore.store.jsonfile import write_json
 
 FORMAT = "fishcore-model"
 FORMAT_VERSION = 2  # 2: typed training record (mode, precision, total time always present), model head
@@ -224,6 +226,21 @@ def read_card(model_dir: str | os.PathLike) -> ModelCard:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{card_path} is corrupt (not valid JSON: {exc})") from exc
     return ModelCard.from_dict(data)
+
+
+def save_openset(model_dir: str | os.PathLike, card: ModelCard, reference: np.ndarray, entry: dict[str, Any]) -> None:
+    """Give a saved model a (new) verdict profile: the reference file first, then the card, each replaced atomically.
+
+    A crash in between leaves the old card, which either has no profile (the new file is unused) or
+    names the same file; the weights are untouched.
+    """
+    path = Path(model_dir)
+    tmp = path / f".{REFERENCE_FILE}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        np.save(f, reference)
+    os.replace(tmp, path / REFERENCE_FILE)
+    card.openset = entry
+    write_json(path / CARD_FILE, card.to_dict(), indent=1)
 
 
 def load_model(model_dir: str | os.PathLike, verify: bool = True) -> tuple[FishNet, ModelCard]:

@@ -26,13 +26,12 @@ from fishcore.errors import DatasetError
 from fishcore.events import Phase, Progress, StopReason, StopRequested, stop_checker
 from fishcore.inference.calibration import calibrated_probabilities, fit_temperature
 from fishcore.inference.evaluate import EvalReport, evaluate_files, report_from_probabilities
-from fishcore.inference.openset import REFERENCE_FILE, fit_openset, reference_indices
-from fishcore.inference.predict import Predictor
+from fishcore.inference.predict import Predictor, fit_verdict_profile
 from fishcore.models.backbones import get_backbone
 from fishcore.runtime import resolve_device, seed_everything
 from fishcore.settings import Paths
 from fishcore.store.jsonfile import write_json
-from fishcore.store.model_files import METRICS_FILE, TEST_REPORT_FILE, ModelCard, TrainingRecord, save_version
+from fishcore.store.model_files import METRICS_FILE, REFERENCE_FILE, TEST_REPORT_FILE, ModelCard, TrainingRecord, save_version
 from fishcore.training.loop import Callback, JsonlLog, TrainResult
 from fishcore.training.strategies import STRATEGIES, Fitted, RunContext, TrainingData
 
@@ -105,12 +104,7 @@ def fit_verdicts(
     Sets card.openset and returns the reference file to save with the model.
     """
     predictor = Predictor(fitted.model, card, engine="auto")
-    ref_paths = [data.train[i][0] for i in reference_indices([t for _, t in data.train])]
-    val_paths = [p for p, _ in data.val]
-    total = len(ref_paths) + len(val_paths)
-    reference = predictor.score_files(ref_paths, progress=lambda d, _n: report(Phase.CALIBRATING, d, total))
-    validation = predictor.score_files(val_paths, progress=lambda d, _n: report(Phase.CALIBRATING, len(ref_paths) + d, total))
-    profile = fit_openset(reference, validation, [t for _, t in data.val])
+    profile = fit_verdict_profile(predictor, data.train, data.val, lambda d, n: report(Phase.CALIBRATING, d, n))
     np.save(scratch / REFERENCE_FILE, profile.reference)
     card.openset = profile.card_entry()
     return scratch / REFERENCE_FILE
