@@ -119,7 +119,8 @@ STOP_WORDS = {
     "budget": "Finished: the time budget ran out, the best model found so far was kept.",
 }
 ERROR_WORDS = {
-    "process_died": "The training process ended unexpectedly (its output.log says why).",
+    "process_died": "Interrupted: the training process ended unexpectedly (killed, out of memory, or the machine "
+    "restarted). Its log is kept; start it again with the same settings below.",
 }
 
 

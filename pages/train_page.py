@@ -228,6 +228,18 @@ def monitor(job: Job) -> None:
         st.info("Stopping...")
     if state in FINAL_STATES:
         (st.error if state == "failed" else st.success)(outcome_words(status))
+        if state == "failed":
+            log = job.dir / "output.log"
+            if log.is_file() and log.stat().st_size:
+                with st.expander("The training process's log"):
+                    st.code(log.read_text(errors="replace")[-4000:], language=None)
+            if st.button("Start again with the same settings", key=f"restart_{job.id}", type="primary"):
+                try:
+                    st.session_state["job_id"] = start_job(ws.jobs, job.spec).id
+                except FishcoreError as exc:
+                    st.error(str(exc))
+                else:
+                    st.rerun()
         if status.get("test"):
             test = status["test"]
             st.write(
