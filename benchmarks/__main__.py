@@ -6,6 +6,7 @@ import sys
 from benchmarks.accuracy import run_accuracy
 from benchmarks.bench import run_benchmark
 from benchmarks.retrain import run_add_species
+from benchmarks.sessions import run_sessions
 from benchmarks.verdicts import run_verdicts
 from fishcore.data.dataset import scan
 from fishcore.errors import FishcoreError
@@ -28,6 +29,11 @@ parser.add_argument(
     action="store_true",
     help="how often verdicts are honest: known species, everyday photos, unknown species (DATA: ../shared/data)",
 )
+parser.add_argument(
+    "--sessions",
+    action="store_true",
+    help="prediction latency of 8 sessions at once, alone and while a job trains (DATA: ../shared/data)",
+)
 parser.add_argument("--mode", default="auto", help="with --verdicts: the training mode of the models (default auto)")
 parser.add_argument("--naive-cap", type=float, default=600, help="time cap in seconds for the naive baseline")
 parser.add_argument("--photos", type=int, default=120, help="photos timed one by one for the latency rows")
@@ -36,6 +42,9 @@ log = lambda m: print(m, file=sys.stderr)  # noqa: E731
 try:
     if args.accuracy:
         print(run_accuracy(args.data or "../shared/data", log=log))
+        sys.exit(0)
+    if args.sessions:
+        print(run_sessions(args.data or "../shared/data", log=log))
         sys.exit(0)
     if args.verdicts:
         print(run_verdicts(args.data or "../shared/data", mode=args.mode, log=log))

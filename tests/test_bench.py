@@ -42,3 +42,48 @@ def test_accuracy_table_has_a_row_per_present_set_with_mean_and_spread(tmp_path)
     assert "±" in cells[2] and "±" in cells[5]
     assert cells[4] == "`--mode instant`"
     assert float(cells[2].split()[0]) > 0.5  # colours are easy; chance is 0.33
+
+
+@pytest.mark.slow
+def test_sessions_bench_times_eight_sessions_alone_and_beside_a_training_job(tmp_path):
+    from benchmarks.sessions import run_sessions
+
+    from conftest import lsfd_subset
+
+    lsfd_subset(tmp_path / "lsfd", per_class=12)
+    table = run_sessions(str(tmp_path), log=lambda m: None)
+    print(table)
+    rows = [line for line in table.splitlines() if line.startswith("| no training") or line.startswith("| while")]
+    assert len(rows) == 2 and "it was training" in rows[1]
+    for row in rows:
+        p50, p95, rate = (float(c) for c in row.strip("|").split("|")[1:4])
+        assert 0 < p50 <= p95 and rate > 0
+
+
+@pytest.mark.slow
+def test_verdicts_bench_counts_known_everyday_and_unknown_photos(tmp_path):
+    import shutil
+
+    from benchmarks.accuracy import BenchSet
+    from benchmarks.verdicts import run_verdicts
+
+    from conftest import SHARED_DATA, lsfd_subset, require_shared
+
+    lsfd_subset(tmp_path / "lsfd", per_class=20)
+    nonfish = tmp_path / "nonfish"
+    nonfish.mkdir()
+    for p in sorted(require_shared(SHARED_DATA / "nonfish").iterdir())[:20]:
+        shutil.copy(p, nonfish / p.name)
+    f4k = tmp_path / "f4k"
+    for d in sorted(require_shared(SHARED_DATA / "f4k").iterdir()):
+        (f4k / d.name).mkdir(parents=True)
+        for p in sorted(d.iterdir())[:5]:
+            shutil.copy(p, f4k / d.name / p.name)
+    sets = (BenchSet("lsfd", None, (0,), ""), BenchSet("f4k", r"fish_(\d+)_", (0,), ""))
+    table = run_verdicts(str(tmp_path), sets=sets, mode="instant", per_set=20, log=lambda m: None)
+    print(table)
+    rows = {line.split("(")[0].strip("| "): line for line in table.splitlines() if line.startswith(("| lsfd", "| f4k"))}
+    assert sorted(rows) == ["f4k", "lsfd"]
+    cells = [c.strip() for c in rows["lsfd"].strip("|").split("|")]
+    assert cells[3].endswith("/20)") and "f4k:" in cells[5] and "%" in cells[1]
+    assert "lsfd:" in rows["f4k"]

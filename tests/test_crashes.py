@@ -81,6 +81,7 @@ def test_sigkill_while_saving_leaves_every_visible_model_whole(tmp_path):
     script = tmp_path / "saver.py"
     script.write_text(SAVER)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+
     def saved() -> int:
         return len(list((tmp_path / "models").glob("fish*")))
 

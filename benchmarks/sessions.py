@@ -1,0 +1,92 @@
+"""`./run.sh bench --sessions [ROOT]`: prediction latency for 8 people at once, with and without training.
+
+The app keeps one predictor per model for all sessions (st.cache_resource) and runs each session's
+script in its own thread, so 8 sessions predicting are 8 threads calling that shared predictor with
+their own photos. This runs exactly that, on real LSFD photos (decoding included), twice side by side:
+alone, then while a training job (a real background job, as the Train page starts) trains on the same
+machine. It prints p50 and p95 latency per photo and the throughput. Nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from benchmarks.bench import _cpu_model
+from fishcore.config import ModelConfig, TrainConfig
+from fishcore.inference.predict import Predictor
+from fishcore.store.model_files import bundled_model_dir
+from fishcore.training.jobs import JobSpec, start_job
+
+SESSIONS = 8
+PHOTOS_PER_SESSION = 12
+
+
+def _photos(root: Path) -> list[Path]:
+    return sorted(p for d in sorted(root.iterdir()) if d.is_dir() for p in sorted(d.iterdir())[:12])
+
+
+def _round(predictor: Predictor, photos: list[Path]) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def session(k: int) -> None:
+        mine = photos[k * PHOTOS_PER_SESSION : (k + 1) * PHOTOS_PER_SESSION]
+        for photo in mine:
+            start = time.perf_counter()
+            predictor.predict([photo], top_k=3)
+            with lock:
+                latencies.append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=session, args=(k,)) for k in range(SESSIONS)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - start
+
+
+def _row(name: str, latencies: list[float], wall: float) -> str:
+    q = statistics.quantiles(latencies, n=20)
+    return f"| {name} | {statistics.median(latencies) * 1000:.0f} | {q[18] * 1000:.0f} | {len(latencies) / wall:.1f} |"
+
+
+def run_sessions(root: str, log=print) -> str:
+    lsfd = Path(root).expanduser() / "lsfd"
+    photos = _photos(lsfd)[: SESSIONS * PHOTOS_PER_SESSION]
+    predictor = Predictor.load(bundled_model_dir(), engine="auto")  # as the app loads it
+    predictor.predict(photos[:2])  # warm-up (the engine's one-off export)
+    log("8 sessions, no training...")
+    alone = _round(predictor, photos)
+    with tempfile.TemporaryDirectory(prefix="fishcore-sessions-") as tmp:
+        spec = JobSpec(
+            data_dir=str(lsfd),
+            out_dir=str(Path(tmp) / "m"),
+            model=ModelConfig(),
+            train=TrainConfig(mode="fast", epochs=1000, patience=1000),
+        )
+        job = start_job(Path(tmp) / "jobs", spec)
+        deadline = time.time() + 600
+        while time.time() < deadline and job.status().get("phase") != "training":
+            time.sleep(0.5)
+        log("8 sessions while a job trains...")
+        busy = _round(predictor, photos)
+        training_state = job.status().get("phase")
+        job.request_stop(keep=False)
+        while job.active:
+            time.sleep(0.5)
+    return "\n".join(
+        [
+            f"Prediction latency per photo, {SESSIONS} sessions at once, {PHOTOS_PER_SESSION} LSFD photos each, the "
+            f"bundled model ({predictor.engine_name}); {_cpu_model()}",
+            "",
+            "| | p50 (ms) | p95 (ms) | photos/s |",
+            "|---|---|---|---|",
+            _row("no training", *alone),
+            _row(f"while a job trains (fast mode; it was {training_state})", *busy),
+        ]
+    )
