@@ -28,7 +28,7 @@ def test_scan_reports_every_unusable_file_without_failing(tmp_path):
     result = scan(root)
     reasons = {p.path.rsplit("/", 1)[-1]: p.reason for p in result.problems}
     assert "0 bytes" in reasons["empty.jpg"]
-    assert reasons["notes.jpg"].startswith("not an image")
+    assert reasons["notes.jpg"] == "a text file, not an image"
     assert "unsupported file type" in reasons["readme.txt"]
     assert "truncated" in reasons["cut.jpg"]
     assert reasons["tiny.png"].startswith("too small")

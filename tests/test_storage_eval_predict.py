@@ -99,7 +99,8 @@ def test_predictor_topk_probabilities_and_uncertain_verdict(saved, tmp_path):
     probs = predictor.probabilities([class_image(0, 1, 40), class_image(1, 2, 40)])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
     as_json = json.loads(json.dumps(pred.to_dict()))
-    assert set(as_json) == {"file", "top", "verdict"} and set(as_json["top"][0]) == {"label", "prob"}
+    assert set(as_json) == {"file", "top", "verdict", "reason", "distance", "fish_likeness"}
+    assert set(as_json["top"][0]) == {"label", "prob"} and as_json["verdict"] == "uncertain"
     # Bytes in, same answer as the file.
     [from_bytes] = predictor.predict([f.read_bytes()], top_k=2, threshold=0.999)
     assert from_bytes.top == pred.top
@@ -124,12 +125,28 @@ def test_report_numbers_match_a_hand_computation():
     assert json.loads(json.dumps(r.to_dict()))["confusion_matrix"] == r.confusion_matrix
 
 
-def test_version_1_cards_are_migrated_on_load():
+def _version_1_card(current: dict) -> dict:
+    """A card as fishcore wrote it before format version 2 (the bundled model's card of 2026-11-28)."""
+    training = {
+        k: current["training"][k]
+        for k in ("seconds", "epochs", "iterations", "stop_reason", "best_val_loss", "best_iteration", "device")
+    }
+    config = {**current["config"], "model": {k: v for k, v in current["config"]["model"].items() if k != "head"}}
+    old = {k: v for k, v in current.items() if k not in ("openset", "lineage")}
+    return {**old, "format_version": 1, "training": training, "config": config}
+
+
+def test_version_1_cards_are_migrated_on_load(tmp_path):
+    import shutil
+
     from fishcore.store.model_files import FORMAT_VERSION, ModelCard, bundled_model_dir, migrate_card
 
-    raw = json.loads((bundled_model_dir() / "card.json").read_text())
-    assert raw["format_version"] == 1 and "mode" not in raw["training"]  # the bundled card predates version 2
-    card = read_card(bundled_model_dir())
+    old_model = tmp_path / "old"
+    shutil.copytree(bundled_model_dir(), old_model)
+    raw = _version_1_card(json.loads((bundled_model_dir() / "card.json").read_text()))
+    (old_model / "card.json").write_text(json.dumps(raw))
+    assert raw["format_version"] == 1 and "mode" not in raw["training"]
+    card = read_card(old_model)
     assert card.format_version == FORMAT_VERSION == 2
     assert (card.training.mode, card.training.precision) == ("full", "fp32")
     assert card.training.total_seconds == raw["training"]["seconds"] and card.training.epochs == raw["training"]["epochs"]

@@ -95,7 +95,7 @@ class Scorer(nn.Module):
             fish = torch.softmax(imagenet.float(), dim=1).index_select(1, self.fish_like).sum(1, keepdim=True)
         else:
             pooled = fmap.mean((2, 3))
-            fish = torch.ones(len(x), 1)
+            fish = torch.ones_like(logits[:, :1])  # shaped from the batch, so an exported graph keeps it dynamic
         features = F.normalize(pooled.float(), dim=1)
         return torch.cat([logits.float(), features, fish.float()], dim=1)
 
