@@ -1,10 +1,11 @@
-"""`python -m benchmarks DATA`: the speed table of benchmarks/bench.py; `--accuracy [ROOT]`: benchmarks/accuracy.py."""
+"""`python -m benchmarks`: the speed table of benchmarks/bench.py (DATA), or one of the tables named by the flags below."""
 
 import argparse
 import sys
 
 from benchmarks.accuracy import run_accuracy
 from benchmarks.bench import run_benchmark
+from benchmarks.recipes import run_recipes
 from benchmarks.retrain import run_add_species
 from benchmarks.sessions import run_sessions
 from benchmarks.verdicts import run_verdicts
@@ -18,6 +19,11 @@ parser = argparse.ArgumentParser(
 parser.add_argument("data", nargs="?", help="dataset folder (e.g. ../shared/data/lsfd); with --accuracy, the folder of sets")
 parser.add_argument(
     "--accuracy", action="store_true", help="the accuracy table over lsfd/, f4k/ and egu/ (default ../shared/data)"
+)
+parser.add_argument(
+    "--recipes",
+    action="store_true",
+    help="training-recipe settings (class weights, label smoothing, ...) on F4K and EGU splits (DATA: ../shared/data)",
 )
 parser.add_argument(
     "--add-species",
@@ -42,6 +48,9 @@ log = lambda m: print(m, file=sys.stderr)  # noqa: E731
 try:
     if args.accuracy:
         print(run_accuracy(args.data or "../shared/data", log=log))
+        sys.exit(0)
+    if args.recipes:
+        print(run_recipes(args.data or "../shared/data", log=log))
         sys.exit(0)
     if args.sessions:
         print(run_sessions(args.data or "../shared/data", log=log))

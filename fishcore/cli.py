@@ -13,6 +13,7 @@ from pathlib import Path
 from fishcore.config import (
     AUGMENT_SPEC,
     HEADS,
+    LR_SCHEDULES,
     MODES,
     AugmentConfig,
     DataConfig,
@@ -23,7 +24,7 @@ from fishcore.config import (
 )
 from fishcore.data.augment import preview
 from fishcore.data.dataset import load_image, scan
-from fishcore.errors import ConfigError, FishcoreError
+from fishcore.errors import ConfigError, FishcoreError, ImageError
 from fishcore.events import EventName, Phase, StopReason
 from fishcore.inference.evaluate import SPLITS
 from fishcore.inference.openset import CONFIDENT, NOT_A_FISH, REASON_WORDS
@@ -114,6 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=t.epochs)
     p.add_argument("--batch-size", type=int, default=t.batch_size)
     p.add_argument("--lr", type=float, default=t.lr)
+    p.add_argument("--weight-decay", type=float, default=t.weight_decay, help="Adam's L2 penalty on the trained weights")
+    p.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default=t.lr_schedule,
+        help="plateau: halve the learning rate after 2 validations without a lower loss; constant: the paper's",
+    )
+    p.add_argument("--label-smoothing", type=float, default=t.label_smoothing, help="cross-entropy label smoothing (0-1)")
+    p.add_argument(
+        "--class-weights",
+        action=argparse.BooleanOptionalAction,
+        default=t.class_weights,
+        help="weigh each species' loss by how rare it is in the training split, so rare species count as much",
+    )
     p.add_argument("--val-every", type=int, default=t.val_every, help="validate every N iterations (0: only at epoch end)")
     p.add_argument("--patience", type=int, default=t.patience, help="validations without improvement before stopping")
     p.add_argument("--seed", type=int, default=t.seed)
@@ -188,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
         "training photos are 'uncertain' or 'not_a_fish' whatever their confidence",
     )
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("explain", help="a Grad-CAM heat map: where in a photo the model found its evidence")
+    p.add_argument("model", help="model folder ('default' for the bundled model)")
+    p.add_argument("image", help="the photo")
+    p.add_argument("--out", required=True, help="image file to write (.png or .jpg): the photo with the heat map over it")
+    p.add_argument("--class", dest="class_name", default=None, help="explain this species (default: the predicted one)")
+    p.add_argument("--opacity", type=float, default=0.5, help="how strongly the heat map covers the photo (0-1)")
 
     p = sub.add_parser(
         "import",
@@ -317,6 +339,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        weight_decay=args.weight_decay,
+        lr_schedule=args.lr_schedule,
+        label_smoothing=args.label_smoothing,
+        class_weights=args.class_weights,
         val_every=args.val_every,
         patience=args.patience,
         seed=args.seed,
@@ -488,6 +514,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from fishcore.inference.explain import CAPTION, explain, overlay
+    from fishcore.inference.predict import Predictor
+
+    check_number("opacity", args.opacity, 0, 1)
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise ConfigError("out", args.out, "must end in .png, .jpg or .jpeg")
+    predictor = Predictor.load(_model_dir(args.model))
+    try:
+        result = explain(predictor, args.image, args.class_name)
+    except ImageError as exc:
+        raise ImageError(f"{args.image}: {exc}") from exc
+    out.parent.mkdir(parents=True, exist_ok=True)
+    overlay(result.image, result.heat, args.opacity).save(out)
+    print(f"{args.image}: heat map for {result.label} ({result.probability:.1%}) written to {out}")
+    print(CAPTION)
+    return 0
+
+
 def cmd_augment(args: argparse.Namespace) -> int:
     check_int("n", args.n, 1, 1000)
     check_int("image_size", args.image_size, 32, 1024)
@@ -616,6 +662,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
     "verdicts": cmd_verdicts,
+    "explain": cmd_explain,
     "augment": cmd_augment,
 }
 

@@ -20,6 +20,7 @@ T = TypeVar("T")
 
 MODES = ("auto", "instant", "fast", "full")
 PRECISIONS = ("auto", "bf16", "fp32")
+LR_SCHEDULES = ("constant", "plateau")
 HEADS = ("residual", "linear")
 
 
@@ -208,6 +209,11 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 3e-4
     weight_decay: float = 0.0
+    # "plateau": the learning rate halves after 2 validations without a lower loss; "constant": the paper's.
+    lr_schedule: str = "constant"
+    label_smoothing: float = 0.0  # cross-entropy target smoothing (training loss only)
+    # Weight each class's loss by n / (classes x n_class), so rare species count as much as common ones.
+    class_weights: bool = False
     val_every: int = 10  # iterations; validation also runs at each epoch end
     patience: int = 6  # validations without a lower validation loss before stopping
     seed: int = 0
@@ -230,6 +236,9 @@ class TrainConfig:
         check_int("batch_size", self.batch_size, 1, 4096)
         check_number("lr", self.lr, 0, 10, lo_open=True)
         check_number("weight_decay", self.weight_decay, 0, 1)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_number("label_smoothing", self.label_smoothing, 0, 1, hi_open=True)
+        check_bool("class_weights", self.class_weights)
         check_int("val_every", self.val_every, 0, 1_000_000)
         check_int("patience", self.patience, 1, 1_000_000)
         check_int("seed", self.seed, 0, 2**32 - 1)

@@ -133,3 +133,31 @@ def outcome_words(status: dict) -> str:
     if status.get("stop_reason") == "user":
         words = "stopped by request; " + ("the best model so far was saved." if status.get("saved") else "nothing was saved.")
     return words
+
+
+def heat_map_panel(predictor: Predictor, source: bytes | str, label: str, key: str) -> None:
+    """Grad-CAM over a photo for the predicted species (or any other on request), with an opacity slider."""
+    import hashlib
+
+    from fishcore.errors import FishcoreError
+    from fishcore.inference.explain import CAPTION, explain, overlay
+
+    c1, c2 = st.columns([2, 1])
+    chosen = c1.selectbox(
+        "Evidence for", predictor.classes, index=predictor.classes.index(label), key=f"{key}_class", help=CAPTION
+    )
+    opacity = c2.slider("Heat map opacity", 0.0, 1.0, 0.5, 0.05, key=f"{key}_opacity")
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    maps = st.session_state.setdefault("heat_maps", {})
+    cache_key = (predictor.card.weights_sha256, hashlib.sha1(data).hexdigest(), chosen)
+    if cache_key not in maps:
+        try:
+            maps[cache_key] = explain(predictor, data, chosen)
+        except FishcoreError as exc:
+            st.error(f"No heat map: {exc}")
+            return
+        while len(maps) > 32:  # a session keeps the latest few only
+            maps.pop(next(iter(maps)))
+    result = maps[cache_key]
+    st.image(overlay(result.image, result.heat, opacity), width="stretch")
+    st.caption(f"{CAPTION} This map: {result.label}, {result.probability:.1%}.")

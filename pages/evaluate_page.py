@@ -11,7 +11,7 @@ from fishcore.data.dataset import thumbnail
 from fishcore.errors import FishcoreError
 from fishcore.inference.evaluate import evaluate_files, evaluation_samples, saved_test_report
 from fishcore.store.model_files import read_card
-from pages._shared import dataset_input, load_predictor, workspace
+from pages._shared import dataset_input, heat_map_panel, load_predictor, workspace
 
 ws = workspace()
 st.title("Evaluate")
@@ -139,6 +139,17 @@ for k, r in enumerate(rows[:24]):
         grid[k % 6].caption(f"{r['file']} (not found)")
 if len(rows) > 24:
     st.caption(f"...and {len(rows) - 24} more (see the CSV).")
+if rows:
+    with st.expander("Where did the model look? (Grad-CAM)", icon=":material/visibility:"):
+        shown = [r["file"] for r in rows[:24]]
+        photo = st.selectbox("Photo", shown, key="eval_heat_photo")
+        path = Path(root) / photo
+        try:
+            if not path.is_file():
+                raise FishcoreError(f"{photo} is no longer on disk")
+            heat_map_panel(load_predictor(model_dir), str(path), pred, key="eval_heat")
+        except FishcoreError as exc:
+            st.caption(f"No heat map: {exc}.")
 
 st.subheader("Per species")
 st.dataframe(

@@ -9,7 +9,7 @@ import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.inference.openset import NOT_A_FISH, REASON_WORDS, UNCERTAIN
-from pages._shared import load_predictor, workspace
+from pages._shared import heat_map_panel, load_predictor, workspace
 
 VERDICT_WORDS = {"confident": "confident", UNCERTAIN: "not sure", NOT_A_FISH: "not a fish"}
 
@@ -99,7 +99,7 @@ if len(results) > 1:
     )
     st.download_button("Download as CSV", table.to_csv(index=False), "predictions.csv", "text/csv")
 
-for name, data, p, err in results:
+for n, (name, data, p, err) in enumerate(results):
     st.divider()
     left, right = st.columns([1, 2])
     left.image(data, caption=name, width="stretch")
@@ -125,3 +125,5 @@ for name, data, p, err in results:
         .properties(height=30 * len(frame) + 20),
         width="stretch",
     )
+    with right.expander("Where did the model look?", icon=":material/visibility:"):
+        heat_map_panel(predictor, data, p.label, key=f"pred_heat_{n}")

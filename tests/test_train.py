@@ -1,3 +1,4 @@
+import itertools
 import json
 import math
 import threading
@@ -135,3 +136,40 @@ def test_precision_choice_and_bf16_training(tmp_path, monkeypatch):
     assert result.precision == "bf16" and events[0].message == "bf16"
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert all(math.isfinite(e.loss) for e in events if e.name == "batch_end")
+
+
+def test_balanced_class_weights_make_rare_classes_count_as_much():
+    from fishcore.training.loop import balanced_weights
+
+    w = balanced_weights([0] * 6 + [1] * 2 + [2] * 4, num_classes=4)
+    assert w.tolist() == pytest.approx([12 / (4 * 6), 12 / (4 * 2), 12 / (4 * 4), 0.0])
+    counts = torch.tensor([6.0, 2.0, 4.0])
+    assert (w[:3] * counts).tolist() == pytest.approx([3.0, 3.0, 3.0])  # each present class weighs the same in total
+
+
+def test_plateau_schedule_halves_the_rate_and_the_loss_options_train(tmp_path):
+    train, val = _datasets(tmp_path / "d")
+    model, _ = build_model(SMALL, 3)
+    events = []
+    # A huge learning rate makes validation loss stop improving, so the plateau schedule must cut it.
+    cfg = TrainConfig(
+        epochs=4, batch_size=8, lr=0.5, val_every=1, patience=100, lr_schedule="plateau", label_smoothing=0.1, class_weights=True
+    )
+    weights = torch.tensor([1.0, 2.0, 0.5])
+    result = fit(model, train, val, cfg, [events.append], class_weights=weights)
+    rates = [e.lr for e in events if e.name == "validation"]
+    assert rates[0] == 0.5 and min(rates) <= 0.25 and all(b <= a for a, b in itertools.pairwise(rates))
+    assert result.iterations == 4 * 4 and all(math.isfinite(e.loss) for e in events if e.name == "batch_end")
+    constant = fit(
+        build_model(SMALL, 3)[0], train, val, TrainConfig(epochs=1, batch_size=8, lr=0.5, val_every=1), [events.append]
+    )
+    assert {h["lr"] for h in constant.history} == {0.5}
+
+
+@pytest.mark.parametrize(
+    "field,value", [("lr_schedule", "cosine"), ("label_smoothing", 1.0), ("label_smoothing", -0.1), ("class_weights", "yes")]
+)
+def test_recipe_settings_are_checked(field, value):
+    with pytest.raises(ConfigError) as exc:
+        TrainConfig(**{field: value})
+    assert exc.value.field == field

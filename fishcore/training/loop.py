@@ -90,6 +90,13 @@ class JsonlLog:
             f.flush()
 
 
+def balanced_weights(targets: Sequence[int], num_classes: int) -> torch.Tensor:
+    """Per-class loss weights n / (classes x n_class); a class without training photos gets weight 0."""
+    counts = torch.bincount(torch.as_tensor(list(targets), dtype=torch.long), minlength=num_classes).float()
+    weights = torch.where(counts > 0, counts.sum() / (len(counts) * counts.clamp(min=1)), torch.zeros_like(counts))
+    return weights
+
+
 @torch.no_grad()
 def compute_logits(
     model: nn.Module, loader: DataLoader, device: torch.device, check: Callable[[], None] | None = None
@@ -116,6 +123,7 @@ def fit(
     generator: torch.Generator | None = None,
     val_model: nn.Module | None = None,
     deadline: float | None = None,
+    class_weights: torch.Tensor | None = None,
 ) -> TrainResult:
     """Train with Adam, shuffling every epoch, validating every cfg.val_every iterations and at each epoch end.
 
@@ -123,6 +131,8 @@ def fit(
     stop request, which is honoured after the current batch (or validation batch). ``val_model`` runs
     the validation set when it holds something other than the model's input (cached trunk features).
     ``deadline`` (time.monotonic()) ends training like early stopping, with the best weights so far.
+    ``class_weights`` (balanced_weights) weigh the training loss when cfg.class_weights is on; it also uses
+    cfg's label smoothing. Validation loss, which early stopping watches, is plain cross-entropy.
     """
     device = device or torch.device("cpu")
     precision = resolve_precision(cfg.precision, device)
@@ -134,7 +144,14 @@ def fit(
     check = stop_checker(stop)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1) if cfg.lr_schedule == "plateau" else None
+    )
     loss_fn = nn.CrossEntropyLoss()
+    train_loss_fn = nn.CrossEntropyLoss(
+        weight=class_weights.to(device) if cfg.class_weights and class_weights is not None else None,
+        label_smoothing=cfg.label_smoothing,
+    )
     total = cfg.epochs * len(loader)
     result = TrainResult(precision=precision)
     best_state = None
@@ -144,6 +161,9 @@ def fit(
     def emit(event: TrainEvent) -> None:
         for cb in callbacks:
             cb(event)
+
+    def current_lr() -> float:
+        return float(optimizer.param_groups[0]["lr"])
 
     def timing(iteration: int) -> tuple[float, float | None]:
         elapsed = time.perf_counter() - start
@@ -165,7 +185,7 @@ def fit(
         val_loss = float(loss_fn(logits, targets))
         val_acc = float((logits.argmax(1) == targets).float().mean())
         elapsed, eta = timing(iteration)
-        row = TrainEvent(EventName.VALIDATION, epoch, iteration, total, loss, acc, val_loss, val_acc, cfg.lr, elapsed, eta)
+        row = TrainEvent(EventName.VALIDATION, epoch, iteration, total, loss, acc, val_loss, val_acc, current_lr(), elapsed, eta)
         result.history.append(row.to_dict())
         emit(row)
         if val_loss < result.best_val_loss - 1e-6:
@@ -174,6 +194,8 @@ def fit(
             bad_validations = 0
         else:
             bad_validations += 1
+        if scheduler is not None:
+            scheduler.step(val_loss)
         return bad_validations >= cfg.patience
 
     emit(TrainEvent(EventName.TRAIN_START, 0, 0, total, lr=cfg.lr, message=precision))  # message: the precision
@@ -185,7 +207,7 @@ def fit(
             x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
             with autocast(device, precision):
                 logits = model(x).float()
-            loss = loss_fn(logits, y)
+            loss = train_loss_fn(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -197,7 +219,15 @@ def fit(
             running_n += len(y)
             elapsed, eta = timing(iteration)
             row = TrainEvent(
-                EventName.BATCH_END, epoch, iteration, total, batch_loss, batch_acc, lr=cfg.lr, elapsed=elapsed, eta=eta
+                EventName.BATCH_END,
+                epoch,
+                iteration,
+                total,
+                batch_loss,
+                batch_acc,
+                lr=current_lr(),
+                elapsed=elapsed,
+                eta=eta,
             )
             result.history.append(row.to_dict())
             emit(row)
@@ -219,7 +249,19 @@ def fit(
         running_loss, running_correct, running_n = 0.0, 0, 0
         stop_now = validate(epoch, iteration, epoch_loss, epoch_acc)
         elapsed, eta = timing(iteration)
-        emit(TrainEvent(EventName.EPOCH_END, epoch, iteration, total, epoch_loss, epoch_acc, lr=cfg.lr, elapsed=elapsed, eta=eta))
+        emit(
+            TrainEvent(
+                EventName.EPOCH_END,
+                epoch,
+                iteration,
+                total,
+                epoch_loss,
+                epoch_acc,
+                lr=current_lr(),
+                elapsed=elapsed,
+                eta=eta,
+            )
+        )
         if stop_now:
             result.stop_reason = StopReason.EARLY_STOPPING
             break

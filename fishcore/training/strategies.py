@@ -31,7 +31,15 @@ from fishcore.models.backbones import get_backbone
 from fishcore.models.net import FishNet, build_model
 from fishcore.runtime import seed_everything
 from fishcore.training.features import CachedViews, FeatureStore, TailModel
-from fishcore.training.loop import Callback, ImageListDataset, TrainEvent, TrainResult, compute_logits, fit
+from fishcore.training.loop import (
+    Callback,
+    ImageListDataset,
+    TrainEvent,
+    TrainResult,
+    balanced_weights,
+    compute_logits,
+    fit,
+)
 
 Samples = list[tuple[str, int]]  # (path, class index)
 
@@ -87,6 +95,10 @@ def _targets(samples: Samples) -> list[int]:
     return [t for _, t in samples]
 
 
+def _class_weights(ctx: RunContext) -> torch.Tensor:
+    return balanced_weights(_targets(ctx.data.train), len(ctx.data.classes))
+
+
 def _cached_features(ctx: RunContext, store: FeatureStore, augment: AugmentConfig | None, k: int):
     """Features of train (k augmented views), val and test (clean), with one progress count over all photos."""
     d = ctx.data
@@ -131,7 +143,17 @@ def fit_full(ctx: RunContext) -> Fitted:
         val_set, val_model = CachedViews(features, _targets(ctx.data.val), random_view=False), TailModel(model)
         stats = {"views_computed": store.computed}
     result = fit(
-        model, train_set, val_set, ctx.train_cfg, ctx.callbacks, ctx.stop, ctx.device, ctx.generator, val_model, ctx.deadline
+        model,
+        train_set,
+        val_set,
+        ctx.train_cfg,
+        ctx.callbacks,
+        ctx.stop,
+        ctx.device,
+        ctx.generator,
+        val_model,
+        ctx.deadline,
+        _class_weights(ctx),
     )
     model.cpu().eval()
     cfg = replace(ctx.model_cfg, freeze_until=model.freeze_until)
@@ -148,7 +170,19 @@ def fit_fast(ctx: RunContext) -> Fitted:
     tail = TailModel(model)
     train_set = CachedViews(train_f, _targets(ctx.data.train))
     val_set = CachedViews(val_f, _targets(ctx.data.val), random_view=False)
-    result = fit(tail, train_set, val_set, ctx.train_cfg, ctx.callbacks, ctx.stop, ctx.device, ctx.generator, None, ctx.deadline)
+    result = fit(
+        tail,
+        train_set,
+        val_set,
+        ctx.train_cfg,
+        ctx.callbacks,
+        ctx.stop,
+        ctx.device,
+        ctx.generator,
+        None,
+        ctx.deadline,
+        _class_weights(ctx),
+    )
     model.cpu().eval()
     test_set = CachedViews(test_f, _targets(ctx.data.test), random_view=False)
     return Fitted(

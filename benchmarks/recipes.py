@@ -1,0 +1,112 @@
+"""`./run.sh bench --recipes [ROOT]`: which training-recipe settings raise validation scores across datasets.
+
+Auto mode's fine-tuning candidate (fast mode from the default freeze point, trained until validation
+stops improving or its time share runs out) is run on the same seeded, honest splits as
+benchmarks/accuracy.py with one setting changed at a time: class weights, label smoothing, a plateau
+learning-rate schedule, weight decay, a wider residual head, and all of the helpful ones together.
+The frozen features are cached once per split and shared by every variant, so a variant costs only
+its training time.
+
+A recipe is kept when it raises *validation* macro-F1 on average over every set and split; the test
+column is printed so the decision can be checked, not made, with it. LSFD is left out by default:
+auto mode stops at instant mode there and never reaches this candidate. Nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from benchmarks.accuracy import SETS, BenchSet
+from benchmarks.bench import _cpu_model
+
+# One change at a time against the base (auto mode's fast candidate as it is), then the helpful ones together.
+VARIANTS: dict[str, dict] = {
+    "base": {},
+    "class weights": {"train": {"class_weights": True}},
+    "label smoothing 0.1": {"train": {"label_smoothing": 0.1}},
+    "plateau schedule": {"train": {"lr_schedule": "plateau"}},
+    "weight decay 1e-4": {"train": {"weight_decay": 1e-4}},
+    "head width 256": {"model": {"head_width": 256}},
+}
+# The seconds the fast candidate gets in auto mode with the default 180 s budget (after instant mode).
+CANDIDATE_SECONDS = 150.0
+
+
+def _fit_variant(data, model_cfg, train_cfg, cache_root: Path, seconds: float):
+    """Train auto mode's fast candidate with these configs and return (val F1, test F1, seconds)."""
+    import torch
+    from sklearn.metrics import f1_score
+
+    from fishcore.runtime import seed_everything
+    from fishcore.training.strategies import RunContext, fit_fast, validation_scores
+
+    generator = seed_everything(train_cfg.seed)
+    began = time.monotonic()
+    ctx = RunContext(data, model_cfg, train_cfg, cache_root, torch.device("cpu"), generator, deadline=began + seconds)
+    fitted = fit_fast(ctx)
+    wall = time.monotonic() - began
+    val_f1, _ = validation_scores(fitted)
+    logits, targets = fitted.test_logits()
+    test_f1 = float(f1_score(targets.numpy(), logits.argmax(1).numpy(), average="macro"))
+    return val_f1, test_f1, wall
+
+
+def run_recipes(
+    root: str,
+    sets: tuple[BenchSet, ...] | None = None,
+    variants: dict[str, dict] | None = None,
+    seconds: float = CANDIDATE_SECONDS,
+    log=print,
+) -> str:
+    """Every variant on every split of every set present; returns the Markdown table (means over splits)."""
+    from fishcore.config import DataConfig, ModelConfig, TrainConfig
+    from fishcore.settings import Paths
+    from fishcore.training.pipeline import prepare_data
+    from fishcore.training.strategies import AUTO_FREEZE_POINTS, AUTO_MAX_EPOCHS
+
+    root_path = Path(root).expanduser().resolve()
+    sets = sets if sets is not None else tuple(s for s in SETS if s.name != "lsfd")
+    variants = variants or VARIANTS
+    present = [s for s in sets if (root_path / s.name).is_dir()]
+    if not present:
+        raise FileNotFoundError(f"none of {', '.join(s.name for s in sets)} is in {root_path}")
+    cache_root = Paths.from_env().cache / "bench-recipes"  # warm on a second run: only training is timed then
+    base_model = ModelConfig(freeze_until=AUTO_FREEZE_POINTS["mobilenet_v2"][0])
+    scores: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    for bench_set in present:
+        for seed in bench_set.seeds:
+            data_cfg = DataConfig(group_pattern=bench_set.group_pattern, seed=seed)
+            _, _, data = prepare_data(root_path / bench_set.name, data_cfg, cache_root, lambda *a: None)
+            base_train = TrainConfig(mode="fast", epochs=AUTO_MAX_EPOCHS, seed=seed)
+            for name, change in variants.items():
+                model_cfg = replace(base_model, **change.get("model", {}))
+                train_cfg = replace(base_train, **change.get("train", {}))
+                val_f1, test_f1, wall = _fit_variant(data, model_cfg, train_cfg, cache_root, seconds)
+                scores.setdefault((bench_set.name, name), []).append((val_f1, test_f1, wall))
+                log(f"{bench_set.name} split {seed} {name}: val {val_f1:.3f} test {test_f1:.3f} ({wall:.0f} s)")
+
+    def mean(values) -> float:
+        return statistics.mean(values)
+
+    names = [s.name for s in present]
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}); data {root_path}; "
+        f"command `./run.sh bench --recipes {root}`. Auto mode's fast candidate (stages "
+        f"{base_model.freeze_until}+ trained, at most {seconds:.0f} s) with one setting changed; macro-F1 as the mean "
+        "over each set's seeded splits; the last column averages validation over all sets, which is what decides.",
+        "",
+        "| recipe | " + " | ".join(f"{n} val | {n} test | {n} s" for n in names) + " | mean val |",
+        "|---|" + "---|---|---|" * len(names) + "---|",
+    ]
+    for name in variants:
+        cells, vals = [], []
+        for n in names:
+            rows = scores[(n, name)]
+            vals.append(mean(r[0] for r in rows))
+            cells.append(f"{vals[-1]:.3f} | {mean(r[1] for r in rows):.3f} | {mean(r[2] for r in rows):.0f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {mean(vals):.3f} |")
+    return "\n".join(lines)
