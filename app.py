@@ -23,6 +23,7 @@ pages = {
         page("augment", "Augmentation lab", "science"),
         page("train", "Train", "model_training"),
         page("evaluate", "Evaluate", "analytics"),
+        page("compare", "Compare", "leaderboard"),
     ],
 }
 st.navigation(pages).run()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fishcore.config import DataConfig, ModelConfig, TrainConfig
+from fishcore.runtime import cpu_name
 
 
 def _peak_mb() -> float:
@@ -28,13 +28,7 @@ def _peak_mb() -> float:
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    return cpu_name()
 
 
 def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float | None, precision: str) -> dict:
@@ -133,15 +127,13 @@ def _logreg(data: str, data_cfg: DataConfig | None = None) -> dict:
 
 def _hsv_knn(data: str) -> dict:
     """The older fish-type papers' method: colour histograms in HSV and nearest neighbours."""
-    import cv2
     from sklearn.neighbors import KNeighborsClassifier
 
     from fishcore.data.dataset import load_image
+    from fishcore.training.compare import hsv_histogram
 
     def hist(path):
-        hsv = cv2.cvtColor(np.asarray(load_image(path).resize((128, 128))), cv2.COLOR_RGB2HSV)
-        h = cv2.calcHist([hsv], [0, 1, 2], None, [8, 8, 8], [0, 180, 0, 256, 0, 256]).ravel()
-        return h / max(h.sum(), 1)
+        return hsv_histogram(load_image(path))
 
     return _features_baseline(data, lambda: lambda paths: np.stack([hist(p) for p in paths]), KNeighborsClassifier(n_neighbors=5))
 

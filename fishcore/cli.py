@@ -204,6 +204,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser(
+        "compare",
+        help="the paper's comparison on your photos: architectures, heads, fine-tuning depth, from scratch and a "
+        "classical baseline, each trained and tested on the same split",
+    )
+    p.add_argument("data", help="folder with one sub-folder of photos per species")
+    p.add_argument("--out", required=True, help="folder for results.json and results.csv (written after every row)")
+    p.add_argument("--budget", type=float, default=90.0, help="seconds each network may train (the same for every row)")
+    p.add_argument("--seed", type=int, default=0, help="which seeded split to use")
+    p.add_argument(
+        "--group-pattern", default=None, help=r"regex on file names; same first group = same split (e.g. 'fish_(\d+)_')"
+    )
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+
     p = sub.add_parser("explain", help="a Grad-CAM heat map: where in a photo the model found its evidence")
     p.add_argument("model", help="model folder ('default' for the bundled model)")
     p.add_argument("image", help="the photo")
@@ -514,6 +528,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from fishcore.training.compare import compare
+
+    check_number("budget", args.budget, 5, 86_400)
+    data_cfg = DataConfig(seed=args.seed, group_pattern=args.group_pattern)
+    result = compare(args.data, args.out, args.budget, args.seed, data_cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return 0
+    print(f"{result.test_photos} test photos, {len(result.classes)} species, {result.processor}; results in {args.out}")
+    for r in result.rows:
+        if r.skipped:
+            print(f"  {r.name:<26} skipped: {r.skipped}")
+            continue
+        params = f"{r.trained_params:,}/{r.total_params:,} params" if r.total_params else "no network"
+        print(
+            f"  {r.name:<26} accuracy {r.accuracy:.3f}  macro-F1 {r.macro_f1:.3f}  trained in {r.train_seconds:.0f} s  "
+            f"{params}  {r.latency_ms:.1f} ms/photo"
+        )
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from fishcore.inference.explain import CAPTION, explain, overlay
     from fishcore.inference.predict import Predictor
@@ -663,6 +699,7 @@ COMMANDS = {
     "predict": cmd_predict,
     "verdicts": cmd_verdicts,
     "explain": cmd_explain,
+    "compare": cmd_compare,
     "augment": cmd_augment,
 }
 

@@ -129,6 +129,15 @@ class Paths:
         return self.runs / "jobs"
 
     @property
+    def comparisons(self) -> Path:
+        """Saved comparisons (`fishcore compare`, the Compare page), one folder each."""
+        return self.runs / "comparisons"
+
+    @property
+    def comparison_jobs(self) -> Path:
+        return self.runs / "compare-jobs"
+
+    @property
     def thumbnails(self) -> Path:
         return self.cache / "thumbnails"
 

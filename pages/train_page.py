@@ -113,6 +113,20 @@ with st.expander("New training run", expanded=not running):
     seed = c3.number_input("Seed", 0, 2**31 - 1, t.seed)
     for col, field in ((c1, "val_every"), (c2, "patience"), (c3, "seed")):
         field_error(col, field)
+    c1, c2, c3, c4 = advanced.columns(4)
+    weight_decay = c1.number_input("Weight decay", 0.0, 1.0, t.weight_decay, format="%.5f", step=1e-4)
+    label_smoothing = c2.number_input("Label smoothing", 0.0, 0.9, t.label_smoothing, step=0.05)
+    lr_schedule = c3.selectbox(
+        "Learning-rate schedule",
+        ["constant", "plateau"],
+        index=["constant", "plateau"].index(t.lr_schedule),
+        help="Plateau halves the learning rate when validation stops improving; constant is the paper's.",
+    )
+    class_weights = c4.checkbox(
+        "Balance rare species", t.class_weights, help="Rare species' photos weigh more in training, so they count as much."
+    )
+    for col, field in ((c1, "weight_decay"), (c2, "label_smoothing")):
+        field_error(col, field)
     augment = st.session_state.get("augment_cfg", AugmentConfig())
     st.caption(
         ("Augmentation: your settings from the lab. " if augment != AugmentConfig() else "Augmentation: the paper's defaults. ")
@@ -144,6 +158,10 @@ with st.expander("New training run", expanded=not running):
                         epochs=int(epochs),
                         batch_size=int(batch_size),
                         lr=float(lr),
+                        weight_decay=float(weight_decay),
+                        label_smoothing=float(label_smoothing),
+                        lr_schedule=lr_schedule,
+                        class_weights=bool(class_weights),
                         val_every=int(val_every),
                         patience=int(patience),
                         seed=int(seed),

@@ -41,9 +41,16 @@ _IMPORT_ROOT = Path(__import__("fishcore").__file__).resolve().parent.parent
 _WORKER_MODULE = "fishcore.training.jobs"
 
 
+JOB_KINDS = ("train", "compare")
+
+
 @dataclass
 class JobSpec:
-    """Everything a training job needs, as plain data."""
+    """Everything a job needs, as plain data.
+
+    kind "train": train_folder into out_dir. kind "compare": training/compare.py on one split (data.seed,
+    data.group_pattern), train.budget seconds per network, results in out_dir.
+    """
 
     data_dir: str
     out_dir: str
@@ -51,6 +58,11 @@ class JobSpec:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     notes: list[str] = field(default_factory=list)
+    kind: str = "train"
+
+    def __post_init__(self) -> None:
+        if self.kind not in JOB_KINDS:
+            raise FishcoreError(f"unknown job kind {self.kind!r}; one of: {', '.join(JOB_KINDS)}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +72,7 @@ class JobSpec:
             "model": to_dict(self.model),
             "train": to_dict(self.train),
             "notes": self.notes,
+            "kind": self.kind,
         }
 
     @classmethod
@@ -71,6 +84,7 @@ class JobSpec:
             model=from_dict(ModelConfig, d.get("model")),
             train=from_dict(TrainConfig, d.get("train")),
             notes=list(d.get("notes", [])),
+            kind=d.get("kind", "train"),
         )
 
 
@@ -279,6 +293,20 @@ def run_job(job_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = No
     try:
         if job.stop_requested():
             update(state="stopped", phase=Phase.DONE, stop_reason=StopReason.USER, saved=False, force=True)
+            return 0
+        if spec.kind == "compare":
+            from fishcore.training.compare import compare
+
+            comparison = compare(spec.data_dir, spec.out_dir, spec.train.budget, spec.data.seed, spec.data, on_progress, stop)
+            finished.set()
+            update(
+                state="finished" if comparison.finished else "stopped",
+                phase=Phase.DONE,
+                stop_reason=str(StopReason.COMPLETED if comparison.finished else StopReason.USER),
+                saved=bool(comparison.rows),
+                model_dir=str(spec.out_dir),
+                force=True,
+            )
             return 0
         outcome = train_folder(
             spec.data_dir,

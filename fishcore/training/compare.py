@@ -1,0 +1,330 @@
+"""The paper's comparison, on the user's own photos: architectures and recipes side by side on one split.
+
+Every row is trained on the same seeded split and scored on the same test photos: the default
+(pretrained MobileNetV2 + the paper's residual head, fast mode); the same without the residual head;
+instant mode (frozen features + logistic regression); fine-tuning more and fewer stages; the same
+network from random weights for the same time (what transfer learning buys); the classical colour
+histogram + k-NN baseline; and the other registered backbones whose ImageNet weights are on this
+machine. Architectures of the paper's list that fishcore cannot train, or whose weights are missing,
+are rows that say why they were skipped.
+
+Each trained row starts from a cold feature cache, so its seconds are what it costs alone. Results
+are written after every row (results.json, results.csv), so a crash or a stop keeps what was done.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fishcore.config import DataConfig, ModelConfig, TrainConfig
+from fishcore.data.augment import build_transforms
+from fishcore.data.dataset import load_image_file
+from fishcore.errors import FishcoreError, WeightsError
+from fishcore.events import Phase, StopRequested, stop_checker
+from fishcore.models.backbones import BACKBONES, resolve_weights
+from fishcore.runtime import cpu_name, resolve_device, seed_everything
+from fishcore.store.jsonfile import write_json
+from fishcore.training.loop import ImageListDataset, compute_logits
+from fishcore.training.strategies import STRATEGIES, Fitted, RunContext, TrainingData
+
+RESULTS_FILE = "results.json"
+CSV_FILE = "results.csv"
+LATENCY_PHOTOS = 20  # photos timed one by one per row (after 3 warm-up ones)
+# The paper's other architectures that fishcore has no stage split for (so it cannot freeze and train them).
+UNSUPPORTED = ("alexnet", "vgg11", "densenet121", "squeezenet1_0", "googlenet", "inception_v3")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One row of the comparison: what changes against the default, in words and as configs."""
+
+    name: str
+    what: str  # plain words for the table
+    model: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    kind: str = "network"  # "network" (a fishcore strategy) or "histogram" (colour histograms + k-NN)
+
+
+def recipes() -> list[Recipe]:
+    """The rows, default first; other backbones follow when their weights can be found here."""
+    rows = [
+        Recipe("default", "pretrained MobileNetV2, stages 17+ fine-tuned, residual head (fast mode)", train={"mode": "fast"}),
+        Recipe(
+            "no residual head",
+            "the default with a plain linear classifier instead of the paper's block",
+            model={"head": "linear"},
+            train={"mode": "fast"},
+        ),
+        Recipe("instant", "whole pretrained network frozen, logistic regression on its features", train={"mode": "instant"}),
+        Recipe("more fine-tuned", "the default with stages 10+ fine-tuned", model={"freeze_until": 10}, train={"mode": "fast"}),
+        Recipe(
+            "less fine-tuned",
+            "the default with only the last stage fine-tuned",
+            model={"freeze_until": 18},
+            train={"mode": "fast"},
+        ),
+        Recipe(
+            "from scratch",
+            "MobileNetV2 and residual head from random weights, whole network trained, same time",
+            model={"pretrained": False, "freeze_until": 0},
+            train={"mode": "full"},
+        ),
+        Recipe(
+            "colour histograms + k-NN", "the classical baseline: HSV colour histograms, 5 nearest neighbours", kind="histogram"
+        ),
+    ]
+    for name in BACKBONES:
+        if name != "mobilenet_v2":
+            rows.append(
+                Recipe(
+                    name,
+                    f"pretrained {name}, last stage fine-tuned, residual head (fast mode)",
+                    model={"backbone": name},
+                    train={"mode": "fast"},
+                )
+            )
+    return rows  # fmt: skip
+
+
+@dataclass
+class Row:
+    """One measured (or skipped) row."""
+
+    name: str
+    what: str
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    train_seconds: float | None = None
+    trained_params: int | None = None
+    total_params: int | None = None
+    latency_ms: float | None = None
+    skipped: str = ""  # why the row was not run
+
+
+def hsv_histogram(image) -> np.ndarray:
+    """8x8x8-bin HSV colour histogram of a photo (resized to 128 px), normalised to sum 1."""
+    import cv2
+
+    hsv = cv2.cvtColor(np.asarray(image.convert("RGB").resize((128, 128))), cv2.COLOR_RGB2HSV)
+    h = cv2.calcHist([hsv], [0, 1, 2], None, [8, 8, 8], [0, 180, 0, 256, 0, 256]).ravel()
+    return h / max(h.sum(), 1)
+
+
+def _scores(targets: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return float(accuracy_score(targets, predicted)), float(f1_score(targets, predicted, average="macro"))
+
+
+def _histogram_row(recipe: Recipe, data: TrainingData, check: Callable[[], None]) -> Row:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    started = time.perf_counter()
+
+    def features(samples):
+        out = []
+        for path, _ in samples:
+            check()
+            out.append(hsv_histogram(load_image_file(path)))
+        return np.stack(out)
+
+    clf = KNeighborsClassifier(n_neighbors=min(5, len(data.train))).fit(features(data.train), [t for _, t in data.train])
+    seconds = time.perf_counter() - started
+    test_x, test_y = features(data.test), np.array([t for _, t in data.test])
+    accuracy, f1 = _scores(test_y, clf.predict(test_x))
+    photos = [load_image_file(p) for p, _ in data.test[: LATENCY_PHOTOS + 3]]
+    times = []
+    for i, image in enumerate(photos):
+        t = time.perf_counter()
+        clf.predict(hsv_histogram(image)[None])
+        if i >= 3:
+            times.append(time.perf_counter() - t)
+    return Row(recipe.name, recipe.what, accuracy, f1, round(seconds, 1), None, None, _median_ms(times))
+
+
+def _median_ms(times: list[float]) -> float | None:
+    return round(statistics.median(times) * 1000, 1) if times else None
+
+
+@torch.inference_mode()
+def _latency_ms(fitted: Fitted, data: TrainingData) -> float | None:
+    """Median milliseconds to read, preprocess and classify one test photo with the torch model on one thread pool."""
+    model, size = fitted.model.eval(), fitted.model_cfg.image_size
+    transform = build_transforms(None, False, size)
+    paths = [p for p, _ in data.test[: LATENCY_PHOTOS + 3]]
+    times = []
+    for i, path in enumerate(paths):
+        t = time.perf_counter()
+        model(transform(load_image_file(path, min_size=size)).unsqueeze(0))
+        if i >= 3:
+            times.append(time.perf_counter() - t)
+    return _median_ms(times)
+
+
+def _test_logits(fitted: Fitted, data: TrainingData, check: Callable[[], None]) -> tuple[torch.Tensor, torch.Tensor]:
+    if fitted.test_logits is not None:
+        return fitted.test_logits()
+    size = fitted.model_cfg.image_size
+    loader = torch.utils.data.DataLoader(ImageListDataset(data.test, build_transforms(None, False, size), size), batch_size=32)
+    return compute_logits(fitted.model.cpu().eval(), loader, torch.device("cpu"), check)
+
+
+def _network_row(recipe: Recipe, data: TrainingData, seed: int, seconds: float, scratch: Path, stop, device) -> Row:
+    model_cfg = ModelConfig(**recipe.model)
+    # Every network row trains until validation stops improving or its time is up; epochs only bound it.
+    train_cfg = TrainConfig(seed=seed, epochs=200, **recipe.train)
+    cache = scratch / recipe.name.replace(" ", "_")  # cold for every row: its seconds are its own
+    generator = seed_everything(seed)
+    started = time.monotonic()
+    ctx = RunContext(data, model_cfg, train_cfg, cache, device, generator, stop=stop, deadline=started + seconds)
+    try:
+        fitted = STRATEGIES[train_cfg.mode](ctx)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    train_seconds = time.monotonic() - started
+    logits, targets = _test_logits(fitted, data, stop_checker(stop))
+    accuracy, f1 = _scores(targets.numpy(), logits.argmax(1).numpy())
+    model = fitted.model
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)  # instant mode: the linear head only
+    total = sum(p.numel() for p in model.parameters())
+    return Row(recipe.name, recipe.what, accuracy, f1, round(train_seconds, 1), int(trained), total, _latency_ms(fitted, data))
+
+
+def _skip_reason(recipe: Recipe) -> str:
+    if recipe.model.get("backbone") and recipe.model.get("pretrained", True):
+        try:
+            resolve_weights(recipe.model["backbone"], allow_download=False)
+        except WeightsError:
+            name = recipe.model["backbone"]
+            return f"its ImageNet weights ({BACKBONES[name].weights.filename}) are not on this machine"
+    return ""
+
+
+def _torchvision_weights_present(arch: str) -> bool:
+    from torchvision.models import get_model_weights
+
+    try:
+        url = get_model_weights(arch).DEFAULT.url
+    except (ValueError, AttributeError):
+        return False
+    return (Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)).is_file()
+
+
+@dataclass
+class Comparison:
+    """What compare() produced: the rows and how they were made."""
+
+    data_dir: str
+    seed: int
+    seconds_per_row: float
+    processor: str
+    test_photos: int
+    classes: list[str]
+    rows: list[Row]
+    finished: bool = False
+
+    def to_dict(self) -> dict:
+        return {**{k: v for k, v in asdict(self).items() if k != "rows"}, "rows": [asdict(r) for r in self.rows]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Comparison:
+        return cls(**{**d, "rows": [Row(**r) for r in d["rows"]]})
+
+    def save(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / RESULTS_FILE, self.to_dict())
+        tmp = out / (CSV_FILE + ".tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(asdict(self.rows[0]) if self.rows else asdict(Row("", ""))))
+            writer.writeheader()
+            writer.writerows(asdict(r) for r in self.rows)
+        os.replace(tmp, out / CSV_FILE)
+
+
+def read_comparison(out: str | os.PathLike) -> Comparison:
+    path = Path(out) / RESULTS_FILE
+    try:
+        return Comparison.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise FishcoreError(f"{path} is not a saved comparison ({exc})") from exc
+
+
+def _processor() -> str:
+    return f"{cpu_name()}, {os.cpu_count()} cores"
+
+
+def compare(
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    seconds_per_row: float = 90.0,
+    seed: int = 0,
+    data_cfg: DataConfig | None = None,
+    progress: Callable[[Phase, int, int], None] | None = None,
+    stop: threading.Event | None = None,
+    rows: list[Recipe] | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> Comparison:
+    """Train and score every recipe on one seeded split of data_dir; results saved in out_dir after each row."""
+    from fishcore.training.pipeline import prepare_data
+
+    out = Path(out_dir).expanduser().resolve()
+    data_cfg = replace(data_cfg or DataConfig(), seed=seed)
+    check = stop_checker(stop)
+    rows = rows if rows is not None else recipes()
+    total = len(rows)
+
+    def report(phase: Phase, done: int, n: int) -> None:
+        if progress:
+            progress(phase, done, n)
+        check()
+
+    scratch = Path(tempfile.mkdtemp(prefix="fishcore-compare-"))
+    try:
+        _, _, data = prepare_data(data_dir, data_cfg, scratch, report)
+        if not data.test:
+            raise FishcoreError("the split left no test photos to compare on; add photos or raise the test fraction")
+        result = Comparison(str(data_dir), seed, seconds_per_row, _processor(), len(data.test), data.classes, [])
+        device = resolve_device("auto")
+        for i, recipe in enumerate(rows):
+            reason = _skip_reason(recipe)
+            try:
+                report(Phase.TRAINING, i, total)
+                log(f"{i + 1}/{total} {recipe.name}...")
+                if reason:
+                    row = Row(recipe.name, recipe.what, skipped=reason)
+                elif recipe.kind == "histogram":
+                    row = _histogram_row(recipe, data, check)
+                else:
+                    row = _network_row(recipe, data, seed, seconds_per_row, scratch, stop, device)
+            except StopRequested:
+                break
+            except WeightsError as exc:
+                row = Row(recipe.name, recipe.what, skipped=str(exc))
+            result.rows.append(row)
+            result.save(out)
+        else:
+            for arch in UNSUPPORTED:
+                have = _torchvision_weights_present(arch)
+                why = "fishcore has no stage split for it yet, so it cannot freeze and fine-tune it" + (
+                    " (its ImageNet weights are on this machine)" if have else "; nor are its ImageNet weights here"
+                )
+                result.rows.append(Row(arch, f"pretrained {arch} (the paper's list)", skipped=why))
+            result.finished = True
+            report(Phase.TRAINING, total, total)
+        result.save(out)
+        return result
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

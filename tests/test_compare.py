@@ -1,0 +1,90 @@
+"""The comparison (fishcore/training/compare.py): rows on one split, saved as they finish, skips said plainly."""
+
+import csv
+import json
+import threading
+
+import pytest
+
+from fishcore.training.compare import CSV_FILE, RESULTS_FILE, UNSUPPORTED, Recipe, compare, read_comparison, recipes
+from fishcore.training.jobs import Job, JobSpec, run_job
+
+from conftest import make_image_folder
+from test_cli import run_cli
+
+
+@pytest.fixture(scope="module")
+def colours(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("cmp") / "data", ["red", "green", "blue"], per_class=14, size=64)
+
+
+def _rows(*names):
+    return [r for r in recipes() if r.name in names]
+
+
+def test_rows_share_one_split_and_are_saved_with_their_measurements(colours, tmp_path):
+    out = tmp_path / "out"
+    rows = _rows("default", "instant", "colour histograms + k-NN", "resnet50")
+    result = compare(colours, out, seconds_per_row=8, rows=rows)
+    assert result.finished and [r.name for r in result.rows[:4]] == ["default", "instant", "colour histograms + k-NN", "resnet50"]
+    by_name = {r.name: r for r in result.rows}
+    for name in ("default", "instant"):
+        r = by_name[name]
+        assert 0 <= r.accuracy <= 1 and 0 <= r.macro_f1 <= 1 and r.train_seconds > 0 and r.latency_ms > 0
+        assert 0 < r.trained_params < r.total_params
+    assert by_name["instant"].trained_params < by_name["default"].trained_params  # only the linear classifier
+    assert by_name["colour histograms + k-NN"].accuracy >= 0.9  # colours are exactly what histograms see
+    assert by_name["resnet50"].skipped and "not on this machine" in by_name["resnet50"].skipped  # no weights here
+    for arch in UNSUPPORTED:
+        assert "no stage split" in by_name[arch].skipped
+    again = read_comparison(out)
+    assert again.to_dict() == result.to_dict() and again.test_photos == result.test_photos > 0
+    with (out / CSV_FILE).open() as f:
+        table = list(csv.DictReader(f))
+    assert [r["name"] for r in table] == [r.name for r in result.rows]
+
+
+def test_a_stop_keeps_the_rows_done_so_far(colours, tmp_path):
+    stop = threading.Event()
+
+    def after_first(phase, done, total):
+        if phase == "training" and done == 1:
+            stop.set()
+
+    rows = [Recipe("colour histograms + k-NN", "baseline", kind="histogram"), *_rows("instant")]
+    result = compare(colours, tmp_path / "out", 5, rows=rows, progress=after_first, stop=stop)
+    assert not result.finished and [r.name for r in result.rows] == ["colour histograms + k-NN"]
+    assert json.loads((tmp_path / "out" / RESULTS_FILE).read_text())["finished"] is False
+
+
+def test_compare_job_runs_in_the_worker_and_reports_rows(colours, tmp_path, monkeypatch):
+    import fishcore.training.compare as compare_module
+    from fishcore.config import DataConfig, TrainConfig
+    from fishcore.store.jsonfile import write_json
+
+    # The worker's own code path (run_job), in this process, with two quick rows instead of all of them.
+    monkeypatch.setattr(compare_module, "recipes", lambda: _rows("colour histograms + k-NN", "instant"))
+    job_dir = tmp_path / "jobs" / "j1"
+    job_dir.mkdir(parents=True)
+    spec = JobSpec(str(colours), str(tmp_path / "cmp"), DataConfig(seed=1), train=TrainConfig(budget=10), kind="compare")
+    write_json(job_dir / "spec.json", spec.to_dict())
+    write_json(job_dir / "status.json", {"state": "starting"})
+    assert run_job(job_dir) == 0
+    status = Job(job_dir).status()
+    assert status["state"] == "finished" and status["done"] == status["total"] == 2
+    result = read_comparison(tmp_path / "cmp")
+    assert [r.name for r in result.rows[:2]] == ["instant", "colour histograms + k-NN"] and result.seed == 1
+    assert Job(job_dir).spec.kind == "compare"
+
+
+def test_cli_compare_prints_the_table_and_refuses_a_tiny_budget(colours, tmp_path):
+    bad = run_cli("compare", colours, "--out", tmp_path / "o", "--budget", "1", check=False)
+    assert bad.returncode == 2 and "--budget" in bad.stderr
+
+
+@pytest.mark.slow
+def test_cli_compare_on_photos_runs_every_row(colours, tmp_path):
+    proc = run_cli("compare", colours, "--out", tmp_path / "o", "--budget", "5")
+    for name in ("default", "no residual head", "from scratch", "colour histograms + k-NN", "alexnet"):
+        assert name in proc.stdout
+    assert "ms/photo" in proc.stdout and (tmp_path / "o" / RESULTS_FILE).is_file()
