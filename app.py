@@ -5,9 +5,13 @@ which a deep link to a fresh server falls back to, then finds no page of that UR
 script, so the navigation below is always the one in force.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="Fish species classifier", page_icon=":material/set_meal:", layout="wide")
+# A local file: a ":material/...:" page icon makes every page load ask a public font server for the favicon.
+ICON = Path(__file__).parent / "assets" / "icon.png"
+st.set_page_config(page_title="Fish species classifier", page_icon=str(ICON), layout="wide")
 
 
 def page(name: str, title: str, icon: str, **kwargs) -> st.Page:

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -150,9 +151,24 @@ def warm_app(browser, app_url):
     return app_url
 
 
+def outside_requests(context, app_url: str) -> list[str]:
+    """Every request the pages of this context make to anything but the app itself (filled as they happen)."""
+    own = urlsplit(app_url).netloc
+    outside: list[str] = []
+
+    def record(req) -> None:
+        parts = urlsplit(req.url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.netloc != own:
+            outside.append(req.url)
+
+    context.on("request", record)
+    return outside
+
+
 @pytest.fixture
 def page(browser, warm_app, request):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["camera"])
+    outside = outside_requests(context, warm_app)
     pg = context.new_page()
     yield pg
     report = getattr(request.node, "rep_call", None)
@@ -160,12 +176,14 @@ def page(browser, warm_app, request):
         SHOTS.mkdir(parents=True, exist_ok=True)
         pg.screenshot(path=str(SHOTS / f"FAILED-{request.node.name}.png"), full_page=True)
     context.close()
+    # Offline use: no page may ask anything of another host (fonts, icons, telemetry, CDNs).
+    assert not outside, f"requests left the machine: {sorted(set(outside))}"
 
 
-def shoot(page, name: str) -> None:
+def shoot(page, name: str, full_page: bool = False) -> None:
     page.wait_for_timeout(1500)  # let charts and images settle
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def _open(page, app_url, path: str, heading: str, ready: str | None = None) -> None:
@@ -183,12 +201,29 @@ def _open(page, app_url, path: str, heading: str, ready: str | None = None) -> N
         ("augment", "Augmentation lab", "view 8"),
         ("evaluate", "Evaluate", "Per species"),
         ("models", "Models", "lsfd_mobilenet_v2"),
+        ("predict", "What fish is this?", "Take a photo or upload"),
+        ("photos", "My photos", None),
+        ("train", "Train", None),
+        ("compare", "Compare ways of training", "Saved comparisons"),
     ],
 )
 def test_every_page_renders_without_an_error(page, app_url, path, heading, ready):
     _open(page, app_url, path, heading, ready)
     shoot(page, path or "home")
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_compare_page_shows_a_saved_comparison_with_both_charts(page, app_url, tmp_path):
+    from fishcore.training.compare import compare, recipes
+
+    data = lsfd_subset(tmp_path / "lsfd3", per_class=12)
+    rows = [r for r in recipes() if r.name in ("default", "instant", "from scratch", "colour histograms + k-NN")]
+    compare(data, APP_FOLDERS["work"] / "runs" / "comparisons" / "lsfd-3-species", 10, rows=rows)
+    _open(page, app_url, "compare", "Compare ways of training", "Saved comparisons")
+    page.get_by_text("Accuracy against training time").first.wait_for(timeout=60_000)
+    page.locator("[data-testid='stVegaLiteChart']").nth(1).wait_for(state="attached", timeout=60_000)  # both charts
+    assert page.get_by_text("from scratch").count() >= 1
+    shoot(page, "compare", full_page=True)
 
 
 def test_training_runs_in_the_background_and_survives_a_refresh(page, app_url, tmp_path):
