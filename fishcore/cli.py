@@ -203,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
         "training photos are 'uncertain' or 'not_a_fish' whatever their confidence",
     )
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--together",
+        action="store_true",
+        help="the photos are several shots of one fish: give one combined answer (and each photo's own)",
+    )
 
     p = sub.add_parser(
         "compare",
@@ -507,6 +512,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     # The app's engine (onnxruntime, about 2.7x faster per photo) pays its one-off export from a few photos on;
     # torch starts sooner for one or two.
     predictor = Predictor.load(_model_dir(args.model), engine="auto" if len(args.images) > 2 else "torch")
+    if args.together:
+        together, singles = predictor.predict_together(args.images, top_k=args.top_k, threshold=args.threshold)
+        if args.json:
+            print(json.dumps({"together": together.to_dict(), "photos": [p.to_dict() for p in singles]}, ensure_ascii=False))
+        else:
+            for line in (_prediction_line(p) for p in [together, *singles]):
+                print(line)
+        return 0
     failed = []
 
     def unreadable(n: int, exc: FishcoreError) -> None:
@@ -519,13 +532,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
     else:
         for r in results:
-            others = ", ".join(f"{label} {p:.1%}" for label, p in r.top[1:])
-            if r.verdict == NOT_A_FISH:
-                print(f"{r.file}: not a fish ({REASON_WORDS[r.reason]} Closest species: {r.label} {r.confidence:.1%})")
-                continue
-            flag = "" if r.verdict == CONFIDENT else f"  (not sure: {REASON_WORDS[r.reason]})"
-            print(f"{r.file}: {r.label} {r.confidence:.1%}{flag}" + (f"  [then {others}]" if others else ""))
+            print(_prediction_line(r))
     return 1 if failed else 0
+
+
+def _prediction_line(r) -> str:
+    """One prediction in words, as the CLI prints it."""
+    if r.verdict == NOT_A_FISH:
+        return f"{r.file}: not a fish ({REASON_WORDS[r.reason]} Closest species: {r.label} {r.confidence:.1%})"
+    others = ", ".join(f"{label} {p:.1%}" for label, p in r.top[1:])
+    flag = "" if r.verdict == CONFIDENT else f"  (not sure: {REASON_WORDS[r.reason]})"
+    return f"{r.file}: {r.label} {r.confidence:.1%}{flag}" + (f"  [then {others}]" if others else "")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

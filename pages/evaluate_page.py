@@ -139,17 +139,16 @@ for k, r in enumerate(rows[:24]):
         grid[k % 6].caption(f"{r['file']} (not found)")
 if len(rows) > 24:
     st.caption(f"...and {len(rows) - 24} more (see the CSV).")
-if rows:
-    with st.expander("Where did the model look? (Grad-CAM)", icon=":material/visibility:"):
-        shown = [r["file"] for r in rows[:24]]
-        photo = st.selectbox("Photo", shown, key="eval_heat_photo")
-        path = Path(root) / photo
-        try:
-            if not path.is_file():
-                raise FishcoreError(f"{photo} is no longer on disk")
-            heat_map_panel(load_predictor(model_dir), str(path), pred, key="eval_heat")
-        except FishcoreError as exc:
-            st.caption(f"No heat map: {exc}.")
+if rows and st.toggle("Where did the model look? (Grad-CAM heat map of one of these photos)", key="eval_heat_on"):
+    shown = [r["file"] for r in rows[:24]]
+    photo = st.selectbox("Photo", shown, key="eval_heat_photo")
+    path = Path(root) / photo
+    try:
+        if not path.is_file():
+            raise FishcoreError(f"{photo} is no longer on disk")
+        heat_map_panel(load_predictor(model_dir), str(path), pred, key="eval_heat")
+    except FishcoreError as exc:
+        st.caption(f"No heat map: {exc}.")
 
 st.subheader("Per species")
 st.dataframe(

@@ -77,6 +77,30 @@ for i, (name, data) in enumerate(photos):
 if bar:
     bar.empty()
 
+readable = [(name, data) for name, data, p, _ in results if p is not None]
+if 2 <= len(readable) <= 5 and st.toggle(
+    "These photos show one fish: combine them into one answer",
+    key="pred_together",
+    help="Two or three shots from different sides often settle what one photo cannot. The photos' "
+    "probabilities are combined (averaged log-probabilities); each photo's own answer stays below.",
+):
+    try:
+        together, _ = predictor.predict_together(
+            [data for _, data in readable], top_k=3, threshold=threshold, names=[name for name, _ in readable]
+        )
+    except FishcoreError as exc:
+        st.error(f"Cannot combine these photos: {exc}")
+    else:
+        words = f"{len(readable)} photos together: "
+        if together.verdict == NOT_A_FISH:
+            st.warning(f"**{words}not a fish I can name.** {REASON_WORDS[together.reason]}", icon=":material/block:")
+        elif together.verdict == UNCERTAIN:
+            st.warning(
+                f"**{words}not sure.** Best guess: {together.label} ({together.confidence:.0%}). {REASON_WORDS[together.reason]}"
+            )
+        else:
+            st.success(f"**{words}{together.label}** · {together.confidence:.1%} confident")
+
 if len(results) > 1:
     table = pd.DataFrame(
         [
@@ -125,5 +149,7 @@ for n, (name, data, p, err) in enumerate(results):
         .properties(height=30 * len(frame) + 20),
         width="stretch",
     )
-    with right.expander("Where did the model look?", icon=":material/visibility:"):
-        heat_map_panel(predictor, data, p.label, key=f"pred_heat_{n}")
+    # Computed only when asked for: a heat map costs a network pass and its backward pass.
+    if right.toggle("Where did the model look?", key=f"pred_heat_on_{n}"):
+        with right:
+            heat_map_panel(predictor, data, p.label, key=f"pred_heat_{n}")

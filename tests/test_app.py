@@ -19,6 +19,7 @@ PAGES = [
     "pages/evaluate_page.py",
     "pages/predict_page.py",
     "pages/models_page.py",
+    "pages/compare_page.py",
 ]
 
 
@@ -86,6 +87,12 @@ def test_predict_names_uploaded_and_camera_photos():
     for _, label in photos:
         assert label in shown
     assert len(at.dataframe) == 1  # several photos: one table, downloadable
+    # Where the model looked, on request: a Grad-CAM overlay of the first photo for its predicted species.
+    at.toggle(key="pred_heat_on_0").set_value(True).run()
+    assert not at.exception and len(at.image) >= 4 and any("Grad-CAM" in c.value for c in at.caption)
+    at.selectbox(key="pred_heat_0_class").set_value(photos[1][1]).run()
+    assert any(f"This map: {photos[1][1]}" in c.value for c in at.caption)
+    at.toggle(key="pred_heat_on_0").set_value(False).run()
     # Raising the threshold re-judges the same predictions: now every photo is "not sure".
     at.slider(key="pred_threshold").set_value(1.0).run()
     assert not at.exception and not at.success

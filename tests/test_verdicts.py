@@ -143,3 +143,33 @@ def test_a_model_without_a_profile_falls_back_to_confidence_and_a_damaged_one_is
     (damaged / "reference.npy").write_bytes(b"not an array")
     with pytest.raises(ModelFileError, match="damaged"):
         Predictor.load(damaged)
+
+
+def test_several_shots_of_one_fish_combine_into_one_verdict():
+    """Real LSFD fish photographed several ways (the set's own flipped/rotated views, found by perceptual hash)."""
+    from collections import Counter
+
+    from fishcore.config import DataConfig
+    from fishcore.data.dataset import group_items, scan
+    from fishcore.store.model_files import bundled_model_dir
+
+    from conftest import LSFD, require_shared
+    from test_cli import run_cli
+
+    result = scan(require_shared(LSFD))
+    groups = group_items(result.items, DataConfig())
+    sizes = Counter(groups)
+    fish = [g for g, n in sizes.items() if n >= 3][:6]  # six fish with at least three views each
+    assert len(fish) == 6
+    predictor = Predictor.load(bundled_model_dir())
+    for g in fish:
+        views = [result.root / item.path for item, gi in zip(result.items, groups, strict=True) if gi == g][:3]
+        label = views[0].parent.name
+        together, singles = predictor.predict_together([str(v) for v in views])
+        assert len(singles) == 3 and together.label == label and together.verdict == "confident"
+        # Views that agree strengthen each other: the combined answer is at least as sure as the weakest view.
+        own = [dict(s.top).get(label, 0.0) for s in singles]
+        assert together.confidence >= min(own) - 1e-6
+    views = [str(result.root / item.path) for item, gi in zip(result.items, groups, strict=True) if gi == fish[0]][:2]
+    data = json.loads(run_cli("predict", "default", *views, "--together", "--json").stdout)
+    assert data["together"]["file"] == "2 photos together" and len(data["photos"]) == 2

@@ -238,3 +238,34 @@ class Predictor:
             if progress:
                 progress(min(start + batch_size, len(sources)), len(sources))
         return results
+
+    def predict_together(
+        self, sources: Sequence[ImageSource], top_k: int = 3, threshold: float | None = None, names: Sequence[str] | None = None
+    ) -> tuple[Prediction, list[Prediction]]:
+        """One verdict from several photos of the same fish, and each photo's own answer.
+
+        The photos' calibrated log-probabilities are averaged (a product of the probabilities,
+        renormalised), so views that agree strengthen each other and one poor view is outvoted. The
+        familiarity distance and fish-likeness are the photos' means. An unreadable photo raises ImageError.
+        """
+        if not sources:
+            raise ImageError("no photos to combine")
+        singles = self.predict(sources, top_k=len(self.classes), threshold=threshold, names=names)
+        log_p = np.zeros(len(self.classes))
+        for p in singles:
+            probs = dict(p.top)
+            log_p += np.log(np.clip([probs[c] for c in self.classes], 1e-12, 1.0))
+        log_p /= len(singles)
+        combined = np.exp(log_p - log_p.max())
+        combined /= combined.sum()
+        k = max(1, min(top_k, len(self.classes)))
+        top = [(self.classes[i], float(combined[i])) for i in np.argsort(-combined)[:k]]
+        distances = [p.distance for p in singles if p.distance is not None]
+        together = Prediction(
+            f"{len(singles)} photos together",
+            top,
+            UNCERTAIN,
+            distance=float(np.mean(distances)) if distances else None,
+            fish_likeness=float(np.mean([p.fish_likeness for p in singles if p.fish_likeness is not None] or [0.0])),
+        )
+        return self.judged(together, threshold), [replace(p, top=p.top[:k]) for p in singles]
