@@ -13,21 +13,24 @@ import streamlit as st
 ICON = Path(__file__).parent / "assets" / "icon.png"
 st.set_page_config(page_title="Fish species classifier", page_icon=str(ICON), layout="wide")
 
+from pages._i18n import language_switch, tr  # noqa: E402 (set_page_config must come first)
+
 
 def page(name: str, title: str, icon: str, **kwargs) -> st.Page:
     return st.Page(f"pages/{name}_page.py", title=title, icon=f":material/{icon}:", url_path=name, **kwargs)
 
 
+language_switch()
 pages = {
-    "": [page("home", "Home", "home", default=True)],
-    "Use": [page("predict", "Predict", "photo_camera"), page("models", "Models", "inventory_2")],
-    "Learn and train": [
-        page("photos", "My photos", "add_photo_alternate"),
-        page("data", "Data", "photo_library"),
-        page("augment", "Augmentation lab", "science"),
-        page("train", "Train", "model_training"),
-        page("evaluate", "Evaluate", "analytics"),
-        page("compare", "Compare", "leaderboard"),
+    "": [page("home", tr("Home"), "home", default=True)],
+    tr("Use"): [page("predict", tr("Predict"), "photo_camera"), page("models", tr("Models"), "inventory_2")],
+    tr("Learn and train"): [
+        page("photos", tr("My photos"), "add_photo_alternate"),
+        page("data", tr("Data"), "photo_library"),
+        page("augment", tr("Augmentation lab"), "science"),
+        page("train", tr("Train"), "model_training"),
+        page("evaluate", tr("Evaluate"), "analytics"),
+        page("compare", tr("Compare"), "leaderboard"),
     ],
 }
 st.navigation(pages).run()

@@ -125,14 +125,28 @@ ERROR_WORDS = {
 
 
 def outcome_words(status: dict) -> str:
-    """How a finished, stopped or failed training job ended, in words."""
+    """How a finished, stopped or failed training job ended, in words (the session's language)."""
+    from pages._i18n import tr
+
     if status.get("state") == "failed":
         error = status.get("error") or {}
-        return ERROR_WORDS.get(error.get("code"), error.get("text") or "The training failed.")
-    words = STOP_WORDS.get(status.get("stop_reason"), "Finished.")
+        code = error.get("code")
+        return tr(ERROR_WORDS[code]) if code in ERROR_WORDS else (error.get("text") or tr("The training failed."))
+    words = tr(STOP_WORDS.get(status.get("stop_reason"), "Finished."))
     if status.get("stop_reason") == "user":
-        words = "stopped by request; " + ("the best model so far was saved." if status.get("saved") else "nothing was saved.")
+        words = (
+            tr("Stopped by request; the best model so far was saved.")
+            if status.get("saved")
+            else tr("Stopped by request; nothing was saved.")
+        )
     return words
+
+
+def phase_word(code: str) -> str:
+    """A job phase's code in words (the session's language)."""
+    from pages._i18n import tr
+
+    return tr(PHASE_WORDS[code]) if code in PHASE_WORDS else code
 
 
 def heat_map_panel(predictor: Predictor, source: bytes | str, label: str, key: str) -> None:
@@ -141,12 +155,18 @@ def heat_map_panel(predictor: Predictor, source: bytes | str, label: str, key: s
 
     from fishcore.errors import FishcoreError
     from fishcore.inference.explain import CAPTION, explain, overlay
+    from pages._i18n import pct, tr
 
     c1, c2 = st.columns([2, 1])
     chosen = c1.selectbox(
-        "Evidence for", predictor.classes, index=predictor.classes.index(label), key=f"{key}_class", help=CAPTION
+        tr("Evidence for"),
+        predictor.classes,
+        index=predictor.classes.index(label),
+        key=f"{key}_class",
+        format_func=lambda c: species_name(predictor, c),
+        help=tr(CAPTION),
     )
-    opacity = c2.slider("Heat map opacity", 0.0, 1.0, 0.5, 0.05, key=f"{key}_opacity")
+    opacity = c2.slider(tr("Heat map opacity"), 0.0, 1.0, 0.5, 0.05, key=f"{key}_opacity")
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     maps = st.session_state.setdefault("heat_maps", {})
     cache_key = (predictor.card.weights_sha256, hashlib.sha1(data).hexdigest(), chosen)
@@ -154,10 +174,37 @@ def heat_map_panel(predictor: Predictor, source: bytes | str, label: str, key: s
         try:
             maps[cache_key] = explain(predictor, data, chosen)
         except FishcoreError as exc:
-            st.error(f"No heat map: {exc}")
+            st.error(tr("No heat map: {error}", error=exc))
             return
         while len(maps) > 32:  # a session keeps the latest few only
             maps.pop(next(iter(maps)))
     result = maps[cache_key]
     st.image(overlay(result.image, result.heat, opacity), width="stretch")
-    st.caption(f"{CAPTION} This map: {result.label}, {result.probability:.1%}.")
+    name = species_name(predictor, result.label)
+    st.caption(
+        tr(CAPTION) + " " + tr("This map: {species}, {probability}.", species=name, probability=pct(result.probability, 1))
+    )
+
+
+def species_name(predictor: Predictor, label: str) -> str:
+    """A class's display name in the session's language, from the model's species cards (else the class name)."""
+    from fishcore.store.species import display_name
+    from pages._i18n import language
+
+    return display_name(predictor.card.species, label, language())
+
+
+def species_card_panel(predictor: Predictor, label: str) -> None:
+    """The species card of an answer: both names, the scientific name and the note in the session's language."""
+    from pages._i18n import language, tr
+
+    card = predictor.card.species.get(label)
+    if not card:
+        st.caption(tr("No species card for {label} yet: add one on the Models page.", label=label))
+        return
+    lang = language()
+    other = "id" if lang == "en" else "en"
+    names = " · ".join(n for n in (card.get(lang), card.get(other)) if n)
+    scientific = f" · *{card['scientific']}*" if card.get("scientific") else ""
+    note = card.get(f"note_{lang}") or card.get("note_en") or ""
+    st.markdown(f"**{names or label}**{scientific}  \n{note}")

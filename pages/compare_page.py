@@ -12,7 +12,7 @@ from fishcore.config import DataConfig, TrainConfig
 from fishcore.errors import FishcoreError
 from fishcore.training.compare import RESULTS_FILE, Comparison, read_comparison
 from fishcore.training.jobs import FINAL_STATES, Job, JobSpec, active_job, start_job
-from pages._shared import PHASE_WORDS, dataset_input, workspace
+from pages._shared import dataset_input, phase_word, workspace
 
 BUDGETS = {30: "30 seconds", 60: "1 minute", 90: "1.5 minutes", 180: "3 minutes"}
 
@@ -154,7 +154,7 @@ def monitor(job: Job) -> None:
     status = job.status()
     state = status.get("state", "starting")
     done, total = status.get("done", 0), status.get("total", 0) or 1
-    phase = PHASE_WORDS.get(status.get("phase", ""), status.get("phase", ""))
+    phase = phase_word(status.get("phase", ""))
     st.subheader(f"Comparison {job.id}: {state}")
     st.progress(min(done / total, 1.0), text=f"{phase}: {done}/{total}")
     folder = Path(job.spec.out_dir)

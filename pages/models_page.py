@@ -3,11 +3,13 @@
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.store.export import export_onnx, import_model_zip
 from fishcore.store.model_files import bundled_model_dir, delete_model, family_of, model_archive
+from fishcore.store.species import save_cards
 from pages._shared import workspace
 
 ws = workspace()
@@ -29,6 +31,26 @@ def onnx_bundle(model_dir: str, card_mtime: float) -> bytes:
             for f in files:
                 z.write(f, f.name)
     return buf.getvalue()
+
+
+def species_editor(path: Path, card) -> None:
+    """Edit the model's species cards (names in English and Bahasa Indonesia, scientific name, notes)."""
+    columns = {"en": "English name", "id": "Indonesian name", "scientific": "Scientific name",
+               "note_en": "Note (English)", "note_id": "Note (Indonesian)"}  # fmt: skip
+    frame = pd.DataFrame(
+        [{"class": c, **{label: (card.species.get(c) or {}).get(f, "") for f, label in columns.items()}} for c in card.classes]
+    )
+    edited = st.data_editor(frame, hide_index=True, disabled=["class"], key=f"cards_{path}", width="stretch", num_rows="fixed")
+    st.caption("Shown on Predict with each answer, in the language chosen in the sidebar; saved inside the model.")
+    if st.button("Save species cards", key=f"save_cards_{path}"):
+        cards = {row["class"]: {f: row[label] for f, label in columns.items()} for row in edited.to_dict("records")}
+        try:
+            save_cards(path, cards)
+        except (FishcoreError, OSError) as exc:
+            st.error(f"Not saved: {exc}")
+        else:
+            st.session_state["models_message"] = f"Species cards of {path.name} saved."
+            st.rerun()
 
 
 with st.expander("Import a model (.zip exported from another install)"):
@@ -97,6 +119,8 @@ for family, members in families.items():
                     help="The network with its calibration as model.onnx (image in, probabilities out), the species "
                     "names in order, and how to prepare a photo: for use in any ONNX runtime.",
                 )
+            if card is not None and st.toggle("Species names and notes", key=f"cards_on_{path}"):
+                species_editor(path, card)
             if path.resolve() == bundled_model_dir().resolve():
                 b[3].caption("The bundled model stays (it is part of the project).")
             else:

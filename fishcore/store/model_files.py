@@ -119,6 +119,8 @@ class ModelCard:
     lineage: dict[str, Any] = field(default_factory=dict)
     # How verdicts tell "not a fish" and "a species I do not know" (fishcore.inference.openset); {} for older models.
     openset: dict[str, Any] = field(default_factory=dict)
+    # Species cards by class: names in English and Indonesian, scientific name, note (fishcore.store.species).
+    species: dict[str, dict[str, str]] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     weights_sha256: str = ""
     format: str = FORMAT

@@ -32,6 +32,7 @@ from fishcore.runtime import resolve_device, seed_everything
 from fishcore.settings import Paths
 from fishcore.store.jsonfile import write_json
 from fishcore.store.model_files import METRICS_FILE, REFERENCE_FILE, TEST_REPORT_FILE, ModelCard, TrainingRecord, save_version
+from fishcore.store.species import cards_for
 from fishcore.training.loop import Callback, JsonlLog, TrainResult
 from fishcore.training.strategies import STRATEGIES, Fitted, RunContext, TrainingData
 
@@ -191,6 +192,7 @@ def build_card(
         ),
         history=r.history,
         notes=list(notes),
+        species=cards_for(list(result.classes)),
     )
 
 

@@ -1,0 +1,65 @@
+"""The app's languages: English (the source text) and Bahasa Indonesia, from assets/locales/<code>.json.
+
+Pages write their text in English inside tr("..."); tr looks it up in the catalogue of the session's
+language and fills in {named} values. The language comes from the URL (?lang=id), else what the session
+chose, else English; the sidebar switch writes both. tests/test_i18n.py fails when a tr() text of a
+page has no translation, or when a translated page passes bare text to Streamlit.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import streamlit as st
+
+LANGUAGES = {"en": "English", "id": "Bahasa Indonesia"}
+SOURCE = "en"
+LOCALES = Path(__file__).resolve().parent.parent / "assets" / "locales"
+
+
+@cache
+def catalogue(code: str) -> dict[str, str]:
+    """English text -> this language's text (empty for English)."""
+    if code == SOURCE:
+        return {}
+    return json.loads((LOCALES / f"{code}.json").read_text(encoding="utf-8"))
+
+
+def language() -> str:
+    """The session's language code: ?lang= in the URL wins, then the session's choice, then English."""
+    asked = st.query_params.get("lang")
+    if asked in LANGUAGES:
+        st.session_state["lang"] = asked
+    return st.session_state.get("lang", SOURCE)
+
+
+def tr(text: str, **values) -> str:
+    """``text`` in the session's language, with {named} values filled in (numbers via num()/pct())."""
+    translated = catalogue(language()).get(text, text)
+    return translated.format(**values) if values else translated
+
+
+def num(value: float, digits: int = 0) -> str:
+    """A number as the language writes it: 1,234.5 in English, 1.234,5 in Indonesian."""
+    text = f"{value:,.{digits}f}"
+    if language() == "id":
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return text
+
+
+def pct(value: float, digits: int = 0) -> str:
+    """A share as a percentage: 98.5% in English, 98,5% in Indonesian."""
+    return f"{num(value * 100, digits)}%"
+
+
+def _chosen() -> None:
+    st.session_state["lang"] = st.session_state["lang_choice"]
+    st.query_params["lang"] = st.session_state["lang"]  # a link or a refresh keeps the language
+
+
+def language_switch() -> None:
+    """The sidebar's language choice, showing the language in force (from the URL or the session)."""
+    st.session_state["lang_choice"] = language()
+    st.sidebar.selectbox("Language / Bahasa", list(LANGUAGES), format_func=LANGUAGES.get, key="lang_choice", on_change=_chosen)

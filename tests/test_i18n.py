@@ -1,0 +1,117 @@
+"""Languages: every text of a translated page has its Bahasa Indonesia entry, and no such page shows bare text."""
+
+import ast
+import json
+import re
+import string
+
+import pytest
+
+from fishcore.inference.openset import REASON_WORDS
+
+from conftest import REPO
+
+# The pages a fisherman or trader uses (and the navigation); the others are English-only for now.
+TRANSLATED = ["app.py", "pages/home_page.py", "pages/predict_page.py", "pages/train_page.py"]
+# Streamlit calls whose first argument, label= or help= the user reads.
+SHOWN = {
+    "title", "header", "subheader", "write", "markdown", "caption", "info", "warning", "error", "success", "button",
+    "toggle", "checkbox", "text_input", "number_input", "selectbox", "select_slider", "slider", "radio", "expander",
+    "metric", "download_button", "camera_input", "file_uploader", "progress", "popover", "tabs",
+}  # fmt: skip
+CATALOGUE = json.loads((REPO / "assets" / "locales" / "id.json").read_text(encoding="utf-8"))
+
+
+def _texts(node: ast.AST) -> list[str]:
+    """The literal text of every tr("...") call in a syntax tree."""
+    out = []
+    for call in ast.walk(node):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "tr" and call.args:
+            first = call.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                out.append(first.value)
+    return out
+
+
+def _word_tables() -> list[str]:
+    """Texts the pages pass to tr() through a table (phases, outcomes, verdict reasons, choices)."""
+    from fishcore.inference.explain import CAPTION
+    from pages import _shared
+
+    tables = [_shared.PHASE_WORDS, _shared.STOP_WORDS, _shared.ERROR_WORDS, REASON_WORDS, {"caption": CAPTION}]
+    tree = ast.parse((REPO / "pages" / "train_page.py").read_text(encoding="utf-8"))
+    for node in tree.body:  # the module-level word tables of the Train page
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
+            tables.append({k: v.value for k, v in zip(node.value.keys, node.value.values, strict=True)})
+    texts = [t for table in tables for t in table.values() if t]
+    return [*texts, "confident", "not sure", "not a fish", "starting", "running", "stopping", "finished", "stopped", "failed"]
+
+
+def all_texts() -> list[str]:
+    texts = []
+    for rel in [*TRANSLATED, "pages/_shared.py"]:  # the shared widgets the translated pages use
+        texts += _texts(ast.parse((REPO / rel).read_text(encoding="utf-8")))
+    return sorted(set(texts + _word_tables()))
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_text_has_its_indonesian_translation_with_the_same_placeholders():
+    missing = [t for t in all_texts() if t not in CATALOGUE]
+    assert not missing, f"{len(missing)} texts without a Bahasa Indonesia entry in assets/locales/id.json: {missing[:5]}"
+    for english, indonesian in CATALOGUE.items():
+        assert indonesian.strip(), english
+        assert _fields(english) == _fields(indonesian), f"placeholders differ: {english!r} -> {indonesian!r}"
+
+
+def test_the_catalogue_holds_no_stale_entries():
+    stale = sorted(set(CATALOGUE) - set(all_texts()))
+    assert not stale, f"entries no page uses any more: {stale[:5]}"
+
+
+def bare_texts(tree: ast.AST) -> list[str]:
+    """Text shown through Streamlit without tr(): string literals and the fixed parts of f-strings."""
+    bare = []
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in SHOWN):
+            continue
+        shown = call.args[:1] + [k.value for k in call.keywords if k.arg in ("label", "help", "text")]
+        for arg in shown:
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                fixed = arg.value
+            elif isinstance(arg, ast.JoinedStr):
+                fixed = " ".join(v.value for v in arg.values if isinstance(v, ast.Constant))
+            else:
+                continue
+            if re.search(r"[A-Za-z]{2}", re.sub(r":material/\w+:", "", fixed)):
+                bare.append(f"line {call.lineno}: {ast.unparse(arg)[:60]}")
+    return bare
+
+
+def test_the_bare_text_check_catches_what_it_should():
+    caught = bare_texts(
+        ast.parse('st.title("Train")\nc.button(f"Use {x} now", help="why")\nst.info(tr("Fine"))\nst.write(f"{a}: {b}")')
+    )
+    assert [c.split(":")[0] for c in caught] == ["line 1", "line 2", "line 2"]
+
+
+@pytest.mark.parametrize("rel", TRANSLATED)
+def test_translated_pages_pass_no_bare_text_to_streamlit(rel):
+    bare = bare_texts(ast.parse((REPO / rel).read_text(encoding="utf-8")))
+    assert not bare, f"{rel} shows untranslated text: {bare}"
+
+
+def test_numbers_and_percentages_follow_the_language(monkeypatch):
+    import streamlit as st
+
+    from pages import _i18n
+
+    monkeypatch.setattr(_i18n, "language", lambda: "id")
+    assert _i18n.num(1234.5, 1) == "1.234,5" and _i18n.pct(0.985, 1) == "98,5%"
+    assert _i18n.tr("Not sure.") == CATALOGUE["Not sure."]
+    monkeypatch.setattr(_i18n, "language", lambda: "en")
+    assert _i18n.num(1234.5, 1) == "1,234.5" and _i18n.pct(0.985, 1) == "98.5%"
+    assert _i18n.tr("{n} photos together:", n=3) == "3 photos together:"
+    assert st is not None
