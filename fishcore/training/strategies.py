@@ -201,18 +201,24 @@ def fit_fast(ctx: RunContext) -> Fitted:
 LOGISTIC_C = (0.02, 0.1, 0.5, 2.0)
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray, val_f: torch.Tensor, val: Samples, mean: np.ndarray, std: np.ndarray):
-    """A multinomial logistic regression; its regularisation chosen on the validation split when there is one."""
+def _fit_logistic(
+    x: np.ndarray, y: np.ndarray, val_f: torch.Tensor, val: Samples, mean: np.ndarray, std: np.ndarray, balanced: bool = False
+):
+    """A multinomial logistic regression; its regularisation chosen on the validation split when there is one.
+
+    ``balanced`` weighs each class by how rare it is (TrainConfig.class_weights), as the network's loss does.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
 
+    weight = "balanced" if balanced else None
     if not len(val_f):
-        return LogisticRegression(max_iter=1000, C=0.5).fit(x, y)
+        return LogisticRegression(max_iter=1000, C=0.5, class_weight=weight).fit(x, y)
     xv = (val_f[:, 0].float().numpy() - mean) / std
     yv = np.asarray(_targets(val))
     best = None
     for c in LOGISTIC_C:
-        clf = LogisticRegression(max_iter=1000, C=c).fit(x, y)
+        clf = LogisticRegression(max_iter=1000, C=c, class_weight=weight).fit(x, y)
         proba = np.zeros((len(xv), int(max(y.max(), yv.max())) + 1))
         proba[:, clf.classes_] = clf.predict_proba(xv)
         proba = np.clip(proba, 1e-7, 1)
@@ -237,7 +243,7 @@ def fit_instant(ctx: RunContext) -> Fitted:
     x = train_f.float().reshape(-1, train_f.shape[-1]).numpy()
     y = np.repeat(_targets(ctx.data.train), train_f.shape[1])
     mean, std = x.mean(0), x.std(0) + 1e-6
-    clf = _fit_logistic((x - mean) / std, y, val_f, ctx.data.val, mean, std)
+    clf = _fit_logistic((x - mean) / std, y, val_f, ctx.data.val, mean, std, ctx.train_cfg.class_weights)
     # Standardisation folded into the linear layer: w' = w / std, b' = b - w' . mean.
     w = clf.coef_ / std
     b = clf.intercept_ - w @ mean
