@@ -40,6 +40,8 @@ parser.add_argument(
     action="store_true",
     help="prediction latency of 8 sessions at once, alone and while a job trains (DATA: ../shared/data)",
 )
+parser.add_argument("--variants", default=None, help="with --recipes: comma-separated variant names (default: all)")
+parser.add_argument("--sets", default=None, help="with --recipes: comma-separated sets (default: f4k,egu)")
 parser.add_argument("--mode", default="auto", help="with --verdicts: the training mode of the models (default auto)")
 parser.add_argument("--naive-cap", type=float, default=600, help="time cap in seconds for the naive baseline")
 parser.add_argument("--photos", type=int, default=120, help="photos timed one by one for the latency rows")
@@ -50,7 +52,9 @@ try:
         print(run_accuracy(args.data or "../shared/data", log=log))
         sys.exit(0)
     if args.recipes:
-        print(run_recipes(args.data or "../shared/data", log=log))
+        only = args.variants.split(",") if args.variants else None
+        sets = args.sets.split(",") if args.sets else None
+        print(run_recipes(args.data or "../shared/data", only=only, set_names=sets, log=log))
         sys.exit(0)
     if args.sessions:
         print(run_sessions(args.data or "../shared/data", log=log))

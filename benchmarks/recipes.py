@@ -31,6 +31,14 @@ VARIANTS: dict[str, dict] = {
     "plateau schedule": {"train": {"lr_schedule": "plateau"}},
     "weight decay 1e-4": {"train": {"weight_decay": 1e-4}},
     "head width 256": {"model": {"head_width": 256}},
+    # Second round, on top of class weights (the first round's clear winner on EGU):
+    "class weights + colour jitter": {
+        "train": {"class_weights": True, "augment": {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.02}}
+    },
+    "class weights + stages 12+": {"train": {"class_weights": True}, "model": {"freeze_until": 12}},
+    "class weights + 4 views": {"train": {"class_weights": True, "views": 4}},
+    # Validating at epoch ends only leaves more of a budget-bound run for training steps.
+    "class weights + validate per epoch": {"train": {"class_weights": True, "val_every": 0, "patience": 3}},
 }
 # The seconds the fast candidate gets in auto mode with the default 180 s budget (after instant mode).
 CANDIDATE_SECONDS = 150.0
@@ -59,6 +67,8 @@ def run_recipes(
     root: str,
     sets: tuple[BenchSet, ...] | None = None,
     variants: dict[str, dict] | None = None,
+    only: list[str] | None = None,
+    set_names: list[str] | None = None,
     seconds: float = CANDIDATE_SECONDS,
     log=print,
 ) -> str:
@@ -70,7 +80,14 @@ def run_recipes(
 
     root_path = Path(root).expanduser().resolve()
     sets = sets if sets is not None else tuple(s for s in SETS if s.name != "lsfd")
+    if set_names:
+        sets = tuple(s for s in SETS if s.name in set_names)
     variants = variants or VARIANTS
+    if only:
+        missing = sorted(set(only) - set(variants))
+        if missing:
+            raise FileNotFoundError(f"no recipe variant named {', '.join(missing)}; known: {', '.join(variants)}")
+        variants = {name: variants[name] for name in only}
     present = [s for s in sets if (root_path / s.name).is_dir()]
     if not present:
         raise FileNotFoundError(f"none of {', '.join(s.name for s in sets)} is in {root_path}")
@@ -84,7 +101,10 @@ def run_recipes(
             base_train = TrainConfig(mode="fast", epochs=AUTO_MAX_EPOCHS, seed=seed)
             for name, change in variants.items():
                 model_cfg = replace(base_model, **change.get("model", {}))
-                train_cfg = replace(base_train, **change.get("train", {}))
+                train_change = dict(change.get("train", {}))
+                if "augment" in train_change:
+                    train_change["augment"] = replace(base_train.augment, **train_change["augment"])
+                train_cfg = replace(base_train, **train_change)
                 val_f1, test_f1, wall = _fit_variant(data, model_cfg, train_cfg, cache_root, seconds)
                 scores.setdefault((bench_set.name, name), []).append((val_f1, test_f1, wall))
                 log(f"{bench_set.name} split {seed} {name}: val {val_f1:.3f} test {test_f1:.3f} ({wall:.0f} s)")
