@@ -212,8 +212,10 @@ class TrainConfig:
     # "plateau": the learning rate halves after 2 validations without a lower loss; "constant": the paper's.
     lr_schedule: str = "constant"
     label_smoothing: float = 0.0  # cross-entropy target smoothing (training loss only)
-    # Weight each class's loss by n / (classes x n_class), so rare species count as much as common ones.
-    class_weights: bool = False
+    # Weight each class's loss by n / (classes x n_class), so rare species count as much as common ones (instant
+    # mode: a balanced logistic regression). On by default: `bench --recipes` on 3 EGU video splits raised validation
+    # macro-F1 from 0.489 to 0.571 (test 0.507 vs 0.504, F4K unchanged on validation); balanced sets are unaffected.
+    class_weights: bool = True
     val_every: int = 10  # iterations; validation also runs at each epoch end
     patience: int = 6  # validations without a lower validation loss before stopping
     seed: int = 0

@@ -221,7 +221,7 @@ def test_compare_page_shows_a_saved_comparison_with_both_charts(page, app_url, t
     from fishcore.training.compare import compare, recipes
 
     data = lsfd_subset(tmp_path / "lsfd3", per_class=12)
-    rows = [r for r in recipes() if r.name in ("default", "instant", "from scratch", "colour histograms + k-NN")]
+    rows = [r for r in recipes() if r.name in ("residual head (paper)", "instant", "from scratch", "colour histograms + k-NN")]
     compare(data, APP_FOLDERS["work"] / "runs" / "comparisons" / "lsfd-3-species", 10, rows=rows)
     _open(page, app_url, "compare", "Compare ways of training", "Saved comparisons")
     page.get_by_text("Accuracy against training time").first.wait_for(timeout=60_000)

@@ -24,15 +24,20 @@ def _rows(*names):
 
 def test_rows_share_one_split_and_are_saved_with_their_measurements(colours, tmp_path):
     out = tmp_path / "out"
-    rows = _rows("default", "instant", "colour histograms + k-NN", "resnet50")
+    rows = _rows("residual head (paper)", "instant", "colour histograms + k-NN", "resnet50")
     result = compare(colours, out, seconds_per_row=8, rows=rows)
-    assert result.finished and [r.name for r in result.rows[:4]] == ["default", "instant", "colour histograms + k-NN", "resnet50"]
+    assert result.finished and [r.name for r in result.rows[:4]] == [
+        "residual head (paper)",
+        "instant",
+        "colour histograms + k-NN",
+        "resnet50",
+    ]
     by_name = {r.name: r for r in result.rows}
-    for name in ("default", "instant"):
+    for name in ("residual head (paper)", "instant"):
         r = by_name[name]
         assert 0 <= r.accuracy <= 1 and 0 <= r.macro_f1 <= 1 and r.train_seconds > 0 and r.latency_ms > 0
         assert 0 < r.trained_params < r.total_params
-    assert by_name["instant"].trained_params < by_name["default"].trained_params  # only the linear classifier
+    assert by_name["instant"].trained_params < by_name["residual head (paper)"].trained_params  # only the linear classifier
     assert by_name["colour histograms + k-NN"].accuracy >= 0.9  # colours are exactly what histograms see
     assert by_name["resnet50"].skipped and "not on this machine" in by_name["resnet50"].skipped  # no weights here
     for arch in UNSUPPORTED:

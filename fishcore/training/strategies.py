@@ -69,6 +69,16 @@ class RunContext:
     stop: threading.Event | None = None
     progress: Progress | None = None
     deadline: float | None = None  # time.monotonic() by which fitting must end (auto mode's budget)
+    # Seconds of optimisation, counted from when training starts (after feature extraction): compare.py gives
+    # every network the same training time however long its features take. None: only `deadline` applies.
+    fit_seconds: float | None = None
+
+    def fit_deadline(self) -> float | None:
+        """The deadline for the training loop, taken when it starts."""
+        if self.fit_seconds is None:
+            return self.deadline
+        own = time.monotonic() + self.fit_seconds
+        return own if self.deadline is None else min(own, self.deadline)
 
     def report(self, phase: Phase, done: int, total: int) -> None:
         if self.progress:
@@ -152,7 +162,7 @@ def fit_full(ctx: RunContext) -> Fitted:
         ctx.device,
         ctx.generator,
         val_model,
-        ctx.deadline,
+        ctx.fit_deadline(),
         _class_weights(ctx),
     )
     model.cpu().eval()
