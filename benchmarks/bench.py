@@ -50,6 +50,12 @@ def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float |
         timer.cancel()
     t = outcome.card.training
     test = outcome.test_report
+    if test is None and outcome.model_dir is not None:
+        # The cap fell after training, during calibration or the test evaluation: test the saved model now.
+        from fishcore.inference.evaluate import evaluate_files, evaluation_samples
+        from fishcore.inference.predict import Predictor
+
+        test = evaluate_files(Predictor.load(outcome.model_dir), evaluation_samples(outcome.card, data, "test"))
     return {
         "wall": wall,
         "features": t.feature_seconds,

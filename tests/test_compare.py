@@ -94,3 +94,20 @@ def test_cli_compare_prints_the_table_and_refuses_a_tiny_budget(colours, tmp_pat
     assert "colour histograms + k-NN" in done.stdout and "ms/photo" in done.stdout and "accuracy" in done.stdout
     assert "resnet18" in done.stdout and "skipped: its ImageNet weights" in done.stdout
     assert "alexnet" in done.stdout and (tmp_path / "o" / RESULTS_FILE).is_file()
+
+
+@pytest.mark.parametrize("mode", ["fast", "full"])
+def test_every_network_gets_the_same_training_time_after_its_features(colours, tmp_path, mode):
+    """RunContext.fit_seconds bounds the training loop, counted from when it starts (compare's fairness rule)."""
+    import torch
+
+    from fishcore.config import DataConfig, ModelConfig, TrainConfig
+    from fishcore.training.pipeline import prepare_data
+    from fishcore.training.strategies import STRATEGIES, RunContext
+
+    _, _, data = prepare_data(colours, DataConfig(), tmp_path, lambda *a: None)
+    cfg = TrainConfig(mode=mode, epochs=200, batch_size=4, patience=1000)
+    model_cfg = ModelConfig(image_size=64, head_width=16)
+    ctx = RunContext(data, model_cfg, cfg, tmp_path, torch.device("cpu"), torch.Generator(), fit_seconds=0.01)
+    fitted = STRATEGIES[mode](ctx)
+    assert fitted.result.stop_reason == "budget" and fitted.result.iterations <= 2

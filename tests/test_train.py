@@ -148,22 +148,30 @@ def test_balanced_class_weights_make_rare_classes_count_as_much():
 
 
 def test_plateau_schedule_halves_the_rate_and_the_loss_options_train(tmp_path):
+    from torch import nn
+
+    class Unchanging(nn.Module):
+        """Validation logits that never improve, whatever training does: the schedule must cut the rate."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(len(x), 3)
+
     train, val = _datasets(tmp_path / "d")
     model, _ = build_model(SMALL, 3)
     events = []
-    # A huge learning rate makes validation loss stop improving, so the plateau schedule must cut it.
     cfg = TrainConfig(
-        epochs=4, batch_size=8, lr=0.5, val_every=1, patience=100, lr_schedule="plateau", label_smoothing=0.1, class_weights=True
+        epochs=4, batch_size=8, lr=0.1, val_every=1, patience=100, lr_schedule="plateau", label_smoothing=0.1, class_weights=True
     )
     weights = torch.tensor([1.0, 2.0, 0.5])
-    result = fit(model, train, val, cfg, [events.append], class_weights=weights)
+    result = fit(model, train, val, cfg, [events.append], val_model=Unchanging(), class_weights=weights)
     rates = [e.lr for e in events if e.name == "validation"]
-    assert rates[0] == 0.5 and min(rates) <= 0.25 and all(b <= a for a, b in itertools.pairwise(rates))
+    # Halved after every second validation without a lower loss: 0.1, 0.1, 0.1, 0.05, ...
+    assert rates[:3] == [0.1, 0.1, 0.1] and rates[3] == pytest.approx(0.05) and min(rates) < 0.01
+    assert all(b <= a for a, b in itertools.pairwise(rates))
     assert result.iterations == 4 * 4 and all(math.isfinite(e.loss) for e in events if e.name == "batch_end")
-    constant = fit(
-        build_model(SMALL, 3)[0], train, val, TrainConfig(epochs=1, batch_size=8, lr=0.5, val_every=1), [events.append]
-    )
-    assert {h["lr"] for h in constant.history} == {0.5}
+    plain = TrainConfig(epochs=1, batch_size=8, lr=0.1, val_every=1)
+    constant = fit(build_model(SMALL, 3)[0], train, val, plain, val_model=Unchanging())
+    assert {h["lr"] for h in constant.history} == {0.1}
 
 
 @pytest.mark.parametrize(

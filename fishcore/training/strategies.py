@@ -190,7 +190,7 @@ def fit_fast(ctx: RunContext) -> Fitted:
         ctx.device,
         ctx.generator,
         None,
-        ctx.deadline,
+        ctx.fit_deadline(),
         _class_weights(ctx),
     )
     model.cpu().eval()
