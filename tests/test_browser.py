@@ -227,7 +227,9 @@ def test_compare_page_shows_a_saved_comparison_with_both_charts(page, app_url, t
     page.get_by_text("Accuracy against training time").first.wait_for(timeout=60_000)
     page.locator("[data-testid='stVegaLiteChart']").nth(1).wait_for(state="attached", timeout=60_000)  # both charts
     assert page.get_by_text("from scratch").count() >= 1
-    shoot(page, "compare", full_page=True)
+    # The page scrolls inside Streamlit's main container, so a tall window brings the charts into the shot.
+    page.set_viewport_size({"width": 1280, "height": 2300})
+    shoot(page, "compare")
 
 
 def test_training_runs_in_the_background_and_survives_a_refresh(page, app_url, tmp_path):
