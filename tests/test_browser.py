@@ -264,18 +264,7 @@ def test_predict_names_an_uploaded_photo_and_a_camera_photo(page, app_url, photo
     # Camera (the first tab): Chromium's fake camera plays a video made from a real photo.
     camera_species = photos[1][1]
     answer = page.locator("[data-testid='stAlertContentSuccess']", has_text=camera_species).first
-    # The shutter only captures once the fake camera's video is playing.
-    page.wait_for_function(
-        "() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=60_000
-    )
-    for _ in range(3):
-        page.get_by_role("button", name="Take Photo").click(timeout=60_000)
-        try:
-            answer.wait_for(timeout=30_000)
-            break
-        except Exception:  # a capture that produced no frame: press the shutter again
-            continue
-    answer.wait_for(timeout=1_000)
+    take_photo(page, answer)
     # Upload.
     page.get_by_role("tab", name="Upload").click()
     page.locator("input[type='file']").set_input_files(str(photos[0][0]))
@@ -293,16 +282,8 @@ def test_predict_and_train_in_bahasa_indonesia_on_a_phone(browser, warm_app, app
     page = context.new_page()
     try:
         _open(page, app_url, "predict?lang=id", "Ikan apa ini?")
-        _wait_camera(page)
         answer = page.locator("[data-testid='stAlertContentSuccess']", has_text=photos[1][2]).first
-        for _ in range(3):
-            page.get_by_role("button", name="Take Photo").click(timeout=60_000)
-            try:
-                answer.wait_for(timeout=30_000)
-                break
-            except Exception:  # a capture that produced no frame: press the shutter again
-                continue
-        answer.wait_for(timeout=1_000)
+        take_photo(page, answer)
         assert "yakin" in answer.inner_text()
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways ({width} px wide)"
@@ -319,6 +300,19 @@ def test_predict_and_train_in_bahasa_indonesia_on_a_phone(browser, warm_app, app
     finally:
         context.close()
     assert not outside, f"requests left the machine: {sorted(set(outside))}"
+
+
+def take_photo(page, answer) -> None:
+    """Press the camera's shutter once its fake video plays, until ``answer`` shows (a capture can be empty)."""
+    _wait_camera(page)
+    for _ in range(3):
+        page.get_by_role("button", name="Take Photo").click(timeout=60_000)
+        try:
+            answer.wait_for(timeout=30_000)
+            return
+        except Exception:  # a capture that produced no frame: press the shutter again
+            continue
+    answer.wait_for(timeout=1_000)
 
 
 def _wait_camera(page) -> None:
