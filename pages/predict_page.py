@@ -118,14 +118,17 @@ if 2 <= len(readable) <= 5 and st.toggle(
         "probabilities are combined (averaged log-probabilities); each photo's own answer stays below."
     ),
 ):
-    try:
-        together, _ = predictor.predict_together(
-            [data for _, data in readable], top_k=3, threshold=threshold, names=[name for name, _ in readable]
-        )
-    except FishcoreError as exc:
-        st.error(tr("Cannot combine these photos: {error}", error=exc))
+    # Like single photos: the network runs once per set of photos; moving the slider only re-judges.
+    key = (str(model_dir), predictor.card.weights_sha256, *(hashlib.sha1(data).hexdigest() for _, data in readable))
+    if key not in seen:
+        try:
+            seen[key], _ = predictor.predict_together([data for _, data in readable], top_k=3)
+        except FishcoreError as exc:
+            seen[key] = str(exc)
+    if isinstance(seen[key], str):
+        st.error(tr("Cannot combine these photos: {error}", error=seen[key]))
     else:
-        verdict_box(together, tr("{n} photos together:", n=len(readable)) + " ")
+        verdict_box(predictor.judged(seen[key], threshold), tr("{n} photos together:", n=len(readable)) + " ")
 
 if len(results) > 1:
     table = pd.DataFrame(

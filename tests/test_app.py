@@ -88,6 +88,10 @@ def test_predict_names_uploaded_and_camera_photos():
     for _, label in photos:
         assert names[label]["en"] in shown  # the species card's English name, not the folder name
     assert len(at.dataframe) == 1  # several photos: one table, downloadable
+    # The three photos as shots of one fish: one combined answer above the three single ones.
+    at.toggle(key="pred_together").set_value(True).run()
+    assert not at.exception and any("3 photos together:" in s.value for s in [*at.success, *at.warning])
+    at.toggle(key="pred_together").set_value(False).run()
     # Where the model looked, on request: a Grad-CAM overlay of the first photo for its predicted species.
     at.toggle(key="pred_heat_on_0").set_value(True).run()
     assert not at.exception and len(at.image) >= 4 and any("Grad-CAM" in c.value for c in at.caption)
