@@ -14,6 +14,7 @@ from fishcore.settings import Paths, paths_restricted
 from fishcore.store.datasets import DatasetArea
 from fishcore.store.model_files import CARD_FILE
 from fishcore.store.workspace import Workspace
+from pages._i18n import language, pct, tr
 
 OTHER_FOLDER = "\0other"
 
@@ -27,7 +28,7 @@ def dataset_area() -> DatasetArea:
     return DatasetArea(ws.datasets, cache_dir=ws.scans)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the model...")
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _predictor(model_dir: str, card_mtime: float) -> Predictor:
     # Read-only once built and shared by every session; card_mtime makes a retrained folder reload.
     return Predictor.load(model_dir, engine="auto")  # onnxruntime when it can: about 4x faster on CPU
@@ -35,16 +36,17 @@ def _predictor(model_dir: str, card_mtime: float) -> Predictor:
 
 def load_predictor(model_dir: Path) -> Predictor:
     """The model in model_dir, loaded once per app process (a shared, read-only resource)."""
-    return _predictor(str(model_dir), (model_dir / CARD_FILE).stat().st_mtime)
+    with st.spinner(tr("Loading the model...")):
+        return _predictor(str(model_dir), (model_dir / CARD_FILE).stat().st_mtime)
 
 
 def scan_dataset(root: str) -> DatasetScan:
     """Scan a dataset folder with a progress bar; unchanged files come from the scan cache on disk."""
-    bar = st.progress(0.0, text="Reading the dataset...")
+    bar = st.progress(0.0, text=tr("Reading the dataset..."))
 
     def progress(done: int, total: int) -> None:
         if done == total or done % 25 == 0:
-            bar.progress(done / max(total, 1), text=f"Reading the dataset... {done}/{total} files")
+            bar.progress(done / max(total, 1), text=tr("Reading the dataset... {done}/{total} files", done=done, total=total))
 
     try:
         return scan(root, progress=progress, cache_dir=workspace().cache / "scans")
@@ -52,7 +54,7 @@ def scan_dataset(root: str) -> DatasetScan:
         bar.empty()
 
 
-def dataset_input(key: str = "dataset", label: str = "Dataset folder") -> str:
+def dataset_input(key: str = "dataset", label: str | None = None) -> str:
     """The dataset the pages work on (one per session): one of My photos' datasets, or any folder by path."""
     if "dataset_path" not in st.session_state:
         default = workspace().default_data
@@ -64,12 +66,12 @@ def dataset_input(key: str = "dataset", label: str = "Dataset folder") -> str:
         chosen = current.name if current.parent.resolve() == area.root.resolve() and current.name in names else OTHER_FOLDER
         options = [*names, OTHER_FOLDER]
         choice = st.selectbox(
-            "Dataset",
+            tr("Dataset"),
             options,
             index=options.index(chosen),
             key=f"{key}_dataset_choice",
-            format_func=lambda n: "Another folder (type its path)" if n == OTHER_FOLDER else f"{n} (My photos)",
-            help="Datasets made on the My photos page, or any folder with one sub-folder of photos per species.",
+            format_func=lambda n: tr("Another folder (type its path)") if n == OTHER_FOLDER else tr("{name} (My photos)", name=n),
+            help=tr("Datasets made on the My photos page, or any folder with one sub-folder of photos per species."),
         )
         if choice != OTHER_FOLDER:
             st.session_state["dataset_path"] = str(area.path(choice))
@@ -77,10 +79,10 @@ def dataset_input(key: str = "dataset", label: str = "Dataset folder") -> str:
         if chosen != OTHER_FOLDER:
             st.session_state["dataset_path"] = ""
     value = st.text_input(
-        label,
+        label or tr("Dataset folder"),
         value=st.session_state["dataset_path"],
         key=f"{key}_path_box",
-        help="A folder with one sub-folder of photos per species. Set FISHCORE_DATA to change the default.",
+        help=tr("A folder with one sub-folder of photos per species. Set FISHCORE_DATA to change the default."),
     )
     st.session_state["dataset_path"] = value.strip()
     if not value.strip():
@@ -126,8 +128,6 @@ ERROR_WORDS = {
 
 def outcome_words(status: dict) -> str:
     """How a finished, stopped or failed training job ended, in words (the session's language)."""
-    from pages._i18n import tr
-
     if status.get("state") == "failed":
         error = status.get("error") or {}
         code = error.get("code")
@@ -144,8 +144,6 @@ def outcome_words(status: dict) -> str:
 
 def phase_word(code: str) -> str:
     """A job phase's code in words (the session's language)."""
-    from pages._i18n import tr
-
     return tr(PHASE_WORDS[code]) if code in PHASE_WORDS else code
 
 
@@ -155,7 +153,6 @@ def heat_map_panel(predictor: Predictor, source: bytes | str, label: str, key: s
 
     from fishcore.errors import FishcoreError
     from fishcore.inference.explain import CAPTION, explain, overlay
-    from pages._i18n import pct, tr
 
     c1, c2 = st.columns([2, 1])
     chosen = c1.selectbox(
@@ -189,15 +186,12 @@ def heat_map_panel(predictor: Predictor, source: bytes | str, label: str, key: s
 def species_name(predictor: Predictor, label: str) -> str:
     """A class's display name in the session's language, from the model's species cards (else the class name)."""
     from fishcore.store.species import display_name
-    from pages._i18n import language
 
     return display_name(predictor.card.species, label, language())
 
 
 def species_card_panel(predictor: Predictor, label: str) -> None:
     """The species card of an answer: both names, the scientific name and the note in the session's language."""
-    from pages._i18n import language, tr
-
     card = predictor.card.species.get(label)
     if not card:
         st.caption(tr("No species card for {label} yet: add one on the Models page.", label=label))

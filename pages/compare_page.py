@@ -12,16 +12,31 @@ from fishcore.config import DataConfig, TrainConfig
 from fishcore.errors import FishcoreError
 from fishcore.training.compare import RESULTS_FILE, Comparison, read_comparison
 from fishcore.training.jobs import FINAL_STATES, Job, JobSpec, active_job, start_job
+from pages._i18n import num, tr
 from pages._shared import dataset_input, phase_word, workspace
 
 BUDGETS = {30: "30 seconds", 60: "1 minute", 90: "1.5 minutes", 180: "3 minutes"}
+# The table's columns (English in the CSV download, the session's language on screen).
+COLUMNS = {
+    "way": "way",
+    "what": "what",
+    "test accuracy": "test accuracy",
+    "macro-F1": "macro-F1",
+    "training (s)": "training (s)",
+    "trained parameters": "trained parameters",
+    "all parameters": "all parameters",
+    "ms per photo": "ms per photo",
+    "skipped because": "skipped because",
+}
 
 ws = workspace()
-st.title("Compare ways of training")
+st.title(tr("Compare ways of training"))
 st.write(
-    "Trains several networks and one classical method on the **same** photos and tests them on the **same** "
-    "held-out photos, as the paper's architecture comparison does: what the residual head adds, what ImageNet "
-    "pretraining buys against random weights, and how deep to fine-tune."
+    tr(
+        "Trains several networks and one classical method on the **same** photos and tests them on the **same** "
+        "held-out photos, as the paper's architecture comparison does: what the residual head adds, what ImageNet "
+        "pretraining buys against random weights, and how deep to fine-tune."
+    )
 )
 
 job = active_job(ws.comparison_jobs)
@@ -30,33 +45,38 @@ if job is None and st.session_state.get("compare_job_id"):
     job = candidate if candidate.dir.is_dir() else None
 running = job is not None and job.active
 
-with st.expander("New comparison", expanded=not running):
+with st.expander(tr("New comparison"), expanded=not running):
     root = dataset_input("compare")
     c1, c2, c3 = st.columns(3)
-    name = c1.text_input("Name", value="comparison", key="compare_name")
+    name = c1.text_input(tr("Name"), value="comparison", key="compare_name")
     budget = c2.select_slider(
-        "Training time per network",
+        tr("Training time per network"),
         options=list(BUDGETS),
         value=90,
-        format_func=BUDGETS.get,
-        help="Every network gets the same time (it stops sooner when validation stops improving); about ten rows "
-        "are trained, so the whole comparison takes roughly ten times this.",
+        format_func=lambda s: tr(BUDGETS[s]),
+        help=tr(
+            "Every network gets the same time (it stops sooner when validation stops improving); about ten rows "
+            "are trained, so the whole comparison takes roughly ten times this."
+        ),
     )
-    seed = c3.number_input("Split seed", 0, 2**31 - 1, 0, help="Which random split of the photos to use.")
+    seed = c3.number_input(tr("Split seed"), 0, 2**31 - 1, 0, help=tr("Which random split of the photos to use."))
     group = st.text_input(
-        "Keep together (optional)",
+        tr("Keep together (optional)"),
         value="",
         key="compare_group",
-        help=r"A pattern on file names: photos whose names give the same first group stay on one side of the split "
-        r"(video frames of one fish, e.g. fish_(\d+)_).",
+        help=tr(
+            "A pattern on file names: photos whose names give the same first group stay on one side of the split "
+            "(video frames of one fish, e.g. {example}).",
+            example=r"fish_(\d+)_",
+        ),
     )
-    if st.button("Start comparison", type="primary", disabled=running):
+    if st.button(tr("Start comparison"), type="primary", disabled=running):
         if not re.fullmatch(r"[\w.-]+", name):
-            st.error("Use letters, digits, '-', '_' or '.' in the name.")
+            st.error(tr("Use letters, digits, '-', '_' or '.' in the name."))
         elif not root:
-            st.error("Choose a dataset folder first.")
+            st.error(tr("Choose a dataset folder first."))
         elif active_job(ws.jobs) is not None:
-            st.error("A training run is using the processor; start the comparison when it has finished.")
+            st.error(tr("A training run is using the processor; start the comparison when it has finished."))
         else:
             try:
                 spec = JobSpec(
@@ -75,12 +95,13 @@ with st.expander("New comparison", expanded=not running):
                 st.rerun()
 
 
-def table(result: Comparison) -> pd.DataFrame:
+def table(result: Comparison, words=tr) -> pd.DataFrame:
+    """One row per way of training; ``words`` renders the row names (tr on screen, str for the CSV)."""
     return pd.DataFrame(
         [
             {
-                "way": r.name,
-                "what": r.what,
+                "way": words(r.name),
+                "what": words(r.what),
                 "test accuracy": r.accuracy,
                 "macro-F1": r.macro_f1,
                 "training (s)": r.train_seconds,
@@ -98,56 +119,79 @@ def show(result: Comparison, folder) -> None:
     frame = table(result)
     measured = frame[frame["skipped because"].isna()]
     st.caption(
-        f"{result.test_photos} test photos of {len(result.classes)} species from `{result.data_dir}`, split seed "
-        f"{result.seed}; each network trained for at most {result.seconds_per_row:.0f} s on {result.processor}."
-        + ("" if result.finished else " Not finished: the rows so far.")
+        tr(
+            "{photos} test photos of {species} species from `{folder}`, split seed {seed}; each network trained for "
+            "at most {seconds} s on {processor}.",
+            photos=num(result.test_photos),
+            species=len(result.classes),
+            folder=result.data_dir,
+            seed=result.seed,
+            seconds=num(result.seconds_per_row),
+            processor=result.processor,
+        )
+        + ("" if result.finished else " " + tr("Not finished: the rows so far."))
     )
+    paper = tr("residual head (paper)")
     if not measured.empty:
         bars = (
             alt.Chart(measured)
             .mark_bar()
             .encode(
-                x=alt.X("test accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+                x=alt.X("test accuracy:Q", title=tr("test accuracy"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
                 y=alt.Y("way:N", sort="-x", title=None),
-                color=alt.condition(alt.datum.way == "residual head (paper)", alt.value("#e45756"), alt.value("#4c78a8")),
-                tooltip=["way", "what", alt.Tooltip("test accuracy:Q", format=".1%"), alt.Tooltip("macro-F1:Q", format=".3f")],
+                color=alt.condition(alt.datum.way == paper, alt.value("#e45756"), alt.value("#4c78a8")),
+                tooltip=[
+                    alt.Tooltip("way", title=tr("way")),
+                    alt.Tooltip("what", title=tr("what")),
+                    alt.Tooltip("test accuracy:Q", title=tr("test accuracy"), format=".1%"),
+                    alt.Tooltip("macro-F1:Q", title=tr("macro-F1"), format=".3f"),
+                ],
             )
             .properties(height=32 * len(measured) + 30)
         )
         st.altair_chart(bars, width="stretch")
         st.caption(
-            "Test accuracy of each way, on photos none of them trained on (like the paper's Figure 11). "
-            "The red bar is the paper's model: pretrained MobileNetV2 with its residual head."
+            tr(
+                "Test accuracy of each way, on photos none of them trained on (like the paper's Figure 11). "
+                "The red bar is the paper's model: pretrained MobileNetV2 with its residual head."
+            )
         )
         points = (
             alt.Chart(measured)
             .mark_circle(size=120)
             .encode(
-                x=alt.X("training (s):Q", title="training time (s)"),
-                y=alt.Y("test accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+                x=alt.X("training (s):Q", title=tr("training time (s)")),
+                y=alt.Y("test accuracy:Q", title=tr("test accuracy"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
                 color=alt.Color("way:N", title=None),
-                tooltip=["way", alt.Tooltip("test accuracy:Q", format=".1%"), "training (s)"],
+                tooltip=[
+                    alt.Tooltip("way", title=tr("way")),
+                    alt.Tooltip("test accuracy:Q", title=tr("test accuracy"), format=".1%"),
+                    alt.Tooltip("training (s)", title=tr("training (s)")),
+                ],
             )
         )
         labels = points.mark_text(align="left", dx=8).encode(text="way:N")
         st.altair_chart((points + labels).properties(height=320), width="stretch")
         st.caption(
-            "Accuracy against training time (like the paper's Figure 12): up and to the left is better. "
-            "Pretrained networks reach high accuracy in seconds; the one from random weights has the same time "
-            "and does far worse: that gap is what transfer learning buys."
+            tr(
+                "Accuracy against training time (like the paper's Figure 12): up and to the left is better. "
+                "Pretrained networks reach high accuracy in seconds; the one from random weights has the same time "
+                "and does far worse: that gap is what transfer learning buys."
+            )
         )
+    shown = {column: tr(words) for column, words in COLUMNS.items()}
     st.dataframe(
-        frame,
+        frame.rename(columns=shown),
         hide_index=True,
         width="stretch",
         column_config={
-            "test accuracy": st.column_config.NumberColumn(format="%.3f"),
-            "macro-F1": st.column_config.NumberColumn(format="%.3f"),
+            shown["test accuracy"]: st.column_config.NumberColumn(format="%.3f"),
+            shown["macro-F1"]: st.column_config.NumberColumn(format="%.3f"),
         },
     )
     c1, c2 = st.columns(2)
-    c1.download_button("Table (CSV)", frame.to_csv(index=False), f"{folder.name}.csv", "text/csv")
-    c2.download_button("Results (JSON)", json.dumps(result.to_dict(), indent=1), f"{folder.name}.json", "application/json")
+    c1.download_button(tr("Table (CSV)"), table(result, str).to_csv(index=False), f"{folder.name}.csv", "text/csv")
+    c2.download_button(tr("Results (JSON)"), json.dumps(result.to_dict(), indent=1), f"{folder.name}.json", "application/json")
 
 
 def monitor(job: Job) -> None:
@@ -155,7 +199,7 @@ def monitor(job: Job) -> None:
     state = status.get("state", "starting")
     done, total = status.get("done", 0), status.get("total", 0) or 1
     phase = phase_word(status.get("phase", ""))
-    st.subheader(f"Comparison {job.id}: {state}")
+    st.subheader(tr("Comparison {id}: {state}", id=job.id, state=tr(state)))
     st.progress(min(done / total, 1.0), text=f"{phase}: {done}/{total}")
     folder = Path(job.spec.out_dir)
     if state not in FINAL_STATES and (folder / RESULTS_FILE).is_file():  # a finished one is shown below
@@ -163,11 +207,11 @@ def monitor(job: Job) -> None:
             show(read_comparison(folder), folder)
         except FishcoreError as exc:
             st.error(str(exc))
-    if state in ("starting", "running") and st.button("Stop after the current row", key=f"stop_{job.id}"):
+    if state in ("starting", "running") and st.button(tr("Stop after the current row"), key=f"stop_{job.id}"):
         job.request_stop(keep=True)
     if state == "failed":
         error = status.get("error", {})
-        st.error(f"The comparison failed: {error.get('text') or error.get('code', 'unknown error')}")
+        st.error(tr("The comparison failed: {error}", error=error.get("text") or error.get("code") or tr("unknown error")))
     if state in FINAL_STATES and running:
         st.rerun()
 
@@ -176,13 +220,13 @@ if job is not None and (running or st.session_state.get("compare_job_id") == job
     st.fragment(run_every=2.0 if running else None)(monitor)(job)
 
 saved = sorted(p for p in ws.comparisons.glob("*") if (p / RESULTS_FILE).is_file()) if ws.comparisons.is_dir() else []
-st.subheader("Saved comparisons")
+st.subheader(tr("Saved comparisons"))
 if not saved:
-    st.info("None yet. Choose a dataset and press Start comparison (or run `./run.sh fishcore compare DATA --out DIR`).")
+    st.info(tr("None yet. Choose a dataset and press Start comparison (or run `./run.sh fishcore compare DATA --out DIR`)."))
     st.stop()
 names = [p.name for p in saved]
 default = st.session_state.get("compare_open")
-pick = st.selectbox("Open", names, index=names.index(default) if default in names else 0, key="compare_pick")
+pick = st.selectbox(tr("Open"), names, index=names.index(default) if default in names else 0, key="compare_pick")
 folder = ws.comparisons / pick
 try:
     show(read_comparison(folder), folder)

@@ -11,18 +11,19 @@ from fishcore.data.dataset import thumbnail
 from fishcore.errors import FishcoreError
 from fishcore.inference.evaluate import evaluate_files, evaluation_samples, saved_test_report
 from fishcore.store.model_files import read_card
+from pages._i18n import num, pct, tr
 from pages._shared import dataset_input, heat_map_panel, load_predictor, workspace
 
 ws = workspace()
-st.title("Evaluate")
+st.title(tr("Evaluate"))
 
 models = ws.model_dirs()
 if not models:
-    st.info("No model yet: train one on the Train page.")
+    st.info(tr("No model yet: train one on the Train page."))
     st.stop()
 wanted = st.session_state.get("evaluate_model") or str(ws.active_model())
 index = next((i for i, p in enumerate(models) if str(p) == wanted), 0)
-model_dir = st.selectbox("Model", models, index=index, format_func=lambda p: p.name, key="eval_model")
+model_dir = st.selectbox(tr("Model"), models, index=index, format_func=lambda p: p.name, key="eval_model")
 try:
     card = read_card(model_dir)
 except FishcoreError as exc:
@@ -31,15 +32,16 @@ except FishcoreError as exc:
 
 split_root = card.test_root
 has_split = bool(card.split.get("test")) and split_root is not None and split_root.is_dir()
-options = (["Its saved test split"] if has_split else []) + ["All photos of another folder"]
-source = st.radio("Data", options, horizontal=True, key="eval_source")
-if source == "Its saved test split":
+SOURCES = {"test": "Its saved test split", "all": "All photos of another folder"}
+options = (["test"] if has_split else []) + ["all"]
+source = st.radio(tr("Data"), options, horizontal=True, key="eval_source", format_func=lambda o: tr(SOURCES[o]))
+if source == "test":
     root, split = split_root, "test"
-    st.caption(f"{len(card.split['test'])} photos of {split_root} that training never saw.")
+    st.caption(tr("{n} photos of {folder} that training never saw.", n=num(len(card.split["test"])), folder=split_root))
 else:
     if not has_split:
-        st.caption("The folder this model was trained on is not here, so its saved split cannot be used.")
-    root, split = dataset_input("eval", "Folder to evaluate on"), "all"
+        st.caption(tr("The folder this model was trained on is not here, so its saved split cannot be used."))
+    root, split = dataset_input("eval", tr("Folder to evaluate on")), "all"
     if not root:
         st.stop()
 
@@ -48,16 +50,18 @@ report = st.session_state.get("eval_report") if st.session_state.get("eval_key")
 if report is None and split == "test":
     report = saved_test_report(model_dir, root)
 if report is None:
-    if not st.button("Evaluate", type="primary"):
+    if not st.button(tr("Evaluate"), type="primary"):
         st.stop()
     try:
         samples = evaluation_samples(card, root, split, ws.cache / "scans")
-        bar = st.progress(0.0, text="Evaluating...")
+        bar = st.progress(0.0, text=tr("Evaluating..."))
         report = evaluate_files(
             load_predictor(model_dir),
             samples,
             root=Path(root),
-            progress=lambda done, total: bar.progress(done / total, text=f"Evaluating... {done}/{total} photos"),
+            progress=lambda done, total: bar.progress(
+                done / total, text=tr("Evaluating... {done}/{total} photos", done=done, total=total)
+            ),
         )
         bar.empty()
     except FishcoreError as exc:
@@ -66,19 +70,24 @@ if report is None:
 st.session_state["eval_key"], st.session_state["eval_report"] = key, report
 
 cols = st.columns(5)
-cols[0].metric("Photos", report.n)
-cols[1].metric("Accuracy", f"{report.accuracy:.2%}")
-cols[2].metric("Macro precision", f"{report.macro_precision:.3f}")
-cols[3].metric("Macro recall", f"{report.macro_recall:.3f}")
-cols[4].metric("Macro F1", f"{report.macro_f1:.3f}")
+cols[0].metric(tr("Photos"), num(report.n))
+cols[1].metric(tr("Accuracy"), pct(report.accuracy, 2))
+cols[2].metric(tr("Macro precision"), num(report.macro_precision, 3))
+cols[3].metric(tr("Macro recall"), num(report.macro_recall, 3))
+cols[4].metric(tr("Macro F1"), num(report.macro_f1, 3))
 st.caption(
-    f"The paper's error measures, between one-hot labels and predicted probabilities: MSE {report.mse:.5f}, "
-    f"RMSE {report.rmse:.5f}, MAE {report.mae:.5f}. Top-k accuracy: "
-    + ", ".join(f"top-{k} {v:.2%}" for k, v in report.top_k_accuracy.items())
+    tr(
+        "The paper's error measures, between one-hot labels and predicted probabilities: MSE {mse}, RMSE {rmse}, "
+        "MAE {mae}. Top-k accuracy: {top_k}",
+        mse=num(report.mse, 5),
+        rmse=num(report.rmse, 5),
+        mae=num(report.mae, 5),
+        top_k=", ".join(f"top-{k} {pct(v, 2)}" for k, v in report.top_k_accuracy.items()),
+    )
 )
 
-st.subheader("Confusion matrix")
-normalise = st.toggle("Row-normalised (share of each true species)", key="eval_norm")
+st.subheader(tr("Confusion matrix"))
+normalise = st.toggle(tr("Row-normalised (share of each true species)"), key="eval_norm")
 cells = []
 for i, true in enumerate(report.classes):
     row_total = sum(report.confusion_matrix[i]) or 1
@@ -92,11 +101,16 @@ heat = (
     alt.Chart(frame)
     .mark_rect()
     .encode(
-        x=alt.X("predicted:N", sort=report.classes, title="predicted"),
-        y=alt.Y("true:N", sort=report.classes, title="true"),
+        x=alt.X("predicted:N", sort=report.classes, title=tr("predicted")),
+        y=alt.Y("true:N", sort=report.classes, title=tr("true")),
         color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues"), legend=None),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.6)),
-        tooltip=["true", "predicted", "count", alt.Tooltip("share:Q", format=".1%")],
+        tooltip=[
+            alt.Tooltip("true", title=tr("true")),
+            alt.Tooltip("predicted", title=tr("predicted")),
+            alt.Tooltip("count", title=tr("count")),
+            alt.Tooltip("share:Q", title=tr("share"), format=".1%"),
+        ],
     )
     .add_params(pick)
 )
@@ -122,49 +136,61 @@ if "eval_true" not in st.session_state or st.session_state["eval_true"] not in r
     first = max(off, key=lambda c: c["count"]) if off else cells[0]
     st.session_state["eval_true"], st.session_state["eval_pred"] = first["true"], first["predicted"]
 c1, c2 = st.columns(2)
-true = c1.selectbox("True species", report.classes, key="eval_true")
-pred = c2.selectbox("Predicted species", report.classes, key="eval_pred")
+true = c1.selectbox(tr("True species"), report.classes, key="eval_true")
+pred = c2.selectbox(tr("Predicted species"), report.classes, key="eval_pred")
 rows = report.cell(true, pred)
-kind = "correct" if true == pred else "mistaken"
-st.write(
-    f"**{len(rows)}** {kind} photo(s): true *{true}*, predicted *{pred}*"
-    + (", most confident mistakes first." if true != pred else ", least confident first.")
-)
+if true == pred:
+    st.write(tr("**{n}** correct photo(s) of *{true}*, least confident first.", n=num(len(rows)), true=true))
+else:
+    st.write(
+        tr(
+            "**{n}** mistaken photo(s): true *{true}*, predicted *{pred}*, most confident mistakes first.",
+            n=num(len(rows)),
+            true=true,
+            pred=pred,
+        )
+    )
 grid = st.columns(6)
 for k, r in enumerate(rows[:24]):
     path = Path(root) / r["file"]
     try:
-        grid[k % 6].image(str(thumbnail(path, 160, ws.thumbnails)), caption=f"{r['confidence']:.1%} · {path.name}")
+        grid[k % 6].image(str(thumbnail(path, 160, ws.thumbnails)), caption=f"{pct(r['confidence'], 1)} · {path.name}")
     except (FishcoreError, OSError):
-        grid[k % 6].caption(f"{r['file']} (not found)")
+        grid[k % 6].caption(tr("{file} (not found)", file=r["file"]))
 if len(rows) > 24:
-    st.caption(f"...and {len(rows) - 24} more (see the CSV).")
-if rows and st.toggle("Where did the model look? (Grad-CAM heat map of one of these photos)", key="eval_heat_on"):
+    st.caption(tr("...and {n} more (see the CSV).", n=num(len(rows) - 24)))
+if rows and st.toggle(tr("Where did the model look? (Grad-CAM heat map of one of these photos)"), key="eval_heat_on"):
     shown = [r["file"] for r in rows[:24]]
-    photo = st.selectbox("Photo", shown, key="eval_heat_photo")
+    photo = st.selectbox(tr("Photo"), shown, key="eval_heat_photo")
     path = Path(root) / photo
-    try:
-        if not path.is_file():
-            raise FishcoreError(f"{photo} is no longer on disk")
-        heat_map_panel(load_predictor(model_dir), str(path), pred, key="eval_heat")
-    except FishcoreError as exc:
-        st.caption(f"No heat map: {exc}.")
+    if path.is_file():
+        try:
+            heat_map_panel(load_predictor(model_dir), str(path), pred, key="eval_heat")
+        except FishcoreError as exc:
+            st.caption(tr("No heat map: {error}", error=exc))
+    else:
+        st.caption(tr("No heat map: {error}", error=tr("{file} is no longer on disk", file=photo)))
 
-st.subheader("Per species")
+st.subheader(tr("Per species"))
+per_species = pd.DataFrame(
+    [
+        {tr("species"): c, tr("precision"): m["precision"], tr("recall"): m["recall"], "F1": m["f1"], tr("photos"): m["support"]}
+        for c, m in report.per_class.items()
+    ]
+)
 st.dataframe(
-    pd.DataFrame([{"species": c, **m} for c, m in report.per_class.items()]).style.format(
-        {"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}"}
-    ),
+    per_species,
     hide_index=True,
     width="stretch",
+    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in (tr("precision"), tr("recall"), "F1")},
 )
 c1, c2 = st.columns(2)
 c1.download_button(
-    "Report (JSON)",
+    tr("Report (JSON)"),
     json.dumps(report.to_dict(), indent=1, ensure_ascii=False),
     f"{model_dir.name}-report.json",
     "application/json",
 )
 c2.download_button(
-    "Per-photo rows (CSV)", pd.DataFrame(report.rows).to_csv(index=False), f"{model_dir.name}-rows.csv", "text/csv"
+    tr("Per-photo rows (CSV)"), pd.DataFrame(report.rows).to_csv(index=False), f"{model_dir.name}-rows.csv", "text/csv"
 )

@@ -7,6 +7,7 @@ from fishcore.data.dataset import IMAGE_EXTENSIONS, thumbnail
 from fishcore.errors import FishcoreError
 from fishcore.store.datasets import ImportPlan
 from fishcore.store.model_files import read_card
+from pages._i18n import num, tr
 from pages._shared import dataset_area, readable_path, workspace
 
 PHOTO_TYPES = sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)
@@ -16,10 +17,13 @@ COLUMNS = 6
 
 area = dataset_area()
 ws = workspace()
-st.title("My photos")
+st.title(tr("My photos"))
 st.caption(
-    "Your own datasets: one folder per dataset, one sub-folder per species, kept in "
-    f"`{area.root}`. Bring photos in, check what will be added, then train on the Train page."
+    tr(
+        "Your own datasets: one folder per dataset, one sub-folder per species, kept in `{folder}`. Bring photos in, "
+        "check what will be added, then train on the Train page.",
+        folder=area.root,
+    )
 )
 
 
@@ -28,7 +32,7 @@ def bar_progress(text: str):
 
     def update(done: int, total: int) -> None:
         if done == total or done % 10 == 0:
-            bar.progress(done / max(total, 1), text=f"{text} {done}/{total}")
+            bar.progress(done / max(total, 1), text=f"{text} {num(done)}/{num(total)}")
 
     return bar, update
 
@@ -45,14 +49,16 @@ with st.container(border=True):
     if names:
         if st.session_state.get("photos_dataset") not in names:
             st.session_state["photos_dataset"] = names[0]
-        dataset = c1.selectbox("Dataset", names, key="photos_dataset")
+        dataset = c1.selectbox(tr("Dataset"), names, key="photos_dataset")
     else:
         dataset = None
-        c1.info("No dataset yet: make one on the right.")
+        c1.info(tr("No dataset yet: make one on the right."))
     new_name = c2.text_input(
-        "New dataset", placeholder="e.g. kakap-kembung-tongkol", key=f"new_{st.session_state.get('new_n', 0)}"
+        tr("New dataset"),
+        placeholder=tr("e.g. {example}", example="kakap-kembung-tongkol"),
+        key=f"new_{st.session_state.get('new_n', 0)}",
     )
-    if c2.button("Create", icon=":material/create_new_folder:"):
+    if c2.button(tr("Create"), icon=":material/create_new_folder:"):
         try:
             area.create(new_name)
         except FishcoreError as exc:
@@ -70,21 +76,23 @@ with st.container(border=True):
     if bundled_root is not None and bundled_root.is_dir():
         start_name = f"{bundled_root.name}-species"
         if start_name not in names and st.button(
-            f"Start a dataset from the bundled model's photos ({bundled_root})",
+            tr("Start a dataset from the bundled model's photos ({folder})", folder=bundled_root),
             icon=":material/library_add:",
-            help="Copies the photos the bundled model was trained on into a new dataset, so you can add your species to them.",
+            help=tr(
+                "Copies the photos the bundled model was trained on into a new dataset, so you can add your species to them."
+            ),
         ):
-            bar, update = bar_progress("Reading the photos...")
+            bar, update = bar_progress(tr("Reading the photos..."))
             try:
                 area.create(start_name)
                 plan = area.plan_import(start_name, bundled_root, progress=update)
-                bar.progress(0.0, text="Copying...")
+                bar.progress(0.0, text=tr("Copying..."))
                 area.apply_import(plan, progress=update)
             except FishcoreError as exc:
                 st.error(str(exc))
             else:
                 st.session_state["photos_dataset"] = start_name
-                st.session_state["photos_message"] = f"Made '{start_name}': {plan.summary()}."
+                st.session_state["photos_message"] = tr("Made '{name}': {summary}.", name=start_name, summary=plan.summary())
                 st.rerun()
 
 if dataset is None:
@@ -94,17 +102,17 @@ if st.session_state.get("photos_message"):
 
 counts = area.classes(dataset)
 c1, c2, c3 = st.columns([1, 1, 2])
-c1.metric("Species", len(counts))
-c2.metric("Photos", sum(counts.values()))
-if c3.button("Train on this dataset", icon=":material/model_training:", disabled=len(counts) < 2):
+c1.metric(tr("Species"), num(len(counts)))
+c2.metric(tr("Photos"), num(sum(counts.values())))
+if c3.button(tr("Train on this dataset"), icon=":material/model_training:", disabled=len(counts) < 2):
     st.session_state["dataset_path"] = str(area.path(dataset))
     st.switch_page("pages/train_page.py")
 if counts:
     st.dataframe(
-        pd.DataFrame({"species": list(counts), "photos": list(counts.values())}),
+        pd.DataFrame({tr("species"): list(counts), tr("photos"): list(counts.values())}),
         hide_index=True,
         column_config={
-            "photos": st.column_config.ProgressColumn("photos", format="%d", min_value=0, max_value=max(counts.values()))
+            tr("photos"): st.column_config.ProgressColumn(tr("photos"), format="%d", min_value=0, max_value=max(counts.values()))
         },
     )
 for warning in area.warnings(dataset):
@@ -117,15 +125,16 @@ def class_choice(key: str) -> str | None:
     options = [NEW_CLASS, *counts]  # a new species first: the common reason to add photos
     c1, c2 = st.columns(2)
     choice = c1.selectbox(
-        "Species", options, key=f"{key}_class", format_func=lambda c: "A new species..." if c == NEW_CLASS else c
+        tr("Species"), options, key=f"{key}_class", format_func=lambda c: tr("A new species...") if c == NEW_CLASS else c
     )
     if choice == NEW_CLASS:
-        return c2.text_input("Name of the new species", key=f"{key}_new_class", placeholder="e.g. kakap") or None
+        name = tr("Name of the new species")
+        return c2.text_input(name, key=f"{key}_new_class", placeholder=tr("e.g. {example}", example="kakap")) or None
     return choice
 
 
 def check(source, class_name: str | None, label: str) -> None:
-    bar, update = bar_progress(f"Checking {label}...")
+    bar, update = bar_progress(tr("Checking {what}...", what=label))
     try:
         st.session_state["photos_plan"] = (dataset, area.plan_import(dataset, source, class_name, progress=update))
     except FishcoreError as exc:
@@ -134,38 +143,42 @@ def check(source, class_name: str | None, label: str) -> None:
         bar.empty()
 
 
-st.subheader("Add photos")
+st.subheader(tr("Add photos"))
 # Tracked tabs: the chosen one stays chosen across the reruns each added photo causes, and the camera
 # only opens while its tab is shown.
 zip_tab, folder_tab, photos_tab, camera_tab, server_tab = st.tabs(
-    ["Zip file", "Folder", "Photos of one species", "Camera", "Folder on the server"], key="photos_source", on_change="rerun"
+    [tr("Zip file"), tr("Folder"), tr("Photos of one species"), tr("Camera"), tr("Folder on the server")],
+    key="photos_source",
+    on_change="rerun",
 )
 with zip_tab:
-    st.caption("A .zip whose folders are species (a zip of a dataset folder works too).")
-    upload = st.file_uploader("Zip file", type=["zip"], key=f"zip_{st.session_state.get('zip_n', 0)}")
-    if upload is not None and st.button("Check the zip", key="check_zip", type="primary"):
+    st.caption(tr("A .zip whose folders are species (a zip of a dataset folder works too)."))
+    upload = st.file_uploader(tr("Zip file"), type=["zip"], key=f"zip_{st.session_state.get('zip_n', 0)}")
+    if upload is not None and st.button(tr("Check the zip"), key="check_zip", type="primary"):
         check(upload.getvalue(), None, upload.name)
 with folder_tab:
-    st.caption("A folder from your computer with one sub-folder per species.")
+    st.caption(tr("A folder from your computer with one sub-folder per species."))
     files = st.file_uploader(
-        "Folder", type=PHOTO_TYPES, accept_multiple_files="directory", key=f"dir_{st.session_state.get('dir_n', 0)}"
+        tr("Folder"), type=PHOTO_TYPES, accept_multiple_files="directory", key=f"dir_{st.session_state.get('dir_n', 0)}"
     )
-    if files and st.button("Check the folder", key="check_dir", type="primary"):
-        check([(f.name, f.getvalue()) for f in files], None, f"{len(files)} files")
+    if files and st.button(tr("Check the folder"), key="check_dir", type="primary"):
+        check([(f.name, f.getvalue()) for f in files], None, tr("{n} files", n=num(len(files))))
 with photos_tab:
     target = class_choice("photos")
     files = st.file_uploader(
-        "Photos", type=PHOTO_TYPES, accept_multiple_files=True, key=f"photos_{st.session_state.get('photos_n', 0)}"
+        tr("Photos"), type=PHOTO_TYPES, accept_multiple_files=True, key=f"photos_{st.session_state.get('photos_n', 0)}"
     )
-    if files and st.button("Check the photos", key="check_photos", type="primary", disabled=not target):
-        check([(f.name, f.getvalue()) for f in files], target, f"{len(files)} photos")
+    if files and st.button(tr("Check the photos"), key="check_photos", type="primary", disabled=not target):
+        check([(f.name, f.getvalue()) for f in files], target, tr("{n} photos", n=num(len(files))))
     if files and not target:
-        st.info("Choose the species these photos show.")
+        st.info(tr("Choose the species these photos show."))
 with camera_tab:
-    st.caption("Point the camera at one fish, take a photo, turn the fish or move, take another. Each photo is added at once.")
+    st.caption(
+        tr("Point the camera at one fish, take a photo, turn the fish or move, take another. Each photo is added at once.")
+    )
     target = class_choice("camera")
     shot = (
-        st.camera_input("Camera", key=f"camera_{st.session_state.get('camera_n', 0)}", disabled=not target)
+        st.camera_input(tr("Camera"), key=f"camera_{st.session_state.get('camera_n', 0)}", disabled=not target)
         if camera_tab.open is not False
         else None
     )
@@ -179,18 +192,20 @@ with camera_tab:
             st.error(str(exc))
         else:
             if written:
-                st.session_state["photos_message"] = f"Added a photo to {target} ({area.classes(dataset).get(target, 0)} now)."
+                st.session_state["photos_message"] = tr(
+                    "Added a photo to {species} ({n} now).", species=target, n=num(area.classes(dataset).get(target, 0))
+                )
             else:
-                why = (plan.skipped or plan.duplicates or [("", "not added")])[0][1]
-                st.session_state["photos_message"] = f"That photo was not added: {why}"
+                why = (plan.skipped or plan.duplicates or [("", tr("not added"))])[0][1]
+                st.session_state["photos_message"] = tr("That photo was not added: {why}", why=why)
             bump("camera_n")
             st.rerun()
     if target:
-        st.caption(f"{target}: {counts.get(target, 0)} photos")
+        st.caption(tr("{species}: {n} photos", species=target, n=num(counts.get(target, 0))))
 with server_tab:
-    st.caption("A folder on the machine this app runs on, with one sub-folder per species.")
-    path = st.text_input("Folder path", key="server_path")
-    if path and st.button("Check the folder", key="check_server", type="primary"):
+    st.caption(tr("A folder on the machine this app runs on, with one sub-folder per species."))
+    path = st.text_input(tr("Folder path"), key="server_path")
+    if path and st.button(tr("Check the folder"), key="check_server", type="primary"):
         check(readable_path(path), None, path)
 
 # --- preview, then write ---------------------------------------------------------------------
@@ -198,81 +213,94 @@ pending = st.session_state.get("photos_plan")
 if pending and pending[0] == dataset:
     plan: ImportPlan = pending[1]
     with st.container(border=True):
-        st.markdown("**Before anything is written**")
+        st.markdown("**" + tr("Before anything is written") + "**")
         c = st.columns(4)
-        c[0].metric("Photos to add", len(plan.add))
-        c[1].metric("New species", len(plan.new_classes))
-        c[2].metric("Already there", len(plan.duplicates))
-        c[3].metric("Skipped", len(plan.skipped))
+        c[0].metric(tr("Photos to add"), num(len(plan.add)))
+        c[1].metric(tr("New species"), num(len(plan.new_classes)))
+        c[2].metric(tr("Already there"), num(len(plan.duplicates)))
+        c[3].metric(tr("Skipped"), num(len(plan.skipped)))
         if plan.counts:
-            st.dataframe(
-                pd.DataFrame([{"species": k, "photos to add": v, "new": k in plan.new_classes} for k, v in plan.counts.items()]),
-                hide_index=True,
-            )
-        if plan.skipped:
-            with st.expander(f"{len(plan.skipped)} file(s) skipped, and why"):
-                st.dataframe(pd.DataFrame(plan.skipped, columns=["file", "why"]), hide_index=True, width="stretch")
-        if plan.duplicates:
-            with st.expander(f"{len(plan.duplicates)} photo(s) already in the dataset (not added again)"):
-                st.dataframe(pd.DataFrame(plan.duplicates, columns=["file", "same as"]), hide_index=True, width="stretch")
-        if plan.near_duplicates:
-            with st.expander(f"{len(plan.near_duplicates)} photo(s) nearly the same as one already there (added)"):
-                st.dataframe(pd.DataFrame(plan.near_duplicates, columns=["file", "looks like"]), hide_index=True, width="stretch")
+            rows = [{tr("species"): k, tr("photos to add"): v, tr("new"): k in plan.new_classes} for k, v in plan.counts.items()]
+            st.dataframe(pd.DataFrame(rows), hide_index=True)
+        lists = [
+            (plan.skipped, tr("{n} file(s) skipped, and why", n=len(plan.skipped)), tr("why")),
+            (plan.duplicates, tr("{n} photo(s) already in the dataset (not added again)", n=len(plan.duplicates)), tr("same as")),
+            (
+                plan.near_duplicates,
+                tr("{n} photo(s) nearly the same as one already there (added)", n=len(plan.near_duplicates)),
+                tr("looks like"),
+            ),
+        ]
+        for pairs, title, second in lists:
+            if pairs:
+                with st.expander(title):
+                    st.dataframe(pd.DataFrame(pairs, columns=[tr("file"), second]), hide_index=True, width="stretch")
         b1, b2 = st.columns(2)
-        if b1.button(f"Add {len(plan.add)} photos", type="primary", disabled=not plan.add, icon=":material/add_photo_alternate:"):
-            bar, update = bar_progress("Adding photos...")
+        if b1.button(
+            tr("Add {n} photos", n=num(len(plan.add))),
+            type="primary",
+            disabled=not plan.add,
+            icon=":material/add_photo_alternate:",
+        ):
+            bar, update = bar_progress(tr("Adding photos..."))
             try:
                 written = area.apply_import(plan, progress=update)
             except (FishcoreError, OSError) as exc:
-                st.error(f"Stopped: {exc}")
+                st.error(tr("Stopped: {error}", error=exc))
             else:
                 del st.session_state["photos_plan"]
                 for key in ("zip_n", "dir_n", "photos_n"):
                     bump(key)
-                st.session_state["photos_message"] = f"Added {len(written)} photos to '{dataset}'."
+                st.session_state["photos_message"] = tr("Added {n} photos to '{dataset}'.", n=num(len(written)), dataset=dataset)
                 st.rerun()
-        if b2.button("Cancel", key="cancel_plan"):
+        if b2.button(tr("Cancel"), key="cancel_plan"):
             del st.session_state["photos_plan"]
             st.rerun()
 
 # --- manage ------------------------------------------------------------------------------------
-st.subheader("Manage")
+st.subheader(tr("Manage"))
 if counts:
     rename_tab, merge_tab, delete_tab, browse_tab = st.tabs(
-        ["Rename", "Merge", "Delete a species", "Photos"], key="photos_manage", on_change="rerun"
+        [tr("Rename"), tr("Merge"), tr("Delete a species"), tr("Photos")], key="photos_manage", on_change="rerun"
     )
     with rename_tab, st.form("rename"):
-        old = st.selectbox("Species", list(counts), key="rename_from")
-        new = st.text_input("New name", key="rename_to")
-        if st.form_submit_button("Rename"):
+        old = st.selectbox(tr("Species"), list(counts), key="rename_from")
+        new = st.text_input(tr("New name"), key="rename_to")
+        if st.form_submit_button(tr("Rename")):
             try:
                 area.rename_class(dataset, old, new)
                 st.rerun()
             except FishcoreError as exc:
                 st.error(str(exc))
     with merge_tab, st.form("merge"):
-        sources = st.multiselect("Species to merge", list(counts))
-        into = st.text_input("Into (an existing or a new name)")
-        if st.form_submit_button("Merge"):
+        sources = st.multiselect(tr("Species to merge"), list(counts))
+        into = st.text_input(tr("Into (an existing or a new name)"))
+        if st.form_submit_button(tr("Merge")):
             try:
                 moved = area.merge_classes(dataset, sources, into)
-                st.session_state["photos_message"] = f"Moved {moved} photos into {into}."
+                st.session_state["photos_message"] = tr("Moved {n} photos into {species}.", n=num(moved), species=into)
                 st.rerun()
             except FishcoreError as exc:
                 st.error(str(exc))
     with delete_tab:
-        victim = st.selectbox("Species", list(counts), key="delete_class")
-        with st.popover(f"Delete {victim}"):
-            st.write(f"Move all {counts.get(victim, 0)} photos of **{victim}** to the trash? You can restore them below.")
-            if st.button("Yes, move to trash", type="primary", key="confirm_delete_class"):
+        victim = st.selectbox(tr("Species"), list(counts), key="delete_class")
+        with st.popover(tr("Delete {species}", species=victim)):
+            st.write(
+                tr(
+                    "Move all {n} photos of **{species}** to the trash? You can restore them below.",
+                    n=num(counts.get(victim, 0)),
+                    species=victim,
+                )
+            )
+            if st.button(tr("Yes, move to trash"), type="primary", key="confirm_delete_class"):
                 area.delete_class(dataset, victim)
                 st.rerun()
     with browse_tab:
-        label = st.selectbox("Species", list(counts), key="browse_class")
+        label = st.selectbox(tr("Species"), list(counts), key="browse_class")
         folder = area.path(dataset) / label
         photos = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         pages = max(1, -(-len(photos) // PAGE_SIZE))
-        page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"browse_page_{label}")
+        page = st.number_input(tr("Page (of {pages})", pages=pages), 1, pages, 1, key=f"browse_page_{label}")
         chunk = photos[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
         chosen = []
         for row in range(0, len(chunk), COLUMNS):
@@ -283,22 +311,22 @@ if counts:
                     col.warning(f"{photo.name}: {exc}")
                 if col.checkbox(photo.name[:18], key=f"pick_{label}_{photo.name}"):
                     chosen.append(f"{label}/{photo.name}")
-        if st.button(f"Move {len(chosen)} selected to the trash", disabled=not chosen):
+        if st.button(tr("Move {n} selected to the trash", n=len(chosen)), disabled=not chosen):
             area.delete_photos(dataset, chosen)
             st.rerun()
 
 trash = area.trash(dataset)
 if trash:
-    with st.expander(f"Trash ({len(trash)} deletion(s))"):
+    with st.expander(tr("Trash ({n} deletion(s))", n=len(trash))):
         for batch, held in trash:
             c1, c2 = st.columns([4, 1])
             c1.write(f"{batch}: {', '.join(held[:6])}{' ...' if len(held) > 6 else ''}")
-            if c2.button("Restore", key=f"restore_{batch}"):
+            if c2.button(tr("Restore"), key=f"restore_{batch}"):
                 n = area.restore(dataset, batch)
-                st.session_state["photos_message"] = f"Restored {n} photos."
+                st.session_state["photos_message"] = tr("Restored {n} photos.", n=num(n))
                 st.rerun()
-        with st.popover("Empty the trash"):
-            st.write("Delete the photos in the trash for good?")
-            if st.button("Yes, empty it", type="primary"):
+        with st.popover(tr("Empty the trash")):
+            st.write(tr("Delete the photos in the trash for good?"))
+            if st.button(tr("Yes, empty it"), type="primary"):
                 area.empty_trash(dataset)
                 st.rerun()

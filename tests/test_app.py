@@ -276,3 +276,25 @@ def test_models_page_shows_the_species_card_editor_and_saves_cards_into_the_mode
         save_cards(copy, {"Unicorn": {"en": "Unicorn"}})
     with _pytest.raises(FishcoreError):
         save_cards(copy, {"Trout": {"en": "x" * 301}})
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_opens_in_bahasa_indonesia_without_english_words(path):
+    """Each page in Indonesian from the URL: no error, and no label or text the catalogue would have translated."""
+    import json
+
+    catalogue = json.loads((REPO / "assets" / "locales" / "id.json").read_text(encoding="utf-8"))
+    english = {k for k, v in catalogue.items() if k != v}
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+    at.query_params["lang"] = "id"
+    at.switch_page(path)
+    at.run()
+    assert not at.exception, at.exception
+    shown = []
+    for kind in ("title", "header", "subheader", "caption", "markdown", "info", "warning", "error", "success"):
+        shown += [e.value for e in getattr(at, kind)]
+    for kind in ("button", "metric", "selectbox", "radio", "toggle", "text_input", "number_input", "slider", "expander"):
+        shown += [e.label for e in getattr(at, kind)]
+    assert at.title and at.title[0].value in catalogue.values()
+    untranslated = sorted({text for text in shown if text in english})
+    assert not untranslated, f"{path} shows English text in Indonesian: {untranslated}"

@@ -11,8 +11,8 @@ from fishcore.inference.openset import REASON_WORDS
 
 from conftest import REPO
 
-# The pages a fisherman or trader uses (and the navigation); the others are English-only for now.
-TRANSLATED = ["app.py", "pages/home_page.py", "pages/predict_page.py", "pages/train_page.py"]
+# Every page of the app, the navigation, and the widgets the pages share.
+TRANSLATED = ["app.py", "pages/_shared.py", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "pages").glob("*_page.py"))]
 # Streamlit calls whose first argument, label= or help= the user reads.
 SHOWN = {
     "title", "header", "subheader", "write", "markdown", "caption", "info", "warning", "error", "success", "button",
@@ -34,22 +34,28 @@ def _texts(node: ast.AST) -> list[str]:
 
 
 def _word_tables() -> list[str]:
-    """Texts the pages pass to tr() through a table (phases, outcomes, verdict reasons, choices)."""
+    """Texts the pages pass to tr() through a table: the pages' own word tables (phases, outcomes, choices,
+    columns), verdict reasons, the augmentation settings' labels and the comparison's rows."""
+    from fishcore.config import AUGMENT_SPEC
     from fishcore.inference.explain import CAPTION
-    from pages import _shared
+    from fishcore.training.compare import recipes
 
-    tables = [_shared.PHASE_WORDS, _shared.STOP_WORDS, _shared.ERROR_WORDS, REASON_WORDS, {"caption": CAPTION}]
-    tree = ast.parse((REPO / "pages" / "train_page.py").read_text(encoding="utf-8"))
-    for node in tree.body:  # the module-level word tables of the Train page
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
-            tables.append({k: v.value for k, v in zip(node.value.keys, node.value.values, strict=True)})
-    texts = [t for table in tables for t in table.values() if t]
-    return [*texts, "confident", "not sure", "not a fish", "starting", "running", "stopping", "finished", "stopped", "failed"]
+    texts = [*REASON_WORDS.values(), CAPTION]
+    texts += [t for p in AUGMENT_SPEC for t in (p.label, p.help)]
+    texts += [t for r in recipes() for t in (r.name, r.what)]
+    for rel in TRANSLATED:  # module-level dicts whose values are all text
+        for node in ast.parse((REPO / rel).read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and node.value.values:
+                values = node.value.values
+                if all(isinstance(v, ast.Constant) and isinstance(v.value, str) for v in values):
+                    texts += [v.value for v in values]
+    states = ["starting", "running", "stopping", "finished", "stopped", "failed"]
+    return [t for t in texts if t] + ["confident", "not sure", "not a fish", *states]
 
 
 def all_texts() -> list[str]:
     texts = []
-    for rel in [*TRANSLATED, "pages/_shared.py"]:  # the shared widgets the translated pages use
+    for rel in TRANSLATED:
         texts += _texts(ast.parse((REPO / rel).read_text(encoding="utf-8")))
     return sorted(set(texts + _word_tables()))
 
