@@ -54,6 +54,29 @@ def pct(value: float, digits: int = 0) -> str:
     return f"{num(value * 100, digits)}%"
 
 
+MONTHS = {
+    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+    "id": ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"],
+}
+
+
+def when(iso: str) -> str:
+    """An ISO timestamp as the language writes a date and time: 29 Nov 2026, 11:35 / 29 Nov 2026, 11.35.
+
+    Shown in the timestamp's own offset (the model card records UTC); text that is no timestamp comes back as it is.
+    """
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return str(iso)
+    code = language() if language() in MONTHS else SOURCE
+    clock = f"{moment:%H:%M}" if code == "en" else f"{moment:%H.%M}"
+    zone = " UTC" if moment.utcoffset() is not None and not moment.utcoffset() else ""
+    return f"{moment.day} {MONTHS[code][moment.month - 1]} {moment.year}, {clock}{zone}"
+
+
 def _chosen() -> None:
     st.session_state["lang"] = st.session_state["lang_choice"]
     st.query_params["lang"] = st.session_state["lang"]  # a link or a refresh keeps the language

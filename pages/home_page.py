@@ -5,7 +5,7 @@ import streamlit as st
 from fishcore.errors import FishcoreError
 from fishcore.store.model_files import read_card
 from fishcore.store.species import display_name
-from pages._i18n import language, num, pct, tr
+from pages._i18n import language, num, pct, tr, when
 from pages._shared import workspace
 
 st.title(tr("Marine fish species classifier"))
@@ -47,7 +47,7 @@ else:
                 mode=card.training.mode,
                 epochs=card.training.epochs,
                 n=len(card.split.get("train", [])),
-                created=card.created,
+                created=when(card.created),
             )
             + (" " + tr("Chosen on validation photos: {recipe}.", recipe=card.training.recipe) if card.training.recipe else "")
         )

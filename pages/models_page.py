@@ -10,7 +10,7 @@ from fishcore.errors import FishcoreError
 from fishcore.store.export import export_onnx, import_model_zip
 from fishcore.store.model_files import bundled_model_dir, delete_model, family_of, model_archive
 from fishcore.store.species import save_cards
-from pages._i18n import num, pct, tr
+from pages._i18n import num, pct, tr, when
 from pages._shared import workspace
 
 # A species card's fields and the editor's column for each.
@@ -111,7 +111,7 @@ for family, members in families.items():
                         history += "; " + tr("added {names}", names=", ".join(lineage["classes_added"]))
                     if lineage.get("classes_removed"):
                         history += "; " + tr("removed {names}", names=", ".join(lineage["classes_removed"]))
-                created = tr("created {when}", when=card.created)
+                created = tr("created {when}", when=when(card.created))
                 species = tr("species: {names}", names=", ".join(card.classes))
                 st.caption(f"{history} · {mode} · {created} · {species}")
             b = st.columns(4)

@@ -109,7 +109,7 @@ def test_translated_pages_pass_no_bare_text_to_streamlit(rel):
     assert not bare, f"{rel} shows untranslated text: {bare}"
 
 
-def test_numbers_and_percentages_follow_the_language(monkeypatch):
+def test_numbers_percentages_and_dates_follow_the_language(monkeypatch):
     import streamlit as st
 
     from pages import _i18n
@@ -117,7 +117,10 @@ def test_numbers_and_percentages_follow_the_language(monkeypatch):
     monkeypatch.setattr(_i18n, "language", lambda: "id")
     assert _i18n.num(1234.5, 1) == "1.234,5" and _i18n.pct(0.985, 1) == "98,5%"
     assert _i18n.tr("Not sure.") == CATALOGUE["Not sure."]
+    assert _i18n.when("2026-05-04T09:05:00+00:00") == "4 Mei 2026, 09.05 UTC"
     monkeypatch.setattr(_i18n, "language", lambda: "en")
     assert _i18n.num(1234.5, 1) == "1,234.5" and _i18n.pct(0.985, 1) == "98.5%"
     assert _i18n.tr("{n} photos together:", n=3) == "3 photos together:"
+    assert _i18n.when("2026-05-04T09:05:00+00:00") == "4 May 2026, 09:05 UTC"
+    assert _i18n.when("not a date") == "not a date"
     assert st is not None
