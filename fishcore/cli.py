@@ -563,6 +563,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(
             f"  {r.name:<26} accuracy {r.accuracy:.3f}  macro-F1 {r.macro_f1:.3f}  trained in {r.train_seconds:.0f} s  "
             f"{params}  {r.latency_ms:.1f} ms/photo"
+            + (f"  (features of {r.features_from}: {r.feature_seconds:.0f} s counted)" if r.features_from else "")
         )
     return 0
 

@@ -23,6 +23,7 @@ COLUMNS = {
     "test accuracy": "test accuracy",
     "macro-F1": "macro-F1",
     "training (s)": "training (s)",
+    "features (s)": "of which features (s)",
     "trained parameters": "trained parameters",
     "all parameters": "all parameters",
     "ms per photo": "ms per photo",
@@ -105,6 +106,7 @@ def table(result: Comparison, words=tr) -> pd.DataFrame:
                 "test accuracy": r.accuracy,
                 "macro-F1": r.macro_f1,
                 "training (s)": r.train_seconds,
+                "features (s)": r.feature_seconds,
                 "trained parameters": r.trained_params,
                 "all parameters": r.total_params,
                 "ms per photo": r.latency_ms,
@@ -189,6 +191,16 @@ def show(result: Comparison, folder) -> None:
             shown["macro-F1"]: st.column_config.NumberColumn(format="%.3f"),
         },
     )
+    for r in result.rows:
+        if r.features_from:
+            st.caption(
+                tr(
+                    "{row} reused the features of {first} (the same frozen layers, computed once); its seconds include "
+                    "what computing them cost.",
+                    row=tr(r.name),
+                    first=tr(r.features_from),
+                )
+            )
     c1, c2 = st.columns(2)
     c1.download_button(tr("Table (CSV)"), table(result, str).to_csv(index=False), f"{folder.name}.csv", "text/csv")
     c2.download_button(tr("Results (JSON)"), json.dumps(result.to_dict(), indent=1), f"{folder.name}.json", "application/json")

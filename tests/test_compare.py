@@ -111,3 +111,25 @@ def test_every_network_gets_the_same_training_time_after_its_features(colours, t
     ctx = RunContext(data, model_cfg, cfg, tmp_path, torch.device("cpu"), torch.Generator(), fit_seconds=0.01)
     fitted = STRATEGIES[mode](ctx)
     assert fitted.result.stop_reason == "budget" and fitted.result.iterations <= 2
+
+
+def test_rows_with_the_same_frozen_trunk_share_its_features_and_are_charged_for_them(colours, tmp_path, monkeypatch):
+    """The paper's model and the one without its residual head read one feature cache; the second row's seconds
+    still include what computing those features cost (measured by the first)."""
+    from fishcore.training import strategies
+
+    computed = []
+    real = strategies._cached_features
+
+    def recording(ctx, store, augment, k):
+        out = real(ctx, store, augment, k)
+        computed.append(out[3]["views_computed"])
+        return out
+
+    monkeypatch.setattr(strategies, "_cached_features", recording)
+    result = compare(colours, tmp_path / "out", seconds_per_row=3, rows=_rows("residual head (paper)", "no residual head"))
+    paper, linear = result.rows[:2]
+    assert computed[0] > 0 and computed[1] == 0  # the second row computed no view: it read the first row's
+    assert paper.features_from == "" and linear.features_from == "residual head (paper)"
+    assert linear.feature_seconds == paper.feature_seconds > 0 and linear.train_seconds >= linear.feature_seconds
+    assert read_comparison(tmp_path / "out").rows[1].features_from == "residual head (paper)"

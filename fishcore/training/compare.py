@@ -8,9 +8,12 @@ histogram + k-NN baseline; and the other registered backbones whose ImageNet wei
 machine. Architectures of the paper's list that fishcore cannot train, or whose weights are missing,
 are rows that say why they were skipped.
 
-Each trained row starts from a cold feature cache and gets the same seconds of training after its
-features are computed, so its seconds (features + training) are what it costs alone. Results
-are written after every row (results.json, results.csv), so a crash or a stop keeps what was done.
+Each trained row gets the same seconds of training after its features are computed, and its seconds
+are what it costs alone: features + training. Rows whose frozen trunk is the same (the paper's model
+and the one without its residual head) compute the features once and share them; the second row is
+charged the seconds the first one measured for them, so sharing shortens the comparison without
+flattering any row. Results are written after every row (results.json, results.csv), so a crash or a
+stop keeps what was done.
 """
 
 from __future__ import annotations
@@ -117,6 +120,8 @@ class Row:
     total_params: int | None = None
     latency_ms: float | None = None
     skipped: str = ""  # why the row was not run
+    feature_seconds: float | None = None  # of train_seconds: computing the frozen trunk's features
+    features_from: str = ""  # the row whose features this one reused (and was charged for)
 
 
 def hsv_histogram(image) -> np.ndarray:
@@ -187,27 +192,43 @@ def _test_logits(fitted: Fitted, data: TrainingData, check: Callable[[], None]) 
     return compute_logits(fitted.model.cpu().eval(), loader, torch.device("cpu"), check)
 
 
-def _network_row(recipe: Recipe, data: TrainingData, seed: int, seconds: float, scratch: Path, stop, device) -> Row:
+def _trunk_key(model_cfg: ModelConfig, train_cfg: TrainConfig) -> tuple:
+    """What a row's cached features depend on: rows with the same key can share them (only heads differ)."""
+    return (train_cfg.mode, model_cfg.backbone, model_cfg.pretrained, model_cfg.freeze_until, model_cfg.image_size,
+            train_cfg.views, repr(train_cfg.augment))  # fmt: skip
+
+
+def _network_row(recipe: Recipe, data: TrainingData, seed: int, seconds: float, scratch: Path, stop, device, shared: dict) -> Row:
+    """Train and score one network row; ``shared`` maps a trunk key to (cache, feature seconds, the row that made it)."""
     model_cfg = ModelConfig(**recipe.model)
     # Every network row trains until validation stops improving or its time is up; epochs only bound it.
     train_cfg = TrainConfig(seed=seed, epochs=200, **recipe.train)
-    cache = scratch / recipe.name.replace(" ", "_")  # cold for every row: its seconds are its own
+    key = _trunk_key(model_cfg, train_cfg)
+    cache, feature_seconds, owner = shared.get(key, (scratch / f"trunk-{len(shared)}", None, ""))
     generator = seed_everything(seed)
     started = time.monotonic()
     # The same training time for every network, counted after its features are computed; the row's seconds
     # include those features (from scratch has none: it trains the whole network for the whole time).
     ctx = RunContext(data, model_cfg, train_cfg, cache, device, generator, stop=stop, fit_seconds=seconds)
-    try:
-        fitted = STRATEGIES[train_cfg.mode](ctx)
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
+    fitted = STRATEGIES[train_cfg.mode](ctx)
     train_seconds = time.monotonic() - started
+    measured = fitted.stats.get("feature_seconds")
+    if feature_seconds is None:
+        feature_seconds = measured
+        if measured is not None:
+            shared[key] = (cache, measured, recipe.name)  # the next row with this trunk reads them from the cache
+    elif measured is not None:
+        train_seconds += feature_seconds - measured  # charge what computing them cost, not the cache read
     logits, targets = _test_logits(fitted, data, stop_checker(stop))
     accuracy, f1 = _scores(targets.numpy(), logits.argmax(1).numpy())
     model = fitted.model
     trained = sum(p.numel() for p in model.parameters() if p.requires_grad)  # instant mode: the linear head only
     total = sum(p.numel() for p in model.parameters())
-    return Row(recipe.name, recipe.what, accuracy, f1, round(train_seconds, 1), int(trained), total, _latency_ms(fitted, data))
+    latency = _latency_ms(fitted, data)
+    row = Row(recipe.name, recipe.what, accuracy, f1, round(train_seconds, 1), int(trained), total, latency)
+    row.feature_seconds = None if feature_seconds is None else round(feature_seconds, 1)
+    row.features_from = owner
+    return row
 
 
 def _skip_reason(recipe: Recipe) -> str:
@@ -305,6 +326,7 @@ def compare(
             raise FishcoreError("the split left no test photos to compare on; add photos or raise the test fraction")
         result = Comparison(str(data_dir), seed, seconds_per_row, _processor(), len(data.test), data.classes, [])
         device = resolve_device("auto")
+        shared: dict[tuple, tuple[Path, float, str]] = {}  # trunk key -> (feature cache, its seconds, first row)
         for i, recipe in enumerate(rows):
             reason = _skip_reason(recipe)
             try:
@@ -315,7 +337,7 @@ def compare(
                 elif recipe.kind == "histogram":
                     row = _histogram_row(recipe, data, check)
                 else:
-                    row = _network_row(recipe, data, seed, seconds_per_row, scratch, stop, device)
+                    row = _network_row(recipe, data, seed, seconds_per_row, scratch, stop, device, shared)
             except StopRequested:
                 break
             except WeightsError as exc:
