@@ -13,7 +13,7 @@ import streamlit as st
 ICON = Path(__file__).parent / "assets" / "icon.png"
 st.set_page_config(page_title="Fish species classifier", page_icon=str(ICON), layout="wide")
 
-from pages._i18n import language_switch, tr  # noqa: E402 (set_page_config must come first)
+from pages._i18n import language_switch, tr, widget_words  # noqa: E402 (set_page_config must come first)
 
 
 def page(name: str, title: str, icon: str, **kwargs) -> st.Page:
@@ -21,6 +21,7 @@ def page(name: str, title: str, icon: str, **kwargs) -> st.Page:
 
 
 language_switch()
+widget_words()
 pages = {
     "": [page("home", tr("Home"), "home", default=True)],
     tr("Use"): [page("predict", tr("Predict"), "photo_camera"), page("models", tr("Models"), "inventory_2")],

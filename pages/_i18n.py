@@ -77,6 +77,31 @@ def when(iso: str) -> str:
     return f"{moment.day} {MONTHS[code][moment.month - 1]} {moment.year}, {clock}{zone}"
 
 
+# Words Streamlit's own widgets show, which its API cannot change: widget_words() swaps them by CSS.
+STREAMLIT_WORDS = {
+    # The camera's shutter button, before a photo (its only content is the text) and after (an icon and the text).
+    "[data-testid='stCameraInputButton']:not(:has(span))": "Take Photo",
+    "[data-testid='stCameraInputButton'] > span": "Clear photo",
+    "[data-testid='stFileUploaderDropzone'] [data-testid='stBaseButton-secondary'] p": "Upload",
+}
+
+
+def widget_words() -> None:
+    """Show Streamlit's built-in widget words in the session's language (no-op in English).
+
+    The original text is kept in the page (screen readers and tests still find it) at font size 0; the
+    translation is drawn after it. Tied to Streamlit's test ids, which are stable across releases.
+    """
+    if language() == SOURCE:
+        return
+    rules = []
+    for selector, english in STREAMLIT_WORDS.items():
+        words = json.dumps(tr(english), ensure_ascii=True)  # a valid CSS string: quotes and non-ASCII escaped
+        rules.append(f"{selector} {{font-size: 0}} {selector}::after {{content: {words}; font-size: 1rem}}")
+    rules.append("[data-testid='stCameraInputButton'] > span svg {width: 0.75rem; height: 0.75rem; margin-right: 0.4rem}")
+    st.html("<style>" + "\n".join(rules) + "</style>")
+
+
 def _chosen() -> None:
     st.session_state["lang"] = st.session_state["lang_choice"]
     st.query_params["lang"] = st.session_state["lang"]  # a link or a refresh keeps the language

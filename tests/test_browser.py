@@ -283,8 +283,12 @@ def test_predict_and_train_in_bahasa_indonesia_on_a_phone(browser, warm_app, app
     try:
         _open(page, app_url, "predict?lang=id", "Ikan apa ini?")
         answer = page.locator("[data-testid='stAlertContentSuccess']", has_text=photos[1][2]).first
+        shutter = page.locator("[data-testid='stCameraInputButton']")
+        drawn = "e => getComputedStyle(e, '::after').content"  # Streamlit's own button words, drawn in Indonesian
+        assert shutter.evaluate(drawn) == '"Ambil foto"'
         take_photo(page, answer)
         assert "yakin" in answer.inner_text()
+        assert shutter.locator("span").evaluate(drawn) == '"Hapus foto"'
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways ({width} px wide)"
         shoot(page, "phone-predict-id", full_page=True)

@@ -39,8 +39,9 @@ def _word_tables() -> list[str]:
     from fishcore.config import AUGMENT_SPEC
     from fishcore.inference.explain import CAPTION
     from fishcore.training.compare import recipes
+    from pages._i18n import STREAMLIT_WORDS
 
-    texts = [*REASON_WORDS.values(), CAPTION]
+    texts = [*REASON_WORDS.values(), CAPTION, *STREAMLIT_WORDS.values()]
     texts += [t for p in AUGMENT_SPEC for t in (p.label, p.help)]
     texts += [t for r in recipes() for t in (r.name, r.what)]
     for rel in TRANSLATED:  # module-level dicts whose values are all text
