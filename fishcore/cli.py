@@ -36,7 +36,9 @@ from fishcore.store.model_files import bundled_model_dir
 def _add_augment_flags(p: argparse.ArgumentParser) -> None:
     """One flag per entry of the augmentation spec, so the CLI can never drift from it."""
     defaults = AugmentConfig()
-    g = p.add_argument_group("augmentation (defaults follow the paper)")
+    g = p.add_argument_group(
+        "augmentation (defaults: the paper's, plus mild colour jitter; jitters at 0 give exactly the paper's)"
+    )
     for spec in AUGMENT_SPEC:
         flag = "--" + spec.name.replace("_", "-")
         default = getattr(defaults, spec.name)

@@ -129,16 +129,21 @@ AUGMENT_SPEC: tuple[AugmentParam, ...] = (
     AugmentParam("translate", "Translation (fraction)", "float", 0, 0.5, 0.01, "Shift by up to this fraction of the size."),
     AugmentParam("hflip", "Horizontal reflection", "bool", help="Mirror left-right with probability 0.5."),
     AugmentParam("vflip", "Vertical reflection", "bool", help="Mirror top-bottom with probability 0.5."),
-    AugmentParam("brightness", "Brightness jitter", "float", 0, 1, 0.05, "Colour jitter; off (0) in the paper."),
-    AugmentParam("contrast", "Contrast jitter", "float", 0, 1, 0.05, "Colour jitter; off (0) in the paper."),
-    AugmentParam("saturation", "Saturation jitter", "float", 0, 1, 0.05, "Colour jitter; off (0) in the paper."),
-    AugmentParam("hue", "Hue jitter", "float", 0, 0.5, 0.01, "Colour jitter; off (0) in the paper."),
+    AugmentParam("brightness", "Brightness jitter", "float", 0, 1, 0.05, "Colour jitter (0: off, as in the paper)."),
+    AugmentParam("contrast", "Contrast jitter", "float", 0, 1, 0.05, "Colour jitter (0: off, as in the paper)."),
+    AugmentParam("saturation", "Saturation jitter", "float", 0, 1, 0.05, "Colour jitter (0: off, as in the paper)."),
+    AugmentParam("hue", "Hue jitter", "float", 0, 0.5, 0.01, "Colour jitter (0: off, as in the paper)."),
 )
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """The paper's augmentation: scaling, rotation, shear, translation, reflection (+ optional colour)."""
+    """The paper's augmentation (scaling, rotation, shear, translation, reflection) plus mild colour jitter.
+
+    The paper used no colour jitter (PAPER_AUGMENT). It is on by default because it raised validation
+    macro-F1 on each of three video splits of EGU (underwater light: 0.571 -> 0.612 on average, test
+    0.504 -> 0.540) for one F4K validation photo (0.989 -> 0.979): `./run.sh bench --recipes`, README.
+    """
 
     scale: tuple[float, float] = (0.9, 1.1)
     rotation: float = 20.0  # degrees, drawn from [-rotation, +rotation]
@@ -146,10 +151,10 @@ class AugmentConfig:
     translate: float = 0.1  # fraction of width/height
     hflip: bool = True
     vflip: bool = True
-    brightness: float = 0.0
-    contrast: float = 0.0
-    saturation: float = 0.0
-    hue: float = 0.0
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 0.02
 
     def __post_init__(self) -> None:
         for p in AUGMENT_SPEC:
@@ -166,6 +171,10 @@ class AugmentConfig:
                 object.__setattr__(self, p.name, tuple(value))
             else:
                 check_number(p.name, value, p.minimum, p.maximum)
+
+
+# Exactly the paper's augmentation: no colour jitter.
+PAPER_AUGMENT = AugmentConfig(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)
 
 
 assert {p.name for p in AUGMENT_SPEC} == {f.name for f in dataclasses.fields(AugmentConfig)}

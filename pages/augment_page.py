@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fishcore.config import AUGMENT_SPEC, AugmentConfig
+from fishcore.config import AUGMENT_SPEC, PAPER_AUGMENT, AugmentConfig
 from fishcore.data.augment import preview
 from fishcore.data.dataset import load_image
 from fishcore.errors import FishcoreError
@@ -62,8 +62,11 @@ current = st.session_state.get("augment_cfg", defaults)
 values = {}
 with st.sidebar:
     st.header(tr("Augmentation"))
-    if st.button(tr("Paper defaults")):
-        current = defaults
+    c1, c2 = st.columns(2)
+    reset = c1.button(tr("Defaults"), width="stretch")
+    paper = c2.button(tr("The paper's (no colour jitter)"), width="stretch")
+    if reset or paper:
+        current = PAPER_AUGMENT if paper else defaults
         for p in AUGMENT_SPEC:
             st.session_state.pop(f"aug_{p.name}", None)
     for p in AUGMENT_SPEC:

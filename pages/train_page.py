@@ -8,7 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
+from fishcore.config import PAPER_AUGMENT, AugmentConfig, DataConfig, ModelConfig, TrainConfig
 from fishcore.errors import ConfigError, FishcoreError
 from fishcore.events import EventName
 from fishcore.models.backbones import BACKBONES
@@ -147,9 +147,11 @@ with st.expander(tr("New training run"), expanded=not running):
     augment = st.session_state.get("augment_cfg", AugmentConfig())
     st.caption(
         (
-            tr("Augmentation: your settings from the lab.")
-            if augment != AugmentConfig()
-            else tr("Augmentation: the paper's defaults.")
+            tr("Augmentation: the defaults (the paper's, plus mild colour jitter).")
+            if augment == AugmentConfig()
+            else tr("Augmentation: exactly the paper's.")
+            if augment == PAPER_AUGMENT
+            else tr("Augmentation: your settings from the lab.")
         )
         + " "
         + ", ".join(f"{k}={v}" for k, v in augment.__dict__.items())

@@ -87,3 +87,21 @@ def test_verdicts_bench_counts_known_everyday_and_unknown_photos(tmp_path):
     cells = [c.strip() for c in rows["lsfd"].strip("|").split("|")]
     assert cells[3].endswith("/20)") and "f4k:" in cells[5] and "%" in cells[1]
     assert "lsfd:" in rows["f4k"]
+
+
+@pytest.mark.slow
+def test_recipes_table_has_each_variant_and_the_flip_averaging_rows(tmp_path):
+    from benchmarks.accuracy import BenchSet
+    from benchmarks.recipes import FLIP, run_recipes
+
+    make_image_folder(tmp_path / "tiny", ["red", "green", "blue"], 14)
+    sets = (BenchSet("tiny", None, (0, 1), "three colours"),)
+    variants = {"base": {}, "no class weights": {"train": {"class_weights": False}}}
+    table = run_recipes(str(tmp_path), sets=sets, variants=variants, seconds=4, log=lambda m: None)
+    print(table)
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ") and "recipe" not in line}
+    assert sorted(rows) == sorted(["base", "no class weights", "base, scored from the files", FLIP])
+    for line in rows.values():
+        val, test, seconds, mean_val = (float(c) for c in line.strip("|").split("|")[1:])
+        assert 0 <= val <= 1 and 0 <= test <= 1 and seconds > 0 and mean_val == val
+    assert float(rows["base"].split("|")[2]) > 0.5  # colours are easy; chance is 0.33
