@@ -77,6 +77,27 @@ def when(iso: str) -> str:
     return f"{moment.day} {MONTHS[code][moment.month - 1]} {moment.year}, {clock}{zone}"
 
 
+# A lead in the session's language for each kind of error the library raises (its ``code``); the library's own
+# English detail follows it, so nothing it says is lost.
+ERROR_KINDS = {
+    "error": "Something went wrong",
+    "bad_setting": "A setting is not right",
+    "bad_dataset": "The dataset cannot be used like this",
+    "bad_image": "This photo cannot be used",
+    "weights": "The pretrained weights are missing or not the right file",
+    "bad_model": "This model cannot be used",
+    "bad_archive": "This archive cannot be used",
+    "path_not_allowed": "That folder may not be opened here",
+}
+
+
+def error_text(exc: BaseException) -> str:
+    """An error for the screen: its English text as it is, or in another language a lead for its kind, then it."""
+    if language() == SOURCE:
+        return str(exc)
+    return f"{tr(ERROR_KINDS.get(getattr(exc, 'code', 'error'), ERROR_KINDS['error']))}: {exc}"
+
+
 # Words Streamlit's own widgets show, which its API cannot change: widget_words() swaps them by CSS.
 STREAMLIT_WORDS = {
     # The camera's shutter button, before a photo (its only content is the text) and after (an icon and the text).

@@ -14,7 +14,7 @@ from fishcore.settings import Paths, paths_restricted
 from fishcore.store.datasets import DatasetArea
 from fishcore.store.model_files import CARD_FILE
 from fishcore.store.workspace import Workspace
-from pages._i18n import language, pct, tr
+from pages._i18n import error_text, language, pct, tr
 
 OTHER_FOLDER = "\0other"
 
@@ -98,7 +98,7 @@ def readable_path(typed: str) -> Path:
     try:
         Paths.from_env().check_readable(typed, paths_restricted(st.get_option("server.address")))
     except PathNotAllowed as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         st.stop()
     return Path(os.path.expanduser(typed))
 

@@ -11,7 +11,7 @@ from fishcore.config import AUGMENT_SPEC, PAPER_AUGMENT, AugmentConfig
 from fishcore.data.augment import preview
 from fishcore.data.dataset import load_image
 from fishcore.errors import FishcoreError
-from pages._i18n import num, tr
+from pages._i18n import error_text, num, tr
 from pages._shared import dataset_input, scan_dataset
 
 SOURCES = {"dataset": "From the dataset", "upload": "Upload", "camera": "Camera"}
@@ -53,7 +53,7 @@ try:
         if shot is not None:
             image = load_image(shot.getvalue())
 except FishcoreError as exc:
-    st.error(str(exc))
+    st.error(error_text(exc))
 if image is None:
     st.stop()
 
@@ -96,7 +96,7 @@ c3.metric(tr("Seed"), seed)
 try:
     views = preview(image, cfg, n=n, seed=seed)
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(error_text(exc))
     st.stop()
 
 left, right = st.columns([1, 3])

@@ -12,7 +12,7 @@ from fishcore.config import DataConfig, TrainConfig
 from fishcore.errors import FishcoreError
 from fishcore.training.compare import RESULTS_FILE, Comparison, read_comparison
 from fishcore.training.jobs import FINAL_STATES, Job, JobSpec, active_job, start_job
-from pages._i18n import num, tr
+from pages._i18n import error_text, num, tr
 from pages._shared import dataset_input, phase_word, workspace
 
 BUDGETS = {30: "30 seconds", 60: "1 minute", 90: "1.5 minutes", 180: "3 minutes"}
@@ -89,7 +89,7 @@ with st.expander(tr("New comparison"), expanded=not running):
                 )
                 job = start_job(ws.comparison_jobs, spec)
             except FishcoreError as exc:
-                st.error(str(exc))
+                st.error(error_text(exc))
             else:
                 st.session_state["compare_job_id"] = job.id
                 st.session_state["compare_open"] = name
@@ -218,7 +218,7 @@ def monitor(job: Job) -> None:
         try:
             show(read_comparison(folder), folder)
         except FishcoreError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
     if state in ("starting", "running") and st.button(tr("Stop after the current row"), key=f"stop_{job.id}"):
         job.request_stop(keep=True)
     if state == "failed":
@@ -243,4 +243,4 @@ folder = ws.comparisons / pick
 try:
     show(read_comparison(folder), folder)
 except FishcoreError as exc:
-    st.error(str(exc))
+    st.error(error_text(exc))

@@ -8,7 +8,7 @@ import streamlit as st
 
 from fishcore.data.dataset import load_image, thumbnail
 from fishcore.errors import FishcoreError
-from pages._i18n import num, tr
+from pages._i18n import error_text, num, tr
 from pages._shared import dataset_input, scan_dataset, workspace
 
 PAGE_SIZE = 24
@@ -63,7 +63,7 @@ def show_photo(path: Path, width: int, height: int) -> None:
     try:
         st.image(load_image(path), width="stretch")
     except FishcoreError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
     st.caption(
         tr(
             "{name} · {width}x{height} px · {kb} KB",

@@ -11,7 +11,7 @@ from fishcore.data.dataset import thumbnail
 from fishcore.errors import FishcoreError
 from fishcore.inference.evaluate import evaluate_files, evaluation_samples, saved_test_report
 from fishcore.store.model_files import read_card
-from pages._i18n import num, pct, tr
+from pages._i18n import error_text, num, pct, tr
 from pages._shared import dataset_input, heat_map_panel, load_predictor, workspace
 
 ws = workspace()
@@ -27,7 +27,7 @@ model_dir = st.selectbox(tr("Model"), models, index=index, format_func=lambda p:
 try:
     card = read_card(model_dir)
 except FishcoreError as exc:
-    st.error(str(exc))
+    st.error(error_text(exc))
     st.stop()
 
 split_root = card.test_root
@@ -65,7 +65,7 @@ if report is None:
         )
         bar.empty()
     except FishcoreError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         st.stop()
 st.session_state["eval_key"], st.session_state["eval_report"] = key, report
 

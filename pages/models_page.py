@@ -10,7 +10,7 @@ from fishcore.errors import FishcoreError
 from fishcore.store.export import export_onnx, import_model_zip
 from fishcore.store.model_files import bundled_model_dir, delete_model, family_of, model_archive
 from fishcore.store.species import save_cards
-from pages._i18n import num, pct, tr, when
+from pages._i18n import error_text, num, pct, tr, when
 from pages._shared import workspace
 
 # A species card's fields and the editor's column for each.
@@ -149,6 +149,6 @@ for family, members in families.items():
                         try:
                             delete_model(path)
                         except FishcoreError as exc:
-                            st.error(str(exc))
+                            st.error(error_text(exc))
                         else:
                             st.rerun()

@@ -7,7 +7,7 @@ from fishcore.data.dataset import IMAGE_EXTENSIONS, thumbnail
 from fishcore.errors import FishcoreError
 from fishcore.store.datasets import ImportPlan
 from fishcore.store.model_files import read_card
-from pages._i18n import num, tr
+from pages._i18n import error_text, num, tr
 from pages._shared import dataset_area, readable_path, workspace
 
 PHOTO_TYPES = sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)
@@ -62,7 +62,7 @@ with st.container(border=True):
         try:
             area.create(new_name)
         except FishcoreError as exc:
-            c2.error(str(exc))
+            c2.error(error_text(exc))
         else:
             st.session_state["photos_dataset"] = area.path(new_name).name
             bump("new_n")
@@ -89,7 +89,7 @@ with st.container(border=True):
                 bar.progress(0.0, text=tr("Copying..."))
                 area.apply_import(plan, progress=update)
             except FishcoreError as exc:
-                st.error(str(exc))
+                st.error(error_text(exc))
             else:
                 st.session_state["photos_dataset"] = start_name
                 st.session_state["photos_message"] = tr("Made '{name}': {summary}.", name=start_name, summary=plan.summary())
@@ -138,7 +138,7 @@ def check(source, class_name: str | None, label: str) -> None:
     try:
         st.session_state["photos_plan"] = (dataset, area.plan_import(dataset, source, class_name, progress=update))
     except FishcoreError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
     finally:
         bar.empty()
 
@@ -189,7 +189,7 @@ with camera_tab:
         try:
             plan, written = area.import_photos(dataset, [(f"camera-{shot.file_id[:8]}-{n:03d}.jpg", shot.getvalue())], target)
         except FishcoreError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
         else:
             if written:
                 st.session_state["photos_message"] = tr(
@@ -271,7 +271,7 @@ if counts:
                 area.rename_class(dataset, old, new)
                 st.rerun()
             except FishcoreError as exc:
-                st.error(str(exc))
+                st.error(error_text(exc))
     with merge_tab, st.form("merge"):
         sources = st.multiselect(tr("Species to merge"), list(counts))
         into = st.text_input(tr("Into (an existing or a new name)"))
@@ -281,7 +281,7 @@ if counts:
                 st.session_state["photos_message"] = tr("Moved {n} photos into {species}.", n=num(moved), species=into)
                 st.rerun()
             except FishcoreError as exc:
-                st.error(str(exc))
+                st.error(error_text(exc))
     with delete_tab:
         victim = st.selectbox(tr("Species"), list(counts), key="delete_class")
         with st.popover(tr("Delete {species}", species=victim)):

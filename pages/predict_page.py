@@ -13,7 +13,7 @@ import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.inference.openset import NOT_A_FISH, REASON_WORDS, UNCERTAIN
-from pages._i18n import pct, tr
+from pages._i18n import error_text, pct, tr
 from pages._shared import heat_map_panel, load_predictor, species_card_panel, species_name, workspace
 
 st.title(tr("What fish is this?"))
@@ -98,7 +98,7 @@ for i, (name, data) in enumerate(photos):
         try:
             [seen[key]] = predictor.predict([data], top_k=min(5, len(predictor.classes)), names=[name])
         except FishcoreError as exc:
-            seen[key] = str(exc)
+            seen[key] = error_text(exc)
     cached = seen[key]
     if isinstance(cached, str):
         results.append((name, data, None, cached))
@@ -124,7 +124,7 @@ if 2 <= len(readable) <= 5 and st.toggle(
         try:
             seen[key], _ = predictor.predict_together([data for _, data in readable], top_k=3)
         except FishcoreError as exc:
-            seen[key] = str(exc)
+            seen[key] = error_text(exc)
     if isinstance(seen[key], str):
         st.error(tr("Cannot combine these photos: {error}", error=seen[key]))
     else:

@@ -13,7 +13,7 @@ from fishcore.errors import ConfigError, FishcoreError
 from fishcore.events import EventName
 from fishcore.models.backbones import BACKBONES
 from fishcore.training.jobs import FINAL_STATES, Job, JobSpec, active_job, list_jobs, start_job
-from pages._i18n import num, tr
+from pages._i18n import error_text, num, tr
 from pages._shared import dataset_area, dataset_input, outcome_words, phase_word, workspace
 
 PRECISION_NAMES = {"auto": "Auto", "bf16": "bfloat16 mixed precision", "fp32": "float32"}
@@ -199,7 +199,7 @@ with st.expander(tr("New training run"), expanded=not running):
             try:
                 job = start_job(ws.jobs, spec)
             except FishcoreError as exc:
-                st.error(str(exc))
+                st.error(error_text(exc))
             else:
                 st.session_state["job_id"] = job.id
                 st.rerun()
@@ -285,7 +285,7 @@ def monitor(job: Job) -> None:
                 try:
                     st.session_state["job_id"] = start_job(ws.jobs, job.spec).id
                 except FishcoreError as exc:
-                    st.error(str(exc))
+                    st.error(error_text(exc))
                 else:
                     st.rerun()
         if status.get("test"):

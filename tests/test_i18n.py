@@ -39,9 +39,9 @@ def _word_tables() -> list[str]:
     from fishcore.config import AUGMENT_SPEC
     from fishcore.inference.explain import CAPTION
     from fishcore.training.compare import recipes
-    from pages._i18n import STREAMLIT_WORDS
+    from pages._i18n import ERROR_KINDS, STREAMLIT_WORDS
 
-    texts = [*REASON_WORDS.values(), CAPTION, *STREAMLIT_WORDS.values()]
+    texts = [*REASON_WORDS.values(), CAPTION, *STREAMLIT_WORDS.values(), *ERROR_KINDS.values()]
     texts += [t for p in AUGMENT_SPEC for t in (p.label, p.help)]
     texts += [t for r in recipes() for t in (r.name, r.what)]
     for rel in TRANSLATED:  # module-level dicts whose values are all text
@@ -125,3 +125,17 @@ def test_numbers_percentages_and_dates_follow_the_language(monkeypatch):
     assert _i18n.when("2026-05-04T09:05:00+00:00") == "4 May 2026, 09:05 UTC"
     assert _i18n.when("not a date") == "not a date"
     assert st is not None
+
+
+def test_library_errors_get_a_lead_in_the_language_and_keep_their_detail(monkeypatch):
+    from fishcore import errors
+    from pages import _i18n
+
+    kinds = {c.code for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.FishcoreError)}
+    assert kinds <= set(_i18n.ERROR_KINDS)  # every kind of error the library raises has its lead
+    exc = errors.ImageError("truncated image file")
+    monkeypatch.setattr(_i18n, "language", lambda: "en")
+    assert _i18n.error_text(exc) == "truncated image file"
+    monkeypatch.setattr(_i18n, "language", lambda: "id")
+    assert _i18n.error_text(exc) == CATALOGUE["This photo cannot be used"] + ": truncated image file"
+    assert _i18n.error_text(OSError("disk full")).endswith(": disk full")
