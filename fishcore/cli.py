@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("data", help="folder with one sub-folder of photos per species")
     p.add_argument("--out", required=True, help="folder for results.json and results.csv (written after every row)")
-    p.add_argument("--budget", type=float, default=90.0, help="seconds each network may train (the same for every row)")
+    p.add_argument("--budget", type=float, default=30.0, help="training seconds per network, after its features")
     p.add_argument("--seed", type=int, default=0, help="which seeded split to use")
     p.add_argument(
         "--group-pattern", default=None, help=r"regex on file names; same first group = same split (e.g. 'fish_(\d+)_')"

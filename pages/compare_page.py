@@ -53,11 +53,12 @@ with st.expander(tr("New comparison"), expanded=not running):
     budget = c2.select_slider(
         tr("Training time per network"),
         options=list(BUDGETS),
-        value=90,
+        value=30,
         format_func=lambda s: tr(BUDGETS[s]),
         help=tr(
-            "Every network gets the same time (it stops sooner when validation stops improving); about ten rows "
-            "are trained, so the whole comparison takes roughly ten times this."
+            "Every network gets the same training time after its features are computed (it stops sooner when "
+            "validation stops improving). The features come on top: on 1,800 photos and 2 cores the whole "
+            "comparison took about 11 minutes at 30 seconds, 13.5 at 1 minute."
         ),
     )
     seed = c3.number_input(tr("Split seed"), 0, 2**31 - 1, 0, help=tr("Which random split of the photos to use."))

@@ -297,7 +297,7 @@ def _processor() -> str:
 def compare(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
-    seconds_per_row: float = 90.0,
+    seconds_per_row: float = 30.0,
     seed: int = 0,
     data_cfg: DataConfig | None = None,
     progress: Callable[[Phase, int, int], None] | None = None,
