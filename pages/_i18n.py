@@ -9,6 +9,7 @@ page has no translation, or when a translated page passes bare text to Streamlit
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -65,13 +66,11 @@ def when(iso: str) -> str:
 
     Shown in the timestamp's own offset (the model card records UTC); text that is no timestamp comes back as it is.
     """
-    from datetime import datetime
-
     try:
         moment = datetime.fromisoformat(iso)
     except (TypeError, ValueError):
         return str(iso)
-    code = language() if language() in MONTHS else SOURCE
+    code = language()
     clock = f"{moment:%H:%M}" if code == "en" else f"{moment:%H.%M}"
     zone = " UTC" if moment.utcoffset() is not None and not moment.utcoffset() else ""
     return f"{moment.day} {MONTHS[code][moment.month - 1]} {moment.year}, {clock}{zone}"
@@ -111,7 +110,8 @@ def widget_words() -> None:
     """Show Streamlit's built-in widget words in the session's language (no-op in English).
 
     The original text is kept in the page (screen readers and tests still find it) at font size 0; the
-    translation is drawn after it. Tied to Streamlit's test ids, which are stable across releases.
+    translation is drawn after it. Tied to Streamlit's test ids (Streamlit is pinned in requirements.txt); the
+    phone browser test checks the words drawn.
     """
     if language() == SOURCE:
         return
