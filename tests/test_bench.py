@@ -97,7 +97,7 @@ def test_recipes_table_has_each_variant_and_the_flip_averaging_rows(tmp_path):
     make_image_folder(tmp_path / "tiny", ["red", "green", "blue"], 14)
     sets = (BenchSet("tiny", None, (0, 1), "three colours"),)
     variants = {"base": {}, "no class weights": {"train": {"class_weights": False}}}
-    table = run_recipes(str(tmp_path), sets=sets, variants=variants, seconds=4, log=lambda m: None)
+    table = run_recipes(str(tmp_path), sets=sets, variants=variants, seconds=6, log=lambda m: None)
     print(table)
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ") and "recipe" not in line}
     assert sorted(rows) == sorted(["base", "no class weights", "base, scored from the files", FLIP])
