@@ -157,8 +157,9 @@ def run_recipes(
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}); data {root_path}; "
         f"command `./run.sh bench --recipes {root}`. Auto mode's fast candidate (stages "
-        f"{base_model.freeze_until}+ trained, {seconds:.0f} s of training after its features) with one setting changed; macro-F1 as the mean "
-        "over each set's seeded splits; the last column averages validation over all sets, which is what decides.",
+        f"{base_model.freeze_until}+ trained, {seconds:.0f} s of training after its features) with one setting changed; "
+        "macro-F1 as the mean over each set's seeded splits; the last column averages validation over all sets, "
+        "which is what decides.",
         "",
         "| recipe | " + " | ".join(f"{n} val | {n} test | {n} s" for n in names) + " | mean val |",
         "|---|" + "---|---|---|" * len(names) + "---|",
