@@ -8,7 +8,7 @@ from conftest import make_image_folder
 @pytest.mark.slow
 def test_bench_prints_every_row_with_measured_numbers(tmp_path):
     data = make_image_folder(tmp_path / "d", ["red", "green", "blue"], 14)
-    table = run_benchmark(str(data), naive_cap=20, photos=12, log=lambda m: None)
+    table = run_benchmark(str(data), naive_cap=8, photos=12, log=lambda m: None)
     print(table)
     for row in (
         "1. fishcore fast mode",
