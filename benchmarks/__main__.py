@@ -3,8 +3,9 @@
 import argparse
 import sys
 
-from benchmarks.accuracy import run_accuracy
+from benchmarks.accuracy import SETS, run_accuracy
 from benchmarks.bench import run_benchmark
+from benchmarks.frozen import run_frozen
 from benchmarks.recipes import run_recipes
 from benchmarks.retrain import run_add_species
 from benchmarks.sessions import run_sessions
@@ -26,6 +27,11 @@ parser.add_argument(
     help="training-recipe settings (class weights, label smoothing, ...) on F4K and EGU splits (DATA: ../shared/data)",
 )
 parser.add_argument(
+    "--frozen",
+    action="store_true",
+    help="frozen features for instant mode: MobileNetV2, EfficientNet-Lite0, both, letterboxed (DATA: ../shared/data)",
+)
+parser.add_argument(
     "--add-species",
     action="store_true",
     help="time adding the F4K species to the LSFD photos and retraining (DATA: ../shared/data)",
@@ -41,7 +47,7 @@ parser.add_argument(
     help="prediction latency of 8 sessions at once, alone and while a job trains (DATA: ../shared/data)",
 )
 parser.add_argument("--variants", default=None, help="with --recipes: comma-separated variant names (default: all)")
-parser.add_argument("--sets", default=None, help="with --recipes: comma-separated sets (default: f4k,egu)")
+parser.add_argument("--sets", default=None, help="with --recipes or --frozen: comma-separated sets (default: f4k,egu)")
 parser.add_argument("--mode", default="auto", help="with --verdicts: the training mode of the models (default auto)")
 parser.add_argument("--naive-cap", type=float, default=600, help="time cap in seconds for the naive baseline")
 parser.add_argument("--photos", type=int, default=120, help="photos timed one by one for the latency rows")
@@ -55,6 +61,10 @@ try:
         only = args.variants.split(",") if args.variants else None
         sets = args.sets.split(",") if args.sets else None
         print(run_recipes(args.data or "../shared/data", only=only, set_names=sets, log=log))
+        sys.exit(0)
+    if args.frozen:
+        sets = tuple(x for x in SETS if x.name in args.sets.split(",")) if args.sets else None
+        print(run_frozen(args.data or "../shared/data", sets=sets, log=log))
         sys.exit(0)
     if args.sessions:
         print(run_sessions(args.data or "../shared/data", log=log))

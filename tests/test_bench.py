@@ -105,3 +105,19 @@ def test_recipes_table_has_each_variant_and_the_flip_averaging_rows(tmp_path):
         val, test, seconds, mean_val = (float(c) for c in line.strip("|").split("|")[1:])
         assert 0 <= val <= 1 and 0 <= test <= 1 and seconds > 0 and mean_val == val
     assert float(rows["base"].split("|")[2]) > 0.5  # colours are easy; chance is 0.33
+
+
+@pytest.mark.slow
+def test_frozen_features_table_has_each_variant_with_scores(tmp_path):
+    from benchmarks.accuracy import BenchSet
+    from benchmarks.frozen import VARIANTS, run_frozen
+
+    make_image_folder(tmp_path / "tiny", ["red", "green", "blue"], 14)
+    table = run_frozen(str(tmp_path), sets=(BenchSet("tiny", None, (0, 1), "three colours"),), log=lambda m: None)
+    print(table)
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ") and "features" not in line}
+    assert sorted(rows) == sorted(VARIANTS)
+    for line in rows.values():
+        val, test, mean_val = (float(c) for c in line.strip("|").split("|")[1:])
+        assert 0 <= val <= 1 and 0 <= test <= 1 and mean_val == val
+    assert float(rows["MobileNetV2 (default)"].split("|")[2]) > 0.5  # colours are easy; chance is 0.33

@@ -1,0 +1,143 @@
+"""`./run.sh bench --frozen [ROOT]`: which frozen ImageNet features separate the species best.
+
+Instant mode's recipe (pooled features of the whole frozen backbone, a class-balanced logistic regression
+whose strength the validation split's log-loss picks) on the seeded, honest splits of benchmarks/accuracy.py,
+with the features changed: MobileNetV2 (the default), EfficientNet-Lite0, both concatenated, and MobileNetV2
+on photos letterboxed to a square (the aspect ratio kept, the rest padded with ImageNet's mean colour)
+instead of stretched to one as the paper and fishcore do. Only clean views of the photos: no augmentation.
+Validation decides; the test columns are there to check it. Nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.accuracy import SETS, BenchSet
+from benchmarks.bench import _cpu_model
+
+# Name -> (backbones whose pooled features are concatenated, letterbox the photo first).
+VARIANTS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "MobileNetV2 (default)": (("mobilenet_v2",), False),
+    "EfficientNet-Lite0": (("efficientnet_lite0",), False),
+    "both, concatenated": (("mobilenet_v2", "efficientnet_lite0"), False),
+    "MobileNetV2, letterboxed": (("mobilenet_v2",), True),
+}
+
+
+class _Features:
+    """Pooled features per (backbone, letterbox, photo), computed once and shared by every variant and split."""
+
+    def __init__(self, image_size: int = 224) -> None:
+        import torch
+
+        from fishcore.data.augment import build_transforms
+        from fishcore.models.backbones import get_backbone, load_pretrained_state
+
+        self.size = image_size
+        self.transform = build_transforms(None, False, image_size)
+        self.trunks: dict[str, torch.nn.Module] = {}
+        for name in {b for backbones, _ in VARIANTS.values() for b in backbones}:
+            spec = get_backbone(name)
+            net = spec.builder()
+            net.load_state_dict(load_pretrained_state(name)[0])
+            self.trunks[name] = torch.nn.Sequential(*spec.stages(net)).eval()
+        self.cache: dict[tuple[str, bool, str], np.ndarray] = {}
+
+    def _image(self, path: str, letterbox: bool):
+        from PIL import ImageOps
+
+        from fishcore.data.dataset import load_image_file
+        from fishcore.models.imagenet import IMAGENET_MEAN
+
+        image = load_image_file(path, min_size=self.size)
+        if letterbox:
+            fill = tuple(round(255 * m) for m in IMAGENET_MEAN)
+            image = ImageOps.pad(image, (self.size, self.size), color=fill)
+        return self.transform(image)
+
+    def of(self, paths: list[str], backbones: tuple[str, ...], letterbox: bool) -> np.ndarray:
+        import torch
+
+        for name in backbones:
+            todo = [p for p in paths if (name, letterbox, p) not in self.cache]
+            for start in range(0, len(todo), 32):
+                chunk = todo[start : start + 32]
+                x = torch.stack([self._image(p, letterbox) for p in chunk])
+                with torch.inference_mode():
+                    pooled = self.trunks[name](x).mean((2, 3)).numpy()
+                for p, row in zip(chunk, pooled, strict=True):
+                    self.cache[(name, letterbox, p)] = row
+        return np.stack([np.concatenate([self.cache[(n, letterbox, p)] for n in backbones]) for p in paths])
+
+
+def _fit_score(xtr, ytr, xval, yval, xtest, ytest) -> tuple[float, float]:
+    """Instant mode's logistic regression (standardised, balanced, C by validation log-loss): val and test macro-F1."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score, log_loss
+
+    from fishcore.training.strategies import LOGISTIC_C
+
+    mean, std = xtr.mean(0), xtr.std(0) + 1e-6
+    best = None
+    for c in LOGISTIC_C:
+        clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit((xtr - mean) / std, ytr)
+        loss = log_loss(yval, clf.predict_proba((xval - mean) / std), labels=clf.classes_)
+        if best is None or loss < best[0]:
+            best = (loss, clf)
+    clf = best[1]
+    val = f1_score(yval, clf.predict((xval - mean) / std), average="macro")
+    test = f1_score(ytest, clf.predict((xtest - mean) / std), average="macro")
+    return float(val), float(test)
+
+
+def run_frozen(root: str, sets: tuple[BenchSet, ...] | None = None, log=print) -> str:
+    """Every variant on every split of every set present; returns the Markdown table (means over splits)."""
+    import torch
+
+    from fishcore.config import DataConfig
+    from fishcore.settings import Paths
+    from fishcore.training.pipeline import prepare_data
+
+    root_path = Path(root).expanduser().resolve()
+    sets = sets if sets is not None else tuple(s for s in SETS if s.name != "lsfd")
+    present = [s for s in sets if (root_path / s.name).is_dir()]
+    if not present:
+        raise FileNotFoundError(f"none of {', '.join(s.name for s in sets)} is in {root_path}")
+    torch.manual_seed(0)
+    features = _Features()
+    began = time.monotonic()
+    scores: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for bench_set in present:
+        for seed in bench_set.seeds:
+            data_cfg = DataConfig(group_pattern=bench_set.group_pattern, seed=seed)
+            _, _, data = prepare_data(root_path / bench_set.name, data_cfg, Paths.from_env().cache, lambda *a: None)
+            parts = [([p for p, _ in s], np.array([t for _, t in s])) for s in (data.train, data.val, data.test)]
+            for name, (backbones, letterbox) in VARIANTS.items():
+                xs = [features.of(paths, backbones, letterbox) for paths, _ in parts]
+                val, test = _fit_score(xs[0], parts[0][1], xs[1], parts[1][1], xs[2], parts[2][1])
+                scores.setdefault((bench_set.name, name), []).append((val, test))
+                log(f"{bench_set.name} split {seed} {name}: val {val:.3f} test {test:.3f}")
+    names = [s.name for s in present]
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}); data {root_path}; "
+        f"command `./run.sh bench --frozen {root}`; {time.monotonic() - began:.0f} s in all. Instant mode's "
+        "logistic regression on frozen pooled features (clean photos only); macro-F1 as the mean over each set's "
+        "seeded splits; the last column averages validation over all sets, which is what decides.",
+        "",
+        "| features | " + " | ".join(f"{n} val | {n} test" for n in names) + " | mean val |",
+        "|---|" + "---|---|" * len(names) + "---|",
+    ]
+    for name in VARIANTS:
+        cells, vals = [], []
+        for set_name in names:
+            rows = scores[(set_name, name)]
+            val, test = statistics.mean(r[0] for r in rows), statistics.mean(r[1] for r in rows)
+            cells += [f"{val:.3f}", f"{test:.3f}"]
+            vals.append(val)
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {statistics.mean(vals):.3f} |")
+    return "\n".join(lines)
