@@ -15,6 +15,7 @@ from fishcore.config import (
     HEADS,
     LR_SCHEDULES,
     MODES,
+    SPLITS,
     AugmentConfig,
     DataConfig,
     ModelConfig,
@@ -22,15 +23,11 @@ from fishcore.config import (
     check_int,
     check_number,
 )
-from fishcore.data.augment import preview
 from fishcore.data.dataset import load_image, scan
 from fishcore.errors import ConfigError, FishcoreError, ImageError
 from fishcore.events import EventName, Phase, StopReason
-from fishcore.inference.evaluate import SPLITS
-from fishcore.inference.openset import CONFIDENT, NOT_A_FISH, REASON_WORDS
 from fishcore.models.backbones import BACKBONES
-from fishcore.runtime import resolve_device
-from fishcore.store.model_files import bundled_model_dir
+from fishcore.settings import Paths
 
 
 def _add_augment_flags(p: argparse.ArgumentParser) -> None:
@@ -264,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_dir(name: str) -> Path:
-    return bundled_model_dir() if name == "default" else Path(name)
+    return Paths.from_env().bundled_model if name == "default" else Path(name)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -336,8 +333,6 @@ class _TrainBar:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from fishcore.training.pipeline import train_folder
-
     data_cfg = DataConfig(
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,
@@ -374,6 +369,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         precision=args.precision,
         augment=_augment_config(args),
     )
+    # Only now torch loads (several seconds): a bad setting above has already been answered.
+    from fishcore.runtime import resolve_device
+    from fishcore.training.pipeline import train_folder
+
     resolve_device(args.device)  # a bad --device fails now, not after the features are cached
     stop = threading.Event()
 
@@ -540,6 +539,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _prediction_line(r) -> str:
     """One prediction in words, as the CLI prints it."""
+    from fishcore.inference.openset import CONFIDENT, NOT_A_FISH, REASON_WORDS
+
     if r.verdict == NOT_A_FISH:
         return f"{r.file}: not a fish ({REASON_WORDS[r.reason]} Closest species: {r.label} {r.confidence:.1%})"
     others = ", ".join(f"{label} {p:.1%}" for label, p in r.top[1:])
@@ -591,6 +592,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_augment(args: argparse.Namespace) -> int:
+    from fishcore.data.augment import preview
+
     check_int("n", args.n, 1, 1000)
     check_int("image_size", args.image_size, 32, 1024)
     cfg = _augment_config(args)

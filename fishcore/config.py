@@ -22,6 +22,8 @@ MODES = ("auto", "instant", "fast", "full")
 PRECISIONS = ("auto", "bf16", "fp32")
 LR_SCHEDULES = ("constant", "plateau")
 HEADS = ("residual", "linear")
+# What `evaluate --split` can score: every photo of a folder, or one of the splits saved with a model.
+SPLITS = ("all", "train", "val", "test")
 
 
 # --- checks shared by the configs ------------------------------------------------------------

@@ -319,9 +319,9 @@ def take_photo(page, answer) -> None:
     answer.wait_for(timeout=1_000)
 
 
-def _wait_camera(page) -> None:
+def _wait_camera(page, timeout: int = 60_000) -> None:
     page.wait_for_function(
-        "() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=60_000
+        "() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=timeout
     )
 
 
@@ -384,9 +384,19 @@ def test_a_non_coder_adds_species_with_a_zip_and_the_camera_and_retrains(app_url
         camera_panel = page.get_by_role("tabpanel", name="Camera")
         camera_panel.get_by_text("Species").first.wait_for()
         name = camera_panel.get_by_role("textbox", name="Name of the new species")
-        name.fill("burbot")
-        name.press("Enter")
-        page.wait_for_timeout(2000)
+        for attempt in range(4):
+            # The camera opens once the species has a name. A rerun still in flight when the name is typed
+            # can drop it (seen once in a full run: the box empty, the camera disabled): type it again.
+            if name.input_value() != "burbot":
+                name.fill("burbot")
+                name.press("Enter")
+            try:
+                _wait_camera(page, timeout=20_000)
+                break
+            except Exception:
+                if attempt == 3:
+                    raise
+        page.wait_for_timeout(1000)
         shoot(page, "photos-camera-ready")
         burbot_folder = APP_FOLDERS["work"] / "datasets" / "lsfd-species" / "burbot"
 

@@ -102,6 +102,24 @@ def test_scan_json(tmp_path):
     assert out["counts"] == {"a": 2, "b": 2} and out["problems"][0]["file"] == "a/bad.jpg"
 
 
+def test_help_and_a_bad_setting_answer_without_loading_torch():
+    """The parser, the config checks and the backbone registry need no torch (7 s to import on 2 cores)."""
+    code = (
+        "import sys\n"
+        "from fishcore.cli import main\n"
+        "try:\n"
+        "    main(['train', '.', '--out', 'm', '--lr', '-1'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('torch', 'torchvision', 'sklearn', 'cv2') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+    assert "--lr" in proc.stderr and "Traceback" not in proc.stderr
+    help_text = run_cli("--help").stdout
+    assert "train" in help_text and "predict" in help_text
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -11,14 +11,30 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import nn
-from torchvision import models as tvm
+from typing import TYPE_CHECKING
 
 from fishcore.errors import WeightsError
-from fishcore.models.efficientnet_lite import EfficientNetLite0
 from fishcore.settings import offline, weights_dir
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+# torch and torchvision are imported where a network is built or a weights file read, not here: the
+# registry's facts (names, stages, weights files) are what the CLI's parser and fishcore.config need, and
+# `fishcore --help` or a bad setting should answer before torch has loaded (7 s here).
+
+
+def _torchvision_models():
+    from torchvision import models
+
+    return models
+
+
+def _efficientnet_lite0() -> nn.Module:
+    from fishcore.models.efficientnet_lite import EfficientNetLite0
+
+    return EfficientNetLite0()
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,8 @@ def _lite_stages(net: nn.Module) -> list[nn.Module]:
 
 
 def _resnet_stages(net: nn.Module) -> list[nn.Module]:
+    from torch import nn
+
     stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
     return [stem, net.layer1, net.layer2, net.layer3, net.layer4]
 
@@ -64,7 +82,7 @@ def _resnet_stages(net: nn.Module) -> list[nn.Module]:
 BACKBONES: dict[str, Backbone] = {
     "mobilenet_v2": Backbone(
         name="mobilenet_v2",
-        builder=lambda: tvm.mobilenet_v2(weights=None),
+        builder=lambda: _torchvision_models().mobilenet_v2(weights=None),
         stages=_mobilenet_stages,
         classifier=lambda net: net.classifier[1],
         out_channels=1280,
@@ -85,7 +103,7 @@ BACKBONES: dict[str, Backbone] = {
     ),
     "efficientnet_lite0": Backbone(
         name="efficientnet_lite0",
-        builder=EfficientNetLite0,
+        builder=_efficientnet_lite0,
         stages=_lite_stages,
         classifier=lambda net: net._fc,
         out_channels=1280,
@@ -105,7 +123,7 @@ BACKBONES: dict[str, Backbone] = {
     ),
     "resnet18": Backbone(
         name="resnet18",
-        builder=lambda: tvm.resnet18(weights=None),
+        builder=lambda: _torchvision_models().resnet18(weights=None),
         stages=_resnet_stages,
         out_channels=512,
         default_freeze_until=4,  # stem, layer1-3 frozen; layer4 trained
@@ -118,7 +136,7 @@ BACKBONES: dict[str, Backbone] = {
     ),
     "resnet50": Backbone(
         name="resnet50",
-        builder=lambda: tvm.resnet50(weights=None),
+        builder=lambda: _torchvision_models().resnet50(weights=None),
         stages=_resnet_stages,
         out_channels=2048,
         default_freeze_until=4,
@@ -148,6 +166,8 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def _hub_checkpoints() -> Path:
+    import torch
+
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -224,6 +244,8 @@ def imagenet_network(name: str) -> tuple[list[nn.Module], nn.Module]:
 
 def load_pretrained_state(name: str) -> tuple[dict[str, torch.Tensor], str]:
     """The verified ImageNet state_dict of a backbone, loaded with weights_only=True, and its sha256."""
+    import torch
+
     path, digest = resolve_weights(name)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
