@@ -121,8 +121,6 @@ def _fit_score(xtr, ytr, xval, yval, xtest, ytest) -> tuple[float, float]:
 
 def run_frozen(root: str, sets: tuple[BenchSet, ...] | None = None, log=print) -> str:
     """Every variant on every split of every set present; returns the Markdown table (means over splits)."""
-    import torch
-
     from fishcore.config import DataConfig
     from fishcore.settings import Paths
     from fishcore.training.pipeline import prepare_data
@@ -132,7 +130,6 @@ def run_frozen(root: str, sets: tuple[BenchSet, ...] | None = None, log=print) -
     present = [s for s in sets if (root_path / s.name).is_dir()]
     if not present:
         raise FileNotFoundError(f"none of {', '.join(s.name for s in sets)} is in {root_path}")
-    torch.manual_seed(0)
     features = _Features()
     began = time.monotonic()
     scores: dict[tuple[str, str], list[tuple[float, float]]] = {}
@@ -150,8 +147,8 @@ def run_frozen(root: str, sets: tuple[BenchSet, ...] | None = None, log=print) -
     names = [s.name for s in present]
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}); data {root_path}; "
-        f"command `./run.sh bench --frozen {root}`; {time.monotonic() - began:.0f} s in all. Instant mode's "
-        "logistic regression on frozen pooled features (clean photos only); macro-F1 as the mean over each set's "
+        f"command `./run.sh bench --frozen {root} --sets {','.join(names)}`; {time.monotonic() - began:.0f} s in all. "
+        "Instant mode's logistic regression on frozen pooled features (clean photos only); macro-F1 as the mean over each set's "
         "seeded splits; the last column averages validation over all sets, which is what decides.",
         "",
         "| features | " + " | ".join(f"{n} val | {n} test" for n in names) + " | mean val |",
