@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.bench import _cpu_model, _run
+from benchmarks.bench import _cpu_model, run_step
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,17 @@ def _summary(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
-def run_accuracy(root: str, sets: tuple[BenchSet, ...] = SETS, grid: tuple[Setting, ...] = GRID, log=print) -> str:
-    """Measure every dataset of ``root`` present on disk and return the Markdown table."""
+def run_accuracy(
+    root: str, sets: tuple[BenchSet, ...] = SETS, grid: tuple[Setting, ...] = GRID, log=print, isolate: bool = True
+) -> str:
+    """Measure every dataset of ``root`` present on disk and return the Markdown table.
+
+    Each run is a child process of its own unless ``isolate`` is False (benchmarks.bench.run_step).
+    """
+
+    def _run(kind: str, spec: str) -> dict:
+        return run_step(kind, spec, isolate=isolate)
+
     root_path = Path(root).expanduser().resolve()
     present = [s for s in sets if (root_path / s.name).is_dir()]
     if not present:

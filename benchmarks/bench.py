@@ -188,8 +188,8 @@ def _accuracy_child(kind: str, spec: str) -> dict:
     return accuracy_child(kind, spec)
 
 
-def child(kind: str, args: list[str]) -> None:
-    """Run one measurement in this (child) process and print it as JSON with the peak memory."""
+def measure(kind: str, args: list[str]) -> dict:
+    """Run one measurement in this process and return it."""
     fn = {
         "train": lambda: _train(args[0], args[1], args[2], args[3], int(args[4]), float(args[5]) or None, args[6]),
         "logreg": lambda: _logreg(args[0]),
@@ -199,12 +199,24 @@ def child(kind: str, args: list[str]) -> None:
         "acc-train": lambda: _accuracy_child(kind, args[0]),
         "acc-logreg": lambda: _accuracy_child(kind, args[0]),
     }[kind]
-    result = fn()
+    return fn()
+
+
+def child(kind: str, args: list[str]) -> None:
+    """Run one measurement in this (child) process and print it as JSON with the peak memory."""
+    result = measure(kind, args)
     result["peak_mb"] = _peak_mb()
     print("BENCH " + json.dumps(result))
 
 
-def _run(kind: str, *args: object) -> dict:
+def run_step(kind: str, *args: object, isolate: bool = True) -> dict:
+    """One measurement in a child process of its own, so its peak memory is its alone.
+
+    ``isolate=False`` runs it in this process instead (no memory figure: ``peak_mb`` is None). The tests use
+    it to check the tables without paying torch's import (about 7 s here) once per row.
+    """
+    if not isolate:
+        return {**measure(kind, [str(a) for a in args]), "peak_mb": None}
     cmd = [sys.executable, "-m", "benchmarks.bench", kind, *map(str, args)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")), None)
@@ -213,9 +225,17 @@ def _run(kind: str, *args: object) -> dict:
     return json.loads(line[6:])
 
 
-def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=print) -> str:
-    """Measure every row and return the table as Markdown."""
+def _mb(r: dict) -> str:
+    return "-" if r.get("peak_mb") is None else f"{r['peak_mb']:.0f}"
+
+
+def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=print, isolate: bool = True) -> str:
+    """Measure every row and return the table as Markdown (``isolate``: each row in its own process, see run_step)."""
     data = str(Path(data).expanduser().resolve())
+
+    def _run(kind: str, *args: object) -> dict:
+        return run_step(kind, *args, isolate=isolate)
+
     with tempfile.TemporaryDirectory(prefix="fishcore-bench-") as tmp:
         cache = os.path.join(tmp, "cache")
         epochs = TrainConfig().epochs
@@ -239,10 +259,7 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
 
     def row(name, r):
         feat = f"{r['features']:.1f}" if r.get("features") is not None else "-"
-        return (
-            f"| {name} | {r['wall']:.1f} | {feat} | {r['fit']:.1f} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
-            f"{r['peak_mb']:.0f} |"
-        )
+        return f"| {name} | {r['wall']:.1f} | {feat} | {r['fit']:.1f} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {_mb(r)} |"
 
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}), torch threads "
@@ -271,9 +288,11 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
     ]
     for name, r in lat.items():
         lines.append(
-            f"| {r['engine']} ({name} requested) | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['per_s_batch32']:.0f} | "
-            f"{r['peak_mb']:.0f} |"
+            f"| {r['engine']} ({name} requested) | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['per_s_batch32']:.0f} | {_mb(r)} |"
         )
+    if not isolate:
+        lines.append("")
+        lines.append("(All rows ran in one process: no memory figures, and caches in memory may carry over between rows.)")
     return "\n".join(lines)
 
 

@@ -8,13 +8,16 @@ The frozen features are cached once per split and shared by every variant; each 
 seconds of training, counted after its features are ready, so a cold cache favours no variant.
 
 A recipe is kept when it raises *validation* macro-F1 on average over every set and split; the test
-column is printed so the decision can be checked, not made, with it. LSFD is left out by default:
+column is printed so the decision can be checked, not made, with it. Rows that ride on the base fit without
+training of their own: flip averaging, and instant mode (MobileNetV2, EfficientNet-Lite0) alone and with
+its probabilities averaged with the base model's. LSFD is left out by default:
 auto mode stops at instant mode there and never reaches this candidate. Nothing here asserts.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import statistics
 import time
 from dataclasses import replace
@@ -43,6 +46,40 @@ VARIANTS: dict[str, dict] = {
 # Evaluation-only variant: the base model's predictions averaged with those of the mirrored photo. It rides on
 # the base fit (no training of its own) and is compared with the base scored the same way, from the photo files.
 FLIP = "base + flip averaging"
+# Evaluation-only rows riding on the base fit: instant mode (logistic regression on a whole frozen backbone's
+# pooled features, clean views, as auto mode's quick check) alone, and its probabilities averaged with the base
+# model's. Instant mode is already trained in every auto run; averaging would cost a second head (and, for
+# another backbone, a second network) at prediction time.
+ENSEMBLES = {"mobilenet_v2": "MobileNetV2", "efficientnet_lite0": "EfficientNet-Lite0"}
+
+
+def _ensemble_scores(fitted, wall, data, model_cfg, train_cfg, cache_root: Path) -> dict[str, tuple[float, float, float]]:
+    """(val F1, test F1, seconds) of instant mode per backbone of ENSEMBLES, alone and averaged with the base fit."""
+    import torch
+    from sklearn.metrics import f1_score
+
+    from fishcore.training.strategies import RunContext, fit_instant
+
+    base = {"val": fitted.val_logits(), "test": fitted.test_logits()}
+    out = {}
+    for backbone, label in ENSEMBLES.items():
+        cfg = replace(model_cfg, backbone=backbone, freeze_until=None)
+        ctx = RunContext(data, cfg, replace(train_cfg, views=0), cache_root, torch.device("cpu"), torch.Generator())
+        began = time.monotonic()
+        instant = fit_instant(ctx)
+        seconds = time.monotonic() - began
+        other = {"val": instant.val_logits(), "test": instant.test_logits()}
+        alone, averaged = [], []
+        for split in ("val", "test"):
+            (a, targets), (b, _) = base[split], other[split]
+            alone.append(float(f1_score(targets, b.argmax(1), average="macro")))
+            mixed = a.float().softmax(1) + b.float().softmax(1)
+            averaged.append(float(f1_score(targets, mixed.argmax(1), average="macro")))
+        out[f"instant, {label}"] = (*alone, seconds)
+        out[f"base + instant {label}, probabilities averaged"] = (*averaged, wall + seconds)
+    return out
+
+
 # The seconds the fast candidate gets in auto mode with the default 180 s budget (after instant mode).
 CANDIDATE_SECONDS = 150.0
 
@@ -74,7 +111,7 @@ def _flip_scores(fitted, data) -> dict[str, float]:
 
 
 def _fit_variant(data, model_cfg, train_cfg, cache_root: Path, seconds: float, flip: bool = False):
-    """Train auto mode's fast candidate with these configs and return (val F1, test F1, seconds[, flip scores])."""
+    """Train auto mode's fast candidate with these configs: (the fit, val F1, test F1, seconds, flip scores or None)."""
     import torch
     from sklearn.metrics import f1_score
 
@@ -91,7 +128,7 @@ def _fit_variant(data, model_cfg, train_cfg, cache_root: Path, seconds: float, f
     val_f1, _ = validation_scores(fitted)
     logits, targets = fitted.test_logits()
     test_f1 = float(f1_score(targets.numpy(), logits.argmax(1).numpy(), average="macro"))
-    return val_f1, test_f1, wall, (_flip_scores(fitted, data) if flip else None)
+    return fitted, val_f1, test_f1, wall, (_flip_scores(fitted, data) if flip else None)
 
 
 def run_recipes(
@@ -102,6 +139,7 @@ def run_recipes(
     set_names: list[str] | None = None,
     seconds: float = CANDIDATE_SECONDS,
     flip_too: bool = True,
+    ensembles_too: bool = True,
     log=print,
 ) -> str:
     """Every variant on every split of every set present; returns the Markdown table (means over splits)."""
@@ -138,7 +176,7 @@ def run_recipes(
                     train_change["augment"] = replace(base_train.augment, **train_change["augment"])
                 train_cfg = replace(base_train, **train_change)
                 flip = name == "base" and flip_too
-                val_f1, test_f1, wall, flips = _fit_variant(data, model_cfg, train_cfg, cache_root, seconds, flip)
+                fitted, val_f1, test_f1, wall, flips = _fit_variant(data, model_cfg, train_cfg, cache_root, seconds, flip)
                 scores.setdefault((bench_set.name, name), []).append((val_f1, test_f1, wall))
                 log(f"{bench_set.name} split {seed} {name}: val {val_f1:.3f} test {test_f1:.3f} ({wall:.0f} s)")
                 if flips:
@@ -148,15 +186,24 @@ def run_recipes(
                     )
                     scores.setdefault((bench_set.name, FLIP), []).append((flips["val flip"], flips["test flip"], wall))
                     log(f"{bench_set.name} split {seed} {FLIP}: {flips}")
+                if name == "base" and ensembles_too:
+                    for row, (v, t, s) in _ensemble_scores(fitted, wall, data, model_cfg, train_cfg, cache_root).items():
+                        scores.setdefault((bench_set.name, row), []).append((v, t, s))
+                        log(f"{bench_set.name} split {seed} {row}: val {v:.3f} test {t:.3f}")
 
     def mean(values) -> float:
         return statistics.mean(values)
 
     names = [s.name for s in present]
     table_rows = [*variants, *(["base, scored from the files", FLIP] if flip_too and "base" in variants else [])]
+    if ensembles_too and "base" in variants:
+        table_rows += [
+            row for row in dict.fromkeys(name for _, name in scores) if row.startswith(("instant, ", "base + instant"))
+        ]
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}); data {root_path}; "
-        f"command `./run.sh bench --recipes {root}`. Auto mode's fast candidate (stages "
+        f"command `./run.sh bench --recipes {root} --sets {','.join(names)} --variants {shlex.quote(','.join(variants))}`. "
+        "Auto mode's fast candidate (stages "
         f"{base_model.freeze_until}+ trained, {seconds:.0f} s of training after its features) with one setting changed; "
         "macro-F1 as the mean over each set's seeded splits; the last column averages validation over all sets, "
         "which is what decides.",

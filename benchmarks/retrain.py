@@ -24,7 +24,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from benchmarks.bench import _cpu_model, _run
+from benchmarks.bench import _cpu_model, run_step
 
 GROUPS = r"(fish_\d+|\d{8}_\d{6})_"  # F4K tracks and EGU videos; LSFD near-duplicates go by perceptual hash
 CAMERA_CLASS = "burbot"
@@ -68,7 +68,7 @@ def run_add_species(root: str, log=print) -> str:
                 "model": {},
                 "train": {"mode": mode},
             }
-            return _run("acc-train", json.dumps(spec))
+            return run_step("acc-train", json.dumps(spec))
 
         log("version 1: instant mode, cold feature cache...")
         v1 = train("instant")

@@ -8,7 +8,8 @@ from conftest import make_image_folder
 @pytest.mark.slow
 def test_bench_prints_every_row_with_measured_numbers(tmp_path):
     data = make_image_folder(tmp_path / "d", ["red", "green", "blue"], 14)
-    table = run_benchmark(str(data), naive_cap=8, photos=12, log=lambda m: None)
+    # Rows in this process: the table is the same, without torch's import (7 s here) once per row.
+    table = run_benchmark(str(data), naive_cap=8, photos=12, log=lambda m: None, isolate=False)
     print(table)
     for row in (
         "1. fishcore fast mode",
@@ -26,6 +27,15 @@ def test_bench_prints_every_row_with_measured_numbers(tmp_path):
     assert "nan" not in table
 
 
+def test_a_bench_step_runs_in_a_child_process_of_its_own_with_its_peak_memory():
+    from benchmarks.bench import run_step
+
+    alone = run_step("probe")
+    assert alone["gflops"] > 0 and alone["peak_mb"] > 50  # a child that imported torch
+    shared = run_step("probe", isolate=False)
+    assert shared["gflops"] > 0 and shared["peak_mb"] is None
+
+
 @pytest.mark.slow
 def test_accuracy_table_has_a_row_per_present_set_with_mean_and_spread(tmp_path):
     from benchmarks.accuracy import BenchSet, Setting, run_accuracy
@@ -33,7 +43,7 @@ def test_accuracy_table_has_a_row_per_present_set_with_mean_and_spread(tmp_path)
     make_image_folder(tmp_path / "tiny", ["red", "green", "blue"], 14)
     sets = (BenchSet("tiny", None, (0, 1), "three colours"), BenchSet("absent", None, (0,), "not on disk"))
     grid = (Setting("--mode instant", train={"mode": "instant"}),)
-    table = run_accuracy(str(tmp_path), sets=sets, grid=grid, log=lambda m: None)
+    table = run_accuracy(str(tmp_path), sets=sets, grid=grid, log=lambda m: None, isolate=False)
     print(table)
     rows = [line for line in table.splitlines() if line.startswith("| tiny")]
     assert len(rows) == 1 and "absent" not in table
@@ -92,7 +102,7 @@ def test_verdicts_bench_counts_known_everyday_and_unknown_photos(tmp_path):
 @pytest.mark.slow
 def test_recipes_table_has_each_variant_and_the_flip_averaging_rows(tmp_path):
     from benchmarks.accuracy import BenchSet
-    from benchmarks.recipes import FLIP, run_recipes
+    from benchmarks.recipes import ENSEMBLES, FLIP, run_recipes
 
     make_image_folder(tmp_path / "tiny", ["red", "green", "blue"], 14)
     sets = (BenchSet("tiny", None, (0, 1), "three colours"),)
@@ -100,7 +110,10 @@ def test_recipes_table_has_each_variant_and_the_flip_averaging_rows(tmp_path):
     table = run_recipes(str(tmp_path), sets=sets, variants=variants, seconds=6, log=lambda m: None)
     print(table)
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ") and "recipe" not in line}
-    assert sorted(rows) == sorted(["base", "no class weights", "base, scored from the files", FLIP])
+    ensembles = [
+        row for label in ENSEMBLES.values() for row in (f"instant, {label}", f"base + instant {label}, probabilities averaged")
+    ]
+    assert sorted(rows) == sorted(["base", "no class weights", "base, scored from the files", FLIP, *ensembles])
     for line in rows.values():
         val, test, seconds, mean_val = (float(c) for c in line.strip("|").split("|")[1:])
         assert 0 <= val <= 1 and 0 <= test <= 1 and seconds > 0 and mean_val == val
