@@ -64,26 +64,27 @@ def test_train_writes_a_complete_model_folder(trained):
     assert (out / "test_report.json").is_file()
 
 
-def test_evaluate_json_on_saved_test_split_and_on_all_images(trained):
+def test_evaluate_json_on_saved_test_split_and_on_all_images(trained, tmp_path, monkeypatch, capsys):
+    """The first call is a real process; the rest run main() in-process."""
     data, out = trained
     rep = json.loads(run_cli("evaluate", out, data, "--split", "test", "--json").stdout)
     assert {"accuracy", "macro_precision", "macro_recall", "macro_f1", "classes", "confusion_matrix", "per_class"} <= set(rep)
     card = json.loads((out / "card.json").read_text())
     assert rep["n"] == len(card["split"]["test"]) and rep["macro_f1"] == pytest.approx(card["metrics"]["test"]["macro_f1"])
-    everything = json.loads(run_cli("evaluate", out, data, "--json").stdout)
+    everything = json.loads(_cli_here(tmp_path, monkeypatch, capsys, "evaluate", out, data, "--json").stdout)
     assert everything["n"] == 48 and everything["accuracy"] >= 0.7
-    text = run_cli("evaluate", out, data, "--split", "test").stdout
+    text = _cli_here(tmp_path, monkeypatch, capsys, "evaluate", out, data, "--split", "test").stdout
     assert "confusion matrix" in text and "MSE" in text
 
 
-def test_predict_json_and_text(trained, tmp_path):
+def test_predict_json_and_text(trained, tmp_path, monkeypatch, capsys):
     _, out = trained
     f = tmp_path / "red fish.png"
     class_image(0, 99, 48).save(f)
     result = json.loads(run_cli("predict", out, f, "--top-k", "2", "--json").stdout)
     assert result[0]["file"].endswith("red fish.png") and len(result[0]["top"]) == 2
     assert result[0]["top"][0]["label"] == "red" and result[0]["verdict"] in ("confident", "uncertain")
-    assert "red" in run_cli("predict", out, f).stdout
+    assert "red" in _cli_here(tmp_path, monkeypatch, capsys, "predict", out, f).stdout
 
 
 def test_augment_writes_views_and_matrices(tmp_path):
@@ -298,16 +299,21 @@ def test_import_previews_then_writes_into_the_managed_dataset_only(tmp_path, mon
     assert not (tmp_path / "escape.png").exists() and not (home / "outside").exists()
 
 
-def test_export_writes_onnx_with_labels_and_a_zip_that_imports(trained, tmp_path):
+def test_export_writes_onnx_with_labels_and_a_zip_that_imports(trained, tmp_path, monkeypatch, capsys):
+    """The first call is a real process; the rest run main() in-process."""
     _, trained = trained
     home = tmp_path / "home"
     proc = _cli_in(home, "export", trained, "--format", "onnx", "--out", tmp_path / "fish.onnx")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "fish.onnx").stat().st_size > 1000
     assert (tmp_path / "fish.labels.txt").read_text().split() == ["blue", "green", "red"]
-    proc = _cli_in(home, "export", trained, "--format", "zip", "--out", tmp_path / "fish.zip")
+
+    def cli(home, *args):
+        return _cli_here(home, monkeypatch, capsys, *args)
+
+    proc = cli(home, "export", trained, "--format", "zip", "--out", tmp_path / "fish.zip")
     assert proc.returncode == 0, proc.stderr
-    proc = _cli_in(home, "import-model", tmp_path / "fish.zip", "--name", "shared-fish")
+    proc = cli(home, "import-model", tmp_path / "fish.zip", "--name", "shared-fish")
     assert proc.returncode == 0 and (home / "models" / "shared-fish" / "card.json").is_file()
-    missing = _cli_in(home, "export", tmp_path / "nope", "--format", "zip", "--out", tmp_path / "x.zip")
+    missing = cli(home, "export", tmp_path / "nope", "--format", "zip", "--out", tmp_path / "x.zip")
     assert missing.returncode == 2 and "model folder not found" in missing.stderr
