@@ -105,13 +105,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--backbone", choices=sorted(BACKBONES), default=m.backbone)
     p.add_argument("--from-scratch", action="store_true", help="random initial weights instead of ImageNet")
-    p.add_argument("--freeze-until", type=int, default=None, help="first trainable backbone stage (default: per backbone)")
+    p.add_argument(
+        "--freeze-until",
+        type=int,
+        default=None,
+        help="first trainable backbone stage (default: per backbone; auto mode picks its own)",
+    )
     p.add_argument("--train-frozen-bn", action="store_true", help="let frozen stages' BatchNorm statistics adapt")
     p.add_argument("--head", choices=HEADS, default=m.head, help="residual: the paper's extra residual block; linear: none")
     p.add_argument("--head-width", type=int, default=m.head_width)
     p.add_argument("--dropout", type=float, default=m.dropout)
     p.add_argument("--image-size", type=int, default=m.image_size)
-    p.add_argument("--epochs", type=int, default=t.epochs)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"epochs of fast and full modes (default {t.epochs}); auto mode trains until validation stops improving",
+    )
     p.add_argument("--batch-size", type=int, default=t.batch_size)
     p.add_argument("--lr", type=float, default=t.lr)
     p.add_argument("--weight-decay", type=float, default=t.weight_decay, help="Adam's L2 penalty on the trained weights")
@@ -352,7 +362,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         image_size=args.image_size,
     )
     train_cfg = TrainConfig(
-        epochs=args.epochs,
+        epochs=TrainConfig().epochs if args.epochs is None else args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         weight_decay=args.weight_decay,
@@ -374,6 +384,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fishcore.training.pipeline import train_folder
 
     resolve_device(args.device)  # a bad --device fails now, not after the features are cached
+    if args.mode == "auto":
+        # Auto mode chooses both on the validation split: say so (once the settings are valid) instead of ignoring them silently.
+        unused = [flag for flag, value in (("--epochs", args.epochs), ("--freeze-until", args.freeze_until)) if value is not None]
+        if unused:
+            print(
+                f"note: {' and '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used in auto mode, which trains "
+                "until validation stops improving and picks its own freeze point; add --mode fast to set them",
+                file=sys.stderr,
+            )
     stop = threading.Event()
 
     def on_sigint(signum, frame) -> None:  # first Ctrl-C: finish the batch and keep the best model

@@ -87,10 +87,12 @@ def test_predict_json_and_text(trained, tmp_path, monkeypatch, capsys):
     assert "red" in _cli_here(tmp_path, monkeypatch, capsys, "predict", out, f).stdout
 
 
-def test_augment_writes_views_and_matrices(tmp_path):
+def test_augment_writes_views_and_matrices(tmp_path, monkeypatch, capsys):
     f = tmp_path / "x.png"
     class_image(1, 1, 60).save(f)
-    run_cli("augment", f, "--out", tmp_path / "views", "-n", "3", "--seed", "5", "--rotation", "30")
+    args = ("augment", f, "--out", tmp_path / "views", "-n", "3", "--seed", "5", "--rotation", "30")
+    done = _cli_here(tmp_path / "home", monkeypatch, capsys, *args)
+    assert done.returncode == 0, done.stderr
     meta = json.loads((tmp_path / "views" / "views.json").read_text())
     assert len(meta) == 3 and len(meta[0]["matrix"]) == 3
     assert all((tmp_path / "views" / m["file"]).is_file() for m in meta)

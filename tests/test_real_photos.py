@@ -10,7 +10,7 @@ from fishcore.inference.predict import Predictor
 from fishcore.store.model_files import bundled_model_dir, read_card
 
 from conftest import F4K, LSFD, require_shared
-from test_cli import run_cli
+from test_cli import _cli_here, run_cli
 
 
 def test_lsfd_scans_clean():
@@ -35,14 +35,19 @@ def test_bundled_model_recognises_lsfd_photos_it_was_not_trained_on():
 
 
 @pytest.mark.slow
-def test_lsfd_train_then_evaluate_test_split_through_the_cli(tmp_path):
+def test_lsfd_train_then_evaluate_test_split_through_the_cli(tmp_path, monkeypatch, capsys):
+    """Training is a real `python -m fishcore` process; evaluate and predict run the CLI's main() in-process."""
     root = require_shared(LSFD)
     out = tmp_path / "lsfd_model"
     run_cli("train", root, "--out", out, "--quiet")
-    report = json.loads(run_cli("evaluate", out, root, "--split", "test", "--json").stdout)
+
+    def cli(*args):
+        return _cli_here(tmp_path / "home", monkeypatch, capsys, *args).stdout
+
+    report = json.loads(cli("evaluate", out, root, "--split", "test", "--json"))
     print(f"LSFD test split: n={report['n']} accuracy={report['accuracy']:.4f} macro_f1={report['macro_f1']:.4f}")
     assert report["macro_f1"] >= 0.97
-    [pred] = json.loads(run_cli("predict", out, root / report["rows"][0]["file"], "--json").stdout)
+    [pred] = json.loads(cli("predict", out, root / report["rows"][0]["file"], "--json"))
     assert pred["top"][0]["label"] == report["rows"][0]["predicted"]
 
 
@@ -51,7 +56,10 @@ def test_f4k_new_species_retrain_clearly_beats_chance(tmp_path):
     root = require_shared(F4K)
     out = tmp_path / "f4k_model"
     # Frames of one video track stay on one side of the split.
-    run_cli("train", root, "--out", out, "--quiet", "--epochs", "6", "--batch-size", "16", "--group-pattern", r"fish_(\d+)_")
+    proc = run_cli(
+        "train", root, "--out", out, "--quiet", "--epochs", "6", "--batch-size", "16", "--group-pattern", r"fish_(\d+)_"
+    )
+    assert "note: --epochs is not used in auto mode" in proc.stderr  # auto mode picks its own; the user is told
     card = json.loads((out / "card.json").read_text())
     tracks = {side: {f.rsplit("_", 1)[0] for f in card["split"][side]} for side in ("train", "val", "test")}
     assert not tracks["train"] & tracks["test"] and not tracks["train"] & tracks["val"]
