@@ -91,7 +91,13 @@ with st.expander(tr("New training run"), expanded=not running):
     )
     field_error(c3, "freeze_until")
     c1, c2, c3, c4 = advanced.columns(4)
-    epochs = c1.number_input(tr("Epochs"), 1, 100, t.epochs)
+    epochs = c1.number_input(
+        tr("Epochs"),
+        1,
+        100,
+        t.epochs,
+        help=tr("Used by the fast and full modes. Automatic mode trains until the validation photos stop improving."),
+    )
     batch_size = c2.number_input(tr("Batch size"), 1, 256, t.batch_size)
     lr = c3.number_input(tr("Learning rate"), 1e-6, 1.0, t.lr, format="%.5f", step=1e-4)
     image_size = c4.number_input(tr("Image size"), 32, 512, m.image_size, step=32)
