@@ -64,15 +64,14 @@ class _Features:
         return self.transform(image)
 
     def adapt(self, train_paths: list[str]) -> None:
-        """ "+adabn" trunks: a copy whose BatchNorm statistics are re-estimated on these photos (AdaBN)."""
+        """The "+adabn" trunks that VARIANTS use: a copy whose BatchNorm statistics are re-estimated on these photos."""
         import copy
 
         import torch
 
-        for name in list(self.trunks):
-            if "+" in name:
-                continue
-            trunk = copy.deepcopy(self.trunks[name])
+        wanted = {b for backbones, _ in VARIANTS.values() for b in backbones if b.endswith("+adabn")}
+        for adapted in wanted:
+            trunk = copy.deepcopy(self.trunks[adapted.split("+")[0]])
             for m in trunk.modules():
                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                     m.reset_running_stats()
@@ -81,8 +80,9 @@ class _Features:
             with torch.no_grad():
                 for start in range(0, len(train_paths), 32):
                     trunk(torch.stack([self._image(p, False) for p in train_paths[start : start + 32]]))
-            self.trunks[name + "+adabn"] = trunk.eval()
-            self.cache = {k: v for k, v in self.cache.items() if "+" not in k[0]}
+            self.trunks[adapted] = trunk.eval()
+        # Features of the previous split's adapted trunks are stale now.
+        self.cache = {k: v for k, v in self.cache.items() if k[0] not in wanted}
 
     def of(self, paths: list[str], backbones: tuple[str, ...], letterbox: bool) -> np.ndarray:
         import torch

@@ -53,6 +53,11 @@ FLIP = "base + flip averaging"
 ENSEMBLES = {"mobilenet_v2": "MobileNetV2", "efficientnet_lite0": "EfficientNet-Lite0"}
 
 
+def ensemble_rows(label: str) -> tuple[str, str]:
+    """The table's rows for instant mode on one backbone of ENSEMBLES: alone, and averaged with the base fit."""
+    return f"instant, {label}", f"base + instant {label}, probabilities averaged"
+
+
 def _ensemble_scores(fitted, wall, data, model_cfg, train_cfg, cache_root: Path) -> dict[str, tuple[float, float, float]]:
     """(val F1, test F1, seconds) of instant mode per backbone of ENSEMBLES, alone and averaged with the base fit."""
     import torch
@@ -75,8 +80,9 @@ def _ensemble_scores(fitted, wall, data, model_cfg, train_cfg, cache_root: Path)
             alone.append(float(f1_score(targets, b.argmax(1), average="macro")))
             mixed = a.float().softmax(1) + b.float().softmax(1)
             averaged.append(float(f1_score(targets, mixed.argmax(1), average="macro")))
-        out[f"instant, {label}"] = (*alone, seconds)
-        out[f"base + instant {label}, probabilities averaged"] = (*averaged, wall + seconds)
+        alone_row, averaged_row = ensemble_rows(label)
+        out[alone_row] = (*alone, seconds)
+        out[averaged_row] = (*averaged, wall + seconds)
     return out
 
 
@@ -197,9 +203,7 @@ def run_recipes(
     names = [s.name for s in present]
     table_rows = [*variants, *(["base, scored from the files", FLIP] if flip_too and "base" in variants else [])]
     if ensembles_too and "base" in variants:
-        table_rows += [
-            row for row in dict.fromkeys(name for _, name in scores) if row.startswith(("instant, ", "base + instant"))
-        ]
+        table_rows += [row for label in ENSEMBLES.values() for row in ensemble_rows(label)]
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}); data {root_path}; "
         f"command `./run.sh bench --recipes {root} --sets {','.join(names)} --variants {shlex.quote(','.join(variants))}`. "

@@ -102,7 +102,7 @@ def test_verdicts_bench_counts_known_everyday_and_unknown_photos(tmp_path):
 @pytest.mark.slow
 def test_recipes_table_has_each_variant_and_the_flip_averaging_rows(tmp_path):
     from benchmarks.accuracy import BenchSet
-    from benchmarks.recipes import ENSEMBLES, FLIP, run_recipes
+    from benchmarks.recipes import ENSEMBLES, FLIP, ensemble_rows, run_recipes
 
     make_image_folder(tmp_path / "tiny", ["red", "green", "blue"], 14)
     sets = (BenchSet("tiny", None, (0,), "three colours"),)  # one split: the accuracy test covers means over several
@@ -110,9 +110,7 @@ def test_recipes_table_has_each_variant_and_the_flip_averaging_rows(tmp_path):
     table = run_recipes(str(tmp_path), sets=sets, variants=variants, seconds=6, log=lambda m: None)
     print(table)
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ") and "recipe" not in line}
-    ensembles = [
-        row for label in ENSEMBLES.values() for row in (f"instant, {label}", f"base + instant {label}, probabilities averaged")
-    ]
+    ensembles = [row for label in ENSEMBLES.values() for row in ensemble_rows(label)]
     assert sorted(rows) == sorted(["base", "no class weights", "base, scored from the files", FLIP, *ensembles])
     for line in rows.values():
         val, test, seconds, mean_val = (float(c) for c in line.strip("|").split("|")[1:])
