@@ -42,8 +42,8 @@ VARIANTS: dict[str, dict] = {
     "4 views": {"train": {"views": 4}},
     # Validating at epoch ends only leaves more of a budget-bound run for training steps.
     "validate per epoch": {"train": {"val_every": 0, "patience": 3}},
-    # Fine-tuning deeper than auto mode's stage 10 (fourth round; mixup and a moving average of the weights were
-    # measured on the branch exp/mixup-ema and lost on EGU validation).
+    # Fine-tuning deeper than auto mode's stage 10 (fourth round; mixup and a moving average of the weights, on the
+    # branch exp/mixup-ema, and draws balanced by video, on exp/balanced-draws, lost on EGU validation).
     "stages 7+": {"model": {"freeze_until": 7}},
 }
 # Evaluation-only variant: the base model's predictions averaged with those of the mirrored photo. It rides on
