@@ -10,7 +10,7 @@ from benchmarks.recipes import run_recipes
 from benchmarks.retrain import run_add_species
 from benchmarks.sessions import run_sessions
 from benchmarks.verdicts import run_verdicts
-from fishcore.data.dataset import scan
+from fishcore.data.scan import scan
 from fishcore.errors import FishcoreError
 
 parser = argparse.ArgumentParser(

@@ -62,11 +62,13 @@ GRID = (
 def _train_child(spec: dict) -> dict:
     from fishcore.config import DataConfig, ModelConfig, TrainConfig
     from fishcore.training.pipeline import train_folder
+    from fishcore.training.run import RunOptions, TrainingRun
 
     start = time.perf_counter()
     data = DataConfig(group_pattern=spec["group"], seed=spec["seed"])
     cfg = TrainConfig(seed=spec["seed"], **spec["train"])
-    outcome = train_folder(spec["data"], spec["out"], data, ModelConfig(**spec["model"]), cfg, cache_dir=spec["cache"])
+    options = RunOptions(out_dir=spec["out"], cache_dir=spec["cache"])
+    outcome = train_folder(spec["data"], TrainingRun(data, ModelConfig(**spec["model"]), cfg, options))
     if outcome.card is None:
         raise RuntimeError("training stopped before anything was trained")
     return {

@@ -35,14 +35,15 @@ def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float |
     import threading
 
     from fishcore.training.pipeline import train_folder
+    from fishcore.training.run import RunOptions, TrainingRun
 
-    stop = threading.Event()
-    timer = threading.Timer(cap, stop.set) if cap else None
+    cfg = replace(TrainConfig(), mode=mode, epochs=epochs, precision=precision)
+    run = TrainingRun(DataConfig(), ModelConfig(), cfg, RunOptions(out_dir=str(out), cache_dir=str(cache)))
+    timer = threading.Timer(cap, run.request_stop) if cap else None
     if timer:
         timer.start()
     start = time.perf_counter()
-    cfg = replace(TrainConfig(), mode=mode, epochs=epochs, precision=precision)
-    outcome = train_folder(data, out, DataConfig(), ModelConfig(), cfg, stop=stop, cache_dir=cache)
+    outcome = train_folder(data, run)
     if outcome.card is None:
         raise RuntimeError(f"{mode} training stopped before anything was trained (cap {cap}s)")
     wall = time.perf_counter() - start
@@ -110,7 +111,7 @@ def _logreg(data: str, data_cfg: DataConfig | None = None) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     from fishcore.data.augment import build_transforms
-    from fishcore.data.dataset import load_image
+    from fishcore.data.scan import load_image
     from fishcore.inference.engine import Engine
     from fishcore.models.net import build_model
 
@@ -135,7 +136,7 @@ def _hsv_knn(data: str) -> dict:
     """The older fish-type papers' method: colour histograms in HSV and nearest neighbours."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    from fishcore.data.dataset import load_image
+    from fishcore.data.scan import load_image
     from fishcore.training.compare import hsv_histogram
 
     def hist(path):

@@ -66,15 +66,18 @@ def _ensemble_scores(fitted, wall, data, model_cfg, train_cfg, cache_root: Path)
     import torch
     from sklearn.metrics import f1_score
 
-    from fishcore.training.strategies import RunContext, fit_instant
+    from fishcore.training.run import RunOptions, TrainingRun
+    from fishcore.training.strategies import fit_instant
 
     base = {"val": fitted.val_logits(), "test": fitted.test_logits()}
     out = {}
     for backbone, label in ENSEMBLES.items():
         cfg = replace(model_cfg, backbone=backbone, freeze_until=None)
-        ctx = RunContext(data, cfg, replace(train_cfg, views=0), cache_root, torch.device("cpu"), torch.Generator())
+        options = RunOptions(device="cpu", cache_dir=str(cache_root))
+        run = TrainingRun(model=cfg, train=replace(train_cfg, views=0), options=options)
+        run.generator = torch.Generator()
         began = time.monotonic()
-        instant = fit_instant(ctx)
+        instant = fit_instant(run, data)
         seconds = time.monotonic() - began
         other = {"val": instant.val_logits(), "test": instant.test_logits()}
         alone, averaged = [], []
@@ -99,7 +102,7 @@ def _flip_scores(fitted, data) -> dict[str, float]:
     from sklearn.metrics import f1_score
 
     from fishcore.data.augment import build_transforms
-    from fishcore.data.dataset import load_image_file
+    from fishcore.data.scan import load_image_file
 
     model, size = fitted.model.eval(), fitted.model_cfg.image_size
     transform = build_transforms(None, False, size)
@@ -121,18 +124,20 @@ def _flip_scores(fitted, data) -> dict[str, float]:
 
 def _fit_variant(data, model_cfg, train_cfg, cache_root: Path, seconds: float, flip: bool = False):
     """Train auto mode's fast candidate with these configs: (the fit, val F1, test F1, seconds, flip scores or None)."""
-    import torch
     from sklearn.metrics import f1_score
 
     from fishcore.runtime import seed_everything
-    from fishcore.training.strategies import RunContext, fit_fast, validation_scores
+    from fishcore.training.run import RunOptions, TimeLimit, TrainingRun
+    from fishcore.training.strategies import fit_fast, validation_scores
 
     generator = seed_everything(train_cfg.seed)
     began = time.monotonic()
     # The seconds count from the end of feature extraction, so the variant that fills a cold cache first gets as
     # much training as the ones after it (with a deadline from `began` it lost that time: a CI failure).
-    ctx = RunContext(data, model_cfg, train_cfg, cache_root, torch.device("cpu"), generator, fit_seconds=seconds)
-    fitted = fit_fast(ctx)
+    options = RunOptions(device="cpu", cache_dir=str(cache_root))
+    run = TrainingRun(model=model_cfg, train=train_cfg, options=options, limits=(TimeLimit(seconds, from_training=True),))
+    run.generator = generator
+    fitted = fit_fast(run, data)
     wall = time.monotonic() - began
     val_f1, _ = validation_scores(fitted)
     logits, targets = fitted.test_logits()

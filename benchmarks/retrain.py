@@ -41,7 +41,7 @@ def _zip_folder(folder: Path) -> bytes:
 
 
 def run_add_species(root: str, log=print) -> str:
-    from fishcore.store.datasets import DatasetArea
+    from fishcore.store.my_photos import DatasetArea
 
     data = Path(root).expanduser().resolve()
     for name in ("lsfd", "f4k", "egu"):

@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmarks.accuracy import SETS, BenchSet
 from benchmarks.bench import _cpu_model
 from fishcore.config import DataConfig, ModelConfig, TrainConfig
-from fishcore.data.dataset import scan
+from fishcore.data.scan import scan
 from fishcore.inference.openset import CONFIDENT, KNOWN, LOW_CONFIDENCE, NOT_A_FISH
 from fishcore.inference.predict import Predictor
 
@@ -46,6 +46,7 @@ def _pct(part: int, whole: int) -> str:
 def run_verdicts(root: str, sets: tuple[BenchSet, ...] = SETS, mode: str = "auto", per_set: int = 300, log=print) -> str:
     """Train a model per present set and return the table of verdict rates as Markdown."""
     from fishcore.training.pipeline import train_folder
+    from fishcore.training.run import RunOptions, TrainingRun
 
     base = Path(root).expanduser().resolve()
     present = [s for s in sets if (base / s.name).is_dir()]
@@ -56,14 +57,9 @@ def run_verdicts(root: str, sets: tuple[BenchSet, ...] = SETS, mode: str = "auto
         for s in present:
             log(f"training on {s.name} ({mode} mode)...")
             start = time.perf_counter()
-            outcome = train_folder(
-                base / s.name,
-                Path(tmp) / s.name,
-                DataConfig(group_pattern=s.group_pattern, seed=s.seeds[0]),
-                ModelConfig(),
-                TrainConfig(mode=mode),
-                cache_dir=Path(tmp) / "cache",
-            )
+            data_cfg = DataConfig(group_pattern=s.group_pattern, seed=s.seeds[0])
+            options = RunOptions(out_dir=str(Path(tmp) / s.name), cache_dir=str(Path(tmp) / "cache"))
+            outcome = train_folder(base / s.name, TrainingRun(data_cfg, ModelConfig(), TrainConfig(mode=mode), options))
             seconds = time.perf_counter() - start
             predictor = Predictor.load(outcome.model_dir, engine="auto")
             # Correctly classified test photos (as the predictor classifies them now).

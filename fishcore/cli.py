@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import signal
 import sys
-import threading
 from pathlib import Path
+from typing import ClassVar
 
 from fishcore.config import (
     AUGMENT_SPEC,
-    HEADS,
-    LR_SCHEDULES,
-    MODES,
+    SETTING_CHOICES,
+    SETTING_HELP,
     SPLITS,
     AugmentConfig,
     DataConfig,
@@ -23,10 +23,9 @@ from fishcore.config import (
     check_int,
     check_number,
 )
-from fishcore.data.dataset import load_image, scan
+from fishcore.data.scan import load_image, scan
 from fishcore.errors import ConfigError, FishcoreError, ImageError
 from fishcore.events import EventName, Phase, StopReason
-from fishcore.models.backbones import BACKBONES
 from fishcore.settings import Paths
 
 
@@ -52,6 +51,56 @@ def _add_augment_flags(p: argparse.ArgumentParser) -> None:
             )
         else:
             g.add_argument(flag, type=float, default=default, help=f"{spec.help} (default: {default})")
+
+
+# Settings whose flag turns them off (their default is on and the flag predates the --x/--no-x form).
+_OFF_FLAGS = {"pretrained": "--from-scratch", "calibrate": "--no-calibrate", "group_near_duplicates": "--no-group-duplicates"}
+_SETTING_CONFIGS = (DataConfig, ModelConfig, TrainConfig)
+_NOT_FLAGS = {"augment"}  # its own flags: _add_augment_flags
+
+
+def _setting_fields() -> dict[str, dataclasses.Field]:
+    """Every setting of the three configs by name (a name in two configs, seed, once)."""
+    out: dict[str, dataclasses.Field] = {}
+    for cls in _SETTING_CONFIGS:
+        for f in dataclasses.fields(cls):
+            if f.name not in _NOT_FLAGS:
+                out.setdefault(f.name, f)
+    return out
+
+
+def _add_setting_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per setting of DataConfig, ModelConfig and TrainConfig, so `train` can never drift from them.
+
+    Every flag defaults to None (not given): the config's own default applies, and `train` can tell what
+    a user set (auto mode's note on --epochs).
+    """
+    defaults = {f.name: getattr(cls(), f.name) for cls in _SETTING_CONFIGS for f in dataclasses.fields(cls)}
+    for name in _setting_fields():
+        default, words = defaults[name], SETTING_HELP[name]
+        if name in _OFF_FLAGS:
+            p.add_argument(_OFF_FLAGS[name], dest=name, action="store_false", default=None, help=f"not: {words}")
+        elif isinstance(default, bool):
+            p.add_argument(
+                flag_of(name), action=argparse.BooleanOptionalAction, default=None, help=f"{words} (default: {default})"
+            )
+        elif name in SETTING_CHOICES:
+            p.add_argument(flag_of(name), choices=SETTING_CHOICES[name], default=None, help=f"{words} (default: {default})")
+        else:
+            kind = {int: int, float: float}.get(type(default), str)
+            p.add_argument(flag_of(name), type=kind, default=None, help=f"{words} (default: {default})")
+    _add_augment_flags(p)
+
+
+def _configs_from_flags(args: argparse.Namespace) -> tuple[DataConfig, ModelConfig, TrainConfig]:
+    """The three configs from the flags given; a flag not given leaves the config's default."""
+    given = {name: getattr(args, name) for name in _setting_fields() if getattr(args, name) is not None}
+
+    def build(cls, **extra):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in given.items() if k in names}, **extra)
+
+    return build(DataConfig), build(ModelConfig), build(TrainConfig, augment=_augment_config(args))
 
 
 def _augment_config(args: argparse.Namespace) -> AugmentConfig:
@@ -94,7 +143,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-side", type=int, default=DataConfig.min_side)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    d, m, t = DataConfig(), ModelConfig(), TrainConfig()
     p = sub.add_parser("train", help="train, evaluate on the held-out test split and save a model folder")
     p.add_argument("data", help="folder with one sub-folder of photos per species")
     p.add_argument(
@@ -103,86 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="model folder to write; when it already holds a model, a new version is saved beside it "
         "(OUT-v2, OUT-v3, ...): nothing is ever replaced",
     )
-    p.add_argument("--backbone", choices=sorted(BACKBONES), default=m.backbone)
-    p.add_argument("--from-scratch", action="store_true", help="random initial weights instead of ImageNet")
-    p.add_argument(
-        "--freeze-until",
-        type=int,
-        default=None,
-        help="first trainable backbone stage (default: per backbone; auto mode picks its own)",
-    )
-    p.add_argument("--train-frozen-bn", action="store_true", help="let frozen stages' BatchNorm statistics adapt")
-    p.add_argument("--head", choices=HEADS, default=m.head, help="residual: the paper's extra residual block; linear: none")
-    p.add_argument("--head-width", type=int, default=m.head_width)
-    p.add_argument("--dropout", type=float, default=m.dropout)
-    p.add_argument("--image-size", type=int, default=m.image_size)
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help=f"epochs of fast and full modes (default {t.epochs}); auto mode trains until validation stops improving",
-    )
-    p.add_argument("--batch-size", type=int, default=t.batch_size)
-    p.add_argument("--lr", type=float, default=t.lr)
-    p.add_argument("--weight-decay", type=float, default=t.weight_decay, help="Adam's L2 penalty on the trained weights")
-    p.add_argument(
-        "--lr-schedule",
-        choices=LR_SCHEDULES,
-        default=t.lr_schedule,
-        help="plateau: halve the learning rate after 2 validations without a lower loss; constant: the paper's",
-    )
-    p.add_argument("--label-smoothing", type=float, default=t.label_smoothing, help="cross-entropy label smoothing (0-1)")
-    p.add_argument(
-        "--class-weights",
-        action=argparse.BooleanOptionalAction,
-        default=t.class_weights,
-        help="weigh each species' loss by how rare it is in the training split, so rare species count as much",
-    )
-    p.add_argument("--val-every", type=int, default=t.val_every, help="validate every N iterations (0: only at epoch end)")
-    p.add_argument("--patience", type=int, default=t.patience, help="validations without improvement before stopping")
-    p.add_argument("--seed", type=int, default=t.seed)
-    p.add_argument("--no-calibrate", action="store_true", help="skip fitting a confidence temperature on validation")
-    p.add_argument(
-        "--mode",
-        choices=MODES,
-        default=t.mode,
-        help="auto: instant, then fast mode at a few freeze points, compared on validation within --budget. "
-        "instant: logistic regression on the cached features of the whole frozen backbone (seconds). "
-        "fast: cache the frozen layers' output for the clean + K augmented views of each photo and train the "
-        "rest on it (K fixed augmentation draws per photo). full: augment on the fly every epoch (the paper's way).",
-    )
-    p.add_argument("--views", type=int, default=t.views, help="K augmented views per training photo (instant, fast)")
-    p.add_argument(
-        "--budget",
-        type=float,
-        default=t.budget,
-        help="seconds auto mode may spend comparing recipes on the validation split (a ceiling: it stops sooner "
-        "when a cheap recipe has nothing left to learn)",
-    )
-    p.add_argument(
-        "--precision",
-        choices=("auto", "bf16", "fp32"),
-        default=t.precision,
-        help="arithmetic of the training steps: auto = bfloat16 mixed precision where the CPU/GPU has it in hardware "
-        "(about 2x faster on AMX/AVX512-BF16 CPUs), else float32; the saved model and prediction are float32",
-    )
+    _add_setting_flags(p)
     p.add_argument(
         "--cache-dir",
         default=None,
         help="where fast mode keeps its feature cache (default: .cache; features and scans go under it)",
     )
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    p.add_argument("--test-fraction", type=float, default=d.test_fraction)
-    p.add_argument("--test-dir", default=None, help="separate folder to use as the whole test split")
-    p.add_argument("--no-group-duplicates", action="store_true", help="split without keeping near-duplicate photos together")
-    p.add_argument(
-        "--group-pattern", default=None, help=r"regex on file names; same first group = same split (e.g. 'fish_(\d+)_')"
-    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--citation", default="", help="dataset citation to record in the model card")
     p.add_argument("--note", action="append", default=[], help="a note for the model card (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_augment_flags(p)
 
     p = sub.add_parser("evaluate", help="evaluate a model on a dataset folder or on its saved split")
     p.add_argument("model", help="model folder ('default' for the bundled model)")
@@ -320,18 +298,27 @@ def _bar(desc: str, quiet: bool = False):
     return update
 
 
-class _TrainBar:
-    """Draws training events as a tqdm bar with loss, accuracy and the latest validation result."""
+class _ProgressBars:
+    """The run's event stream as tqdm bars on stderr: one per counted phase, one for training with its losses."""
+
+    PHASES: ClassVar[dict[str, str]] = {
+        Phase.SCANNING: "scanning",
+        Phase.CACHING: "caching features",
+        Phase.EVALUATING: "evaluating",
+    }
 
     def __init__(self) -> None:
         from tqdm import tqdm
 
         self._tqdm = tqdm
+        self.phases = {phase: _bar(words) for phase, words in self.PHASES.items()}
         self.bar = None
         self.val = ""
 
     def __call__(self, e) -> None:
-        if e.name == EventName.TRAIN_START:
+        if e.name == EventName.PHASE and e.phase in self.phases and e.total:
+            self.phases[e.phase](e.done, e.total)
+        elif e.name == EventName.TRAIN_START:
             self.bar = self._tqdm(total=e.total_iterations, desc="training", unit="it", file=sys.stderr)
         elif e.name == EventName.BATCH_END and self.bar is not None:
             self.bar.update(e.iteration - self.bar.n)
@@ -343,48 +330,14 @@ class _TrainBar:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    data_cfg = DataConfig(
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction,
-        seed=args.seed,
-        group_near_duplicates=not args.no_group_duplicates,
-        group_pattern=args.group_pattern,
-        test_dir=args.test_dir,
-    )
-    model_cfg = ModelConfig(
-        backbone=args.backbone,
-        pretrained=not args.from_scratch,
-        freeze_until=args.freeze_until,
-        train_frozen_bn=args.train_frozen_bn,
-        head=args.head,
-        head_width=args.head_width,
-        dropout=args.dropout,
-        image_size=args.image_size,
-    )
-    train_cfg = TrainConfig(
-        epochs=TrainConfig().epochs if args.epochs is None else args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        lr_schedule=args.lr_schedule,
-        label_smoothing=args.label_smoothing,
-        class_weights=args.class_weights,
-        val_every=args.val_every,
-        patience=args.patience,
-        seed=args.seed,
-        calibrate=not args.no_calibrate,
-        mode=args.mode,
-        views=args.views,
-        budget=args.budget,
-        precision=args.precision,
-        augment=_augment_config(args),
-    )
+    data_cfg, model_cfg, train_cfg = _configs_from_flags(args)
     # Only now torch loads (several seconds): a bad setting above has already been answered.
     from fishcore.runtime import resolve_device
     from fishcore.training.pipeline import train_folder
+    from fishcore.training.run import RunOptions, TrainingRun
 
     resolve_device(args.device)  # a bad --device fails now, not after the features are cached
-    if args.mode == "auto":
+    if train_cfg.mode == "auto":
         # Auto mode chooses both on the validation split: say so (once the settings are valid) instead of ignoring them silently.
         unused = [flag for flag, value in (("--epochs", args.epochs), ("--freeze-until", args.freeze_until)) if value is not None]
         if unused:
@@ -393,30 +346,19 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "until validation stops improving and picks its own freeze point; add --mode fast to set them",
                 file=sys.stderr,
             )
-    stop = threading.Event()
+    options = RunOptions(out_dir=args.out, device=args.device, cache_dir=args.cache_dir, notes=tuple(args.note),
+                         citation=args.citation)  # fmt: skip
+    run = TrainingRun(data_cfg, model_cfg, train_cfg, options, listeners=[] if args.quiet else [_ProgressBars()])
 
     def on_sigint(signum, frame) -> None:  # first Ctrl-C: finish the batch and keep the best model
-        if stop.is_set():
+        if run.stop_requested:
             raise KeyboardInterrupt
         print("\nstopping (Ctrl-C again to abort)...", file=sys.stderr)
-        stop.set()
+        run.request_stop(keep=True)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        outcome = train_folder(
-            args.data,
-            args.out,
-            data_cfg,
-            model_cfg,
-            train_cfg,
-            callbacks=[] if args.quiet else [_TrainBar()],
-            stop=stop,
-            notes=args.note,
-            citation=args.citation,
-            progress=_phase_bars(args.quiet),
-            device=args.device,
-            cache_dir=args.cache_dir,
-        )
+        outcome = train_folder(args.data, run)
     finally:
         signal.signal(signal.SIGINT, previous)
     r, card = outcome.result, outcome.card
@@ -443,24 +385,6 @@ STOP_WORDS = {
     StopReason.USER: "stopped by request",
     StopReason.BUDGET: "the time budget ran out",
 }
-PHASE_WORDS = {
-    Phase.SCANNING: "scanning",
-    Phase.CACHING: "caching features",
-    Phase.EVALUATING: "evaluating",
-}
-
-
-def _phase_bars(quiet: bool):
-    """A (phase, done, total) progress callback: one tqdm bar per phase that counts items."""
-    if quiet:
-        return None
-    bars = {phase: _bar(words) for phase, words in PHASE_WORDS.items()}
-
-    def update(phase: Phase, done: int, total: int) -> None:
-        if phase in bars and total:
-            bars[phase](done, total)
-
-    return update
 
 
 def _print_report(report) -> None:
@@ -499,7 +423,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_verdicts(args: argparse.Namespace) -> int:
-    from fishcore.data.dataset import resolve
+    from fishcore.data.scan import resolve
     from fishcore.errors import DatasetError
     from fishcore.inference.predict import Predictor, fit_verdict_profile
     from fishcore.store.model_files import load_model, save_openset
@@ -632,7 +556,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
 
 
 def _area():
-    from fishcore.store.datasets import DatasetArea
+    from fishcore.store.my_photos import DatasetArea
     from fishcore.store.workspace import Workspace
 
     ws = Workspace.from_env()
@@ -686,7 +610,7 @@ def _scratch_area(area, dataset: str):
     """A dry run into a dataset that does not exist yet: plan against an empty temporary one."""
     import tempfile
 
-    from fishcore.store.datasets import DatasetArea
+    from fishcore.store.my_photos import DatasetArea
 
     scratch = DatasetArea(tempfile.mkdtemp(prefix="fishcore-dry-run-"))
     scratch.create(dataset)

@@ -264,6 +264,53 @@ class TrainConfig:
             raise ConfigError("augment", self.augment, "must be an AugmentConfig")
 
 
+# What each setting of DataConfig, ModelConfig and TrainConfig means, for the flags and forms generated from
+# them (the CLI's `train` flags). A setting in two configs (seed) is one flag that sets both.
+SETTING_HELP: dict[str, str] = {
+    "val_fraction": "share of the photos held out for validation",
+    "test_fraction": "share of the photos held out for the final test",
+    "seed": "seed of the split and of training",
+    "group_near_duplicates": "keep near-duplicate photos (flipped or rotated copies) on one side of the split",
+    "duplicate_distance": "Hamming distance of perceptual hashes that counts as the same photo",
+    "group_pattern": r"regex on file names; same first group = same split (e.g. 'fish_(\d+)_')",
+    "test_dir": "separate folder to use as the whole test split",
+    "min_side": "photos smaller than this many pixels on a side are unusable",
+    "backbone": "the ImageNet-pretrained network",
+    "pretrained": "ImageNet weights (off: random initial weights)",
+    "freeze_until": "first trainable backbone stage (default: per backbone; auto mode picks its own)",
+    "train_frozen_bn": "let frozen stages' BatchNorm statistics adapt",
+    "head": "residual: the paper's extra residual block; linear: none",
+    "head_width": "channels of the residual head",
+    "dropout": "dropout before the classifier",
+    "image_size": "photos are resized to this many pixels square",
+    "epochs": "epochs of fast and full modes; auto mode trains until validation stops improving",
+    "batch_size": "photos per optimiser step",
+    "lr": "Adam's learning rate",
+    "weight_decay": "Adam's L2 penalty on the trained weights",
+    "lr_schedule": "plateau: halve the learning rate after 2 validations without a lower loss; constant: the paper's",
+    "label_smoothing": "cross-entropy label smoothing (0-1)",
+    "class_weights": "weigh each species' loss by how rare it is in the training split, so rare species count as much",
+    "val_every": "validate every N iterations (0: only at epoch end)",
+    "patience": "validations without improvement before stopping",
+    "calibrate": "fit a confidence temperature on the validation split",
+    "mode": "auto: instant, then fast mode from a deeper stage, compared on validation within --budget. "
+    "instant: logistic regression on the cached features of the whole frozen backbone (seconds). "
+    "fast: cache the frozen layers' output for the clean + K augmented views of each photo and train the "
+    "rest on it. full: augment on the fly every epoch (the paper's way)",
+    "views": "K augmented views per training photo (instant, fast)",
+    "precision": "arithmetic of the training steps: auto = bfloat16 mixed precision where the CPU/GPU has it in "
+    "hardware, else float32; the saved model and prediction are float32",
+    "budget": "seconds auto mode may spend comparing recipes on the validation split (a ceiling, not a target)",
+}
+SETTING_CHOICES: dict[str, tuple[str, ...]] = {
+    "backbone": tuple(sorted(BACKBONES)),
+    "head": HEADS,
+    "lr_schedule": LR_SCHEDULES,
+    "mode": MODES,
+    "precision": PRECISIONS,
+}
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain JSON-ready dict of a config dataclass (tuples become lists)."""
     return dataclasses.asdict(cfg)

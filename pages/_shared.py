@@ -7,12 +7,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from fishcore.data.dataset import DatasetScan, scan
+from fishcore.data.scan import DatasetScan, scan
 from fishcore.errors import PathNotAllowed
 from fishcore.inference.predict import Predictor
 from fishcore.settings import Paths, paths_restricted
-from fishcore.store.datasets import DatasetArea
 from fishcore.store.model_files import CARD_FILE
+from fishcore.store.my_photos import DatasetArea
 from fishcore.store.workspace import Workspace
 from pages._i18n import error_text, language, pct, tr
 

@@ -2,6 +2,7 @@
 
 import io
 import random
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,8 +10,9 @@ import streamlit as st
 
 from fishcore.config import AUGMENT_SPEC, PAPER_AUGMENT, AugmentConfig
 from fishcore.data.augment import preview
-from fishcore.data.dataset import load_image
+from fishcore.data.scan import load_image
 from fishcore.errors import FishcoreError
+from fishcore.store.samples import SAMPLE_SETS, sample_set
 from pages._i18n import error_text, num, tr
 from pages._shared import dataset_input, scan_dataset
 
@@ -19,7 +21,7 @@ SOURCES = {"dataset": "From the dataset", "upload": "Upload", "camera": "Camera"
 st.title(tr("Augmentation lab"))
 st.caption(
     tr(
-        "Each view below is made by `fishcore.augment.build_transforms(cfg, train=True)`, the very function the "
+        "Each view below is made by `fishcore.data.augment.build_transforms(cfg, train=True)`, the very function the "
         "training loop uses, so what you see is what the model is trained on. The settings you choose here are "
         "the ones the Train page uses."
     )
@@ -30,6 +32,15 @@ image = None
 try:
     if source == "dataset":
         root = dataset_input("aug")
+        if not root or not Path(root).is_dir():
+            # No dataset here (a fresh clone): the shipped sample photos, so the lab always has something to show.
+            root = str(sample_set("egu"))
+            st.caption(
+                tr(
+                    "No dataset folder found, so these are the sample photos shipped with fishcore: {source}.",
+                    source=tr(SAMPLE_SETS["egu"]),
+                )
+            )
         if root:
             result = scan_dataset(root)
             if result.items:

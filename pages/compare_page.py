@@ -10,11 +10,15 @@ import streamlit as st
 
 from fishcore.config import DataConfig, TrainConfig
 from fishcore.errors import FishcoreError
+from fishcore.store.samples import sample_set, samples_root
 from fishcore.training.compare import RESULTS_FILE, Comparison, read_comparison
 from fishcore.training.jobs import FINAL_STATES, Job, JobSpec, active_job, start_job
 from pages._i18n import error_text, num, tr
 from pages._shared import dataset_input, phase_word, workspace
 
+EXAMPLE_NAME = "example-sample-photos"
+# The ready example: the 20 shipped F4K photos (4 species), 10 s of training per network; a minute or two here.
+EXAMPLE_BUDGET = 10.0
 BUDGETS = {30: "30 seconds", 60: "1 minute", 90: "1.5 minutes", 180: "3 minutes"}
 # The table's columns (English in the CSV download, the session's language on screen).
 COLUMNS = {
@@ -72,7 +76,19 @@ with st.expander(tr("New comparison"), expanded=not running):
             example=r"fish_(\d+)_",
         ),
     )
-    if st.button(tr("Start comparison"), type="primary", disabled=running):
+    b1, b2 = st.columns(2)
+    start = b1.button(tr("Start comparison"), type="primary", disabled=running)
+    example = b2.button(
+        tr("Run the example on the sample photos"),
+        disabled=running or not sample_set("f4k").is_dir(),
+        help=tr(
+            "About a minute or two: the 20 Fish4Knowledge photos shipped with fishcore, 10 seconds of training per "
+            "network. It shows how the comparison works; with so few photos its numbers are not a result."
+        ),
+    )
+    if example:
+        start, root, name, budget, seed, group = True, str(sample_set("f4k")), EXAMPLE_NAME, EXAMPLE_BUDGET, 0, r"fish_(\d+)_"
+    if start:
         if not re.fullmatch(r"[\w.-]+", name):
             st.error(tr("Use letters, digits, '-', '_' or '.' in the name."))
         elif not root:
@@ -121,6 +137,15 @@ def table(result: Comparison, words=tr) -> pd.DataFrame:
 def show(result: Comparison, folder) -> None:
     frame = table(result)
     measured = frame[frame["skipped because"].isna()]
+    if Path(result.data_dir).resolve().is_relative_to(samples_root().resolve()):
+        st.warning(
+            tr(
+                "A demonstration of how the comparison works, on the few sample photos shipped with fishcore: with a "
+                "handful of test photos one photo moves accuracy by tens of points, so these numbers are not a result. "
+                "Run it on your own photos for one."
+            ),
+            icon=":material/science:",
+        )
     st.caption(
         tr(
             "{photos} test photos of {species} species from `{folder}`, split seed {seed}; each network trained for "

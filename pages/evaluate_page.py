@@ -7,7 +7,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fishcore.data.dataset import thumbnail
+from fishcore.data.scan import thumbnail
 from fishcore.errors import FishcoreError
 from fishcore.inference.evaluate import evaluate_files, evaluation_samples, saved_test_report
 from fishcore.store.model_files import read_card

@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from fishcore.data.dataset import IMAGE_EXTENSIONS, thumbnail
+from fishcore.data.scan import IMAGE_EXTENSIONS, thumbnail
 from fishcore.errors import FishcoreError
-from fishcore.store.datasets import ImportPlan
 from fishcore.store.model_files import read_card
+from fishcore.store.my_photos import ImportPlan
 from pages._i18n import error_text, num, tr
 from pages._shared import dataset_area, readable_path, workspace
 

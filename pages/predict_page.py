@@ -13,6 +13,7 @@ import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.inference.openset import NOT_A_FISH, REASON_WORDS, UNCERTAIN
+from fishcore.store.samples import SAMPLE_SETS, sample_photos
 from pages._i18n import error_text, pct, tr
 from pages._shared import heat_map_panel, load_predictor, species_card_panel, species_name, workspace
 
@@ -27,8 +28,12 @@ except FishcoreError as exc:
     st.error(tr("The active model cannot be used: {error}. Choose another on the Models page.", error=exc))
     st.stop()
 
-tab_camera, tab_upload = st.tabs([":material/photo_camera: " + tr("Camera"), ":material/upload: " + tr("Upload")])
+samples = sample_photos()
+tab_names = [":material/photo_camera: " + tr("Camera"), ":material/upload: " + tr("Upload")]
+tabs = st.tabs([*tab_names, ":material/image: " + tr("Try an example")] if samples else tab_names)
+tab_camera, tab_upload = tabs[:2]
 photos: list[tuple[str, bytes]] = []
+example_note = None
 with tab_camera:
     shot = st.camera_input(tr("Take a photo of the fish, side on, filling the frame"), resolution="720p", key="pred_camera")
     if shot is not None:
@@ -38,6 +43,33 @@ with tab_upload:
         tr("Photos"), type=["jpg", "jpeg", "png", "webp", "bmp"], accept_multiple_files=True, key="pred_upload"
     )
     photos += [(u.name, u.getvalue()) for u in uploads or []]
+if samples:
+    with tabs[2]:
+        pick = st.selectbox(
+            tr("Example photo"),
+            [None, *range(len(samples))],
+            format_func=lambda i: tr("Choose one...")
+            if i is None
+            else f"{samples[i].species} · {tr(SAMPLE_SETS[samples[i].source])} · {samples[i].path.name}",
+            key="pred_example",
+            help=tr("Photos shipped with fishcore (Fish4Knowledge and EGU video crops; notices in assets/README.md)."),
+        )
+        if pick is not None:
+            sample = samples[pick]
+            photos.append((sample.path.name, sample.path.read_bytes()))
+            known = {c.casefold() for c in predictor.classes}
+            if sample.species.casefold() in known:
+                example_note = tr(
+                    "This example is a {species}, one of the species the model was trained on.", species=sample.species
+                )
+            else:
+                example_note = tr(
+                    "This example is a {species} ({source}), a species this model was never trained on: the honest "
+                    "answer is \"not sure\" or \"not a fish I can name\", never a confident wrong name. Train a model "
+                    "on photos of it (My photos, Train) to have it named.",
+                    species=sample.species,
+                    source=tr(SAMPLE_SETS[sample.source]),
+                )
 
 with st.expander(tr("Settings"), icon=":material/tune:"):
     st.caption(
@@ -71,6 +103,8 @@ with st.expander(tr("Settings"), icon=":material/tune:"):
 if not photos:
     st.info(tr("Take a photo or upload one or more."))
     st.stop()
+if example_note:
+    st.info(example_note, icon=":material/info:")
 
 
 def verdict_box(p, prefix: str = "") -> None:

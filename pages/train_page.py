@@ -258,8 +258,9 @@ def monitor(job: Job) -> None:
             pd.DataFrame(
                 [
                     {
-                        tr("way"): e["message"],
-                        tr("validation macro-F1"): e.get("val_accuracy"),
+                        # Jobs run before the one event type named the candidate in `message`, its F1 in `val_accuracy`.
+                        tr("way"): e.get("candidate") or e.get("message"),
+                        tr("validation macro-F1"): e.get("val_macro_f1", e.get("val_accuracy")),
                         tr("after (s)"): round(e["elapsed"]),
                     }
                     for e in candidates

@@ -203,7 +203,7 @@ def test_my_photos_creates_a_dataset_previews_an_upload_and_adds_it(tmp_path):
     next(b for b in at.button if b.label == "Create").click().run()
     assert not at.exception and at.selectbox(key="photos_dataset").value == "reef"
     # AppTest has no file uploader: the page's plan and apply are the library's, exercised directly.
-    from fishcore.store.datasets import DatasetArea
+    from fishcore.store.my_photos import DatasetArea
 
     area = DatasetArea(tmp_path / "datasets")
     for ci, name in enumerate(["kakap", "tongkol"]):

@@ -10,7 +10,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from fishcore.data.dataset import scan
+from fishcore.data.scan import scan
 from fishcore.errors import ImageError
 from fishcore.inference.predict import Predictor
 from fishcore.store.model_files import bundled_model_dir

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from fishcore.store.model_files import read_metrics
+
 from conftest import REPO, class_image, make_image_folder
 
 
@@ -53,14 +55,15 @@ def test_train_writes_a_complete_model_folder(trained):
     assert card["classes"] == ["blue", "green", "red"] and card["image_size"] == 64
     assert card["backbone_weights_sha256"].startswith("b0353104")
     assert set(card["split"]) >= {"train", "val", "test"} and card["split"]["test"]
-    assert card["training"]["seconds"] > 0 and card["history"] and card["dataset"]["fingerprint"]
+    assert card["training"]["seconds"] > 0 and card["dataset"]["fingerprint"] and card["format_version"] == 3
+    assert "history" not in card  # metrics.jsonl is the one history
     assert card["config"]["train"]["lr"] == 1e-3 and card["notes"] == ["synthetic test model"]
     assert card["metrics"]["test"]["n"] == len(card["split"]["test"])
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    names = [json.loads(line)["name"] for line in lines]
-    assert names[0] == "train_start" and "train_end" in names and card["training"]["mode"] == "auto"
-    # Auto mode logs each candidate it compared on validation, and records them in the card.
-    assert names.count("candidate") == len(card["training"]["candidates"]) >= 1
+    rows = read_metrics(out)
+    assert len(rows) == card["training"]["evaluations"] >= 1 and all("val_loss" in r for r in rows)
+    # Auto mode records each candidate it compared on validation; each row says which candidate it scored.
+    assert card["training"]["mode"] == "auto" and len(card["training"]["candidates"]) >= 1
+    assert {r["candidate"] for r in rows} <= {c["name"] for c in card["training"]["candidates"]}
     assert (out / "test_report.json").is_file()
 
 
@@ -193,6 +196,8 @@ BAD_TRAIN_VALUES = {
     "--val-fraction": ["1", "-0.1", "x"],
     "--test-fraction": ["1.5", "x"],
     "--test-dir": ["/no/such/folder"],
+    "--duplicate-distance": ["65", "-1", "x"],
+    "--min-side": ["0", "x"],
     "--group-pattern": ["(", "no-group"],
     "--device": ["tpu", "cuda:x"],
     "--citation": None,

@@ -2,7 +2,7 @@
 
 import csv
 import json
-import threading
+import time
 
 import pytest
 
@@ -50,14 +50,15 @@ def test_rows_share_one_split_and_are_saved_with_their_measurements(colours, tmp
 
 
 def test_a_stop_keeps_the_rows_done_so_far(colours, tmp_path):
-    stop = threading.Event()
+    from fishcore.training.run import TrainingRun
 
-    def after_first(phase, done, total):
-        if phase == "training" and done == 1:
-            stop.set()
+    def after_first(e):
+        if e.name == "phase" and e.phase == "training" and e.done == 1:
+            run.request_stop()
 
+    run = TrainingRun(listeners=[after_first])
     rows = [Recipe("colour histograms + k-NN", "baseline", kind="histogram"), *_rows("instant")]
-    result = compare(colours, tmp_path / "out", 5, rows=rows, progress=after_first, stop=stop)
+    result = compare(colours, tmp_path / "out", 5, rows=rows, run=run)
     assert not result.finished and [r.name for r in result.rows] == ["colour histograms + k-NN"]
     assert json.loads((tmp_path / "out" / RESULTS_FILE).read_text())["finished"] is False
 
@@ -98,18 +99,22 @@ def test_cli_compare_prints_the_table_and_refuses_a_tiny_budget(colours, tmp_pat
 
 @pytest.mark.parametrize("mode", ["fast", "full"])
 def test_every_network_gets_the_same_training_time_after_its_features(colours, tmp_path, mode):
-    """RunContext.fit_seconds bounds the training loop, counted from when it starts (compare's fairness rule)."""
+    """A time limit counted from the first training step bounds the loop however long features took (compare's rule)."""
     import torch
 
     from fishcore.config import DataConfig, ModelConfig, TrainConfig
     from fishcore.training.pipeline import prepare_data
-    from fishcore.training.strategies import STRATEGIES, RunContext
+    from fishcore.training.run import RunOptions, TimeLimit, TrainingRun
+    from fishcore.training.strategies import STRATEGIES
 
     _, _, data = prepare_data(colours, DataConfig(), tmp_path, lambda *a: None)
     cfg = TrainConfig(mode=mode, epochs=200, batch_size=4, patience=1000)
     model_cfg = ModelConfig(image_size=64, head_width=16)
-    ctx = RunContext(data, model_cfg, cfg, tmp_path, torch.device("cpu"), torch.Generator(), fit_seconds=0.01)
-    fitted = STRATEGIES[mode](ctx)
+    # Set 10 s before: counted from the run it would be long spent; counted from training it is 0.01 s from now.
+    limit = TimeLimit(0.01, from_training=True, set_at=time.monotonic() - 10)
+    run = TrainingRun(model=model_cfg, train=cfg, options=RunOptions(device="cpu", cache_dir=str(tmp_path)), limits=(limit,))
+    run.generator = torch.Generator()
+    fitted = STRATEGIES[mode](run, data)
     assert fitted.result.stop_reason == "budget" and fitted.result.iterations <= 2
 
 
@@ -121,8 +126,8 @@ def test_rows_with_the_same_frozen_trunk_share_its_features_and_are_charged_for_
     computed = []
     real = strategies._cached_features
 
-    def recording(ctx, store, augment, k):
-        out = real(ctx, store, augment, k)
+    def recording(run, data, store, augment, k):
+        out = real(run, data, store, augment, k)
         computed.append(out[3]["views_computed"])
         return out
 

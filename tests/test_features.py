@@ -5,7 +5,7 @@ import torch
 
 from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
 from fishcore.data.augment import build_transforms, transform_stages
-from fishcore.data.dataset import load_image, resolve, scan
+from fishcore.data.scan import load_image, resolve, scan
 from fishcore.inference.engine import Engine
 from fishcore.inference.evaluate import evaluate_files
 from fishcore.inference.predict import Predictor
@@ -14,6 +14,7 @@ from fishcore.runtime import resolve_precision
 from fishcore.store.model_files import read_card
 from fishcore.training.features import FeatureStore
 from fishcore.training.pipeline import train_folder
+from fishcore.training.run import RunOptions, TrainingRun
 
 from conftest import class_image, make_image_folder
 
@@ -107,10 +108,16 @@ def test_feature_trunk_takes_uint8_and_matches_the_normalised_float_pipeline(tmp
         assert (store.engine(pixels) - ref).abs().max() < 1e-4
 
 
+def _run(out, model_cfg, train_cfg, cache, *listeners) -> TrainingRun:
+    """A run of train_folder saving to ``out`` with its caches under ``cache``."""
+    options = RunOptions(out_dir=str(out), cache_dir=str(cache))
+    return TrainingRun(DataConfig(), model_cfg, train_cfg, options, listeners=listeners)
+
+
 def test_fast_mode_training_saves_its_mode_and_reuses_the_cache(tmp_path):
     data = make_image_folder(tmp_path / "d", ["red", "green", "blue"], 12)
     cfg = TrainConfig(epochs=2, batch_size=8, val_every=0, views=2, mode="fast")
-    first = train_folder(data, tmp_path / "m1", DataConfig(), CFG, cfg, cache_dir=tmp_path / "cache")
+    first = train_folder(data, _run(tmp_path / "m1", CFG, cfg, tmp_path / "cache"))
     t = read_card(first.model_dir).training
     assert t.mode == "fast" and t.views == 2 and t.views_computed == t.views_total > 0
     assert t.precision == resolve_precision("auto", torch.device("cpu"))
@@ -121,11 +128,9 @@ def test_fast_mode_training_saves_its_mode_and_reuses_the_cache(tmp_path):
     for a, b in zip(first.test_report.rows, direct.rows, strict=True):
         assert a["file"] == b["file"] and a["predicted"] == b["predicted"]
         assert abs(a["confidence"] - b["confidence"]) < 5e-3
-    second = train_folder(data, tmp_path / "m2", DataConfig(), CFG, cfg, cache_dir=tmp_path / "cache")
+    second = train_folder(data, _run(tmp_path / "m2", CFG, cfg, tmp_path / "cache"))
     assert read_card(second.model_dir).training.views_computed == 0
-    full = train_folder(
-        data, tmp_path / "m3", DataConfig(), CFG, TrainConfig(epochs=1, batch_size=8, mode="full"), cache_dir=tmp_path / "cache"
-    )
+    full = train_folder(data, _run(tmp_path / "m3", CFG, TrainConfig(epochs=1, batch_size=8, mode="full"), tmp_path / "cache"))
     assert read_card(full.model_dir).training.mode == "full"
     shutil.rmtree(tmp_path / "cache")
 
@@ -133,7 +138,7 @@ def test_fast_mode_training_saves_its_mode_and_reuses_the_cache(tmp_path):
 def test_instant_mode_fits_a_linear_head_that_predict_uses_like_any_model(tmp_path):
     data = make_image_folder(tmp_path / "d", ["red", "green", "blue"], 30)
     model_cfg = ModelConfig(image_size=64)
-    outcome = train_folder(data, tmp_path / "m", DataConfig(), model_cfg, TrainConfig(mode="instant"), cache_dir=tmp_path / "c")
+    outcome = train_folder(data, _run(tmp_path / "m", model_cfg, TrainConfig(mode="instant"), tmp_path / "c"))
     card = read_card(outcome.model_dir)
     assert card.training.mode == "instant" and card.config["model"]["head"] == "linear"
     # Coloured discs at 64 px: measured 0.76-0.83 test macro-F1 here; chance is 0.33.
@@ -146,29 +151,22 @@ def test_instant_mode_fits_a_linear_head_that_predict_uses_like_any_model(tmp_pa
 
 @pytest.mark.parametrize("phase", ["scanning", "caching_features", "training", "calibrating", "evaluating"])
 def test_a_stop_request_is_honoured_in_every_phase(tmp_path, phase):
-    import threading
     import time
 
     data = make_image_folder(tmp_path / "d", ["red", "green", "blue"], 12)
-    stop = threading.Event()
     asked = {}
 
-    def progress(p, done, total):
-        if p == phase and not stop.is_set():
-            stop.set()
-            asked["at"] = time.perf_counter()
-
     def on_event(e):
-        if phase == "training" and e.name == "batch_end" and not stop.is_set():
-            stop.set()
+        reached = e.phase == phase if e.name == "phase" else phase == "training" and e.name == "batch_end"
+        if reached and not run.stop_requested:
+            run.request_stop()
             asked["at"] = time.perf_counter()
 
     mode = "fast" if phase == "caching_features" else "full"  # full mode reads the test photos from files
     # Training is stopped at its first batch in the "training" case; for the later phases 2 epochs suffice.
     cfg = TrainConfig(epochs=50 if phase == "training" else 2, batch_size=4, val_every=0, patience=1000, mode=mode)
-    outcome = train_folder(
-        data, tmp_path / "m", DataConfig(), CFG, cfg, [on_event], stop, progress=progress, cache_dir=tmp_path / "c"
-    )
+    run = _run(tmp_path / "m", CFG, cfg, tmp_path / "c", on_event)
+    outcome = train_folder(data, run)
     assert "at" in asked, f"phase {phase} never reported"
     assert time.perf_counter() - asked["at"] < 5  # generous: seconds on a loaded 2-core machine, not minutes
     assert outcome.result.stop_reason == "user"
@@ -187,16 +185,17 @@ def test_auto_mode_compares_candidates_on_validation_within_the_budget(tmp_path,
     events = []
     # Instant mode at the "nothing left to learn" score ends the search there.
     monkeypatch.setattr(strategies, "NOTHING_LEFT", 0.0)
-    easy = train_folder(data, tmp_path / "m1", DataConfig(), CFG, TrainConfig(), [events.append], cache_dir=tmp_path / "c")
+    easy = train_folder(data, _run(tmp_path / "m1", CFG, TrainConfig(), tmp_path / "c", events.append))
     t = read_card(easy.model_dir).training
     assert t.mode == "auto" and t.recipe == "instant" and [c["name"] for c in t.candidates] == ["instant"]
     assert t.candidates[0]["val_macro_f1"] >= strategies.NOTHING_LEFT
-    assert [e.message for e in events if e.name == "candidate"] == ["instant"]
+    assert [e.candidate for e in events if e.name == "candidate"] == ["instant"]
+    assert {e.candidate for e in events if e.name in ("train_start", "validation")} == {"instant"}
     # When instant mode leaves something to learn, the deeper fast-mode candidate runs within the budget and
     # the better validation score wins; the test split plays no part in the choice.
     monkeypatch.setattr(strategies, "NOTHING_LEFT", 1.01)
     started = time.monotonic()
-    both = train_folder(data, tmp_path / "m2", DataConfig(), CFG, TrainConfig(budget=20), cache_dir=tmp_path / "c")
+    both = train_folder(data, _run(tmp_path / "m2", CFG, TrainConfig(budget=20), tmp_path / "c"))
     assert time.monotonic() - started < 20 + 30  # the budget bounds the search; evaluation and saving follow
     t = read_card(both.model_dir).training
     assert [c["mode"] for c in t.candidates] == ["instant", "fast"] and t.candidates[1]["freeze_until"] == 10

@@ -43,7 +43,11 @@ def test_job_runs_in_its_own_process_and_saves_a_model(tmp_path):
     assert status["state"] == "finished", status
     assert read_card(status["model_dir"]).notes == ["from a job"]
     assert status["precision"] == read_card(status["model_dir"]).training.precision in ("bf16", "fp32")
-    names = [e["name"] for e in job.events()]
+    events = job.events()
+    # One stream: the phases' progress, then the training loop's events, then the phases after it.
+    phases = [e["phase"] for e in events if e["name"] == "phase"]
+    assert phases[0] == "scanning" and phases[-1] == "saving" and "calibrating" in phases
+    names = [e["name"] for e in events if e["name"] != "phase"]
     assert names[0] == "train_start" and names[-1] == "train_end" and "validation" in names
     # Another handle on the same folder (a refreshed page, a second tab) sees the same job.
     assert Job(job.dir).status() == status and list_jobs(tmp_path / "jobs")[0].id == job.id

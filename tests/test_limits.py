@@ -5,7 +5,7 @@ import os
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fishcore.data.dataset import scan
+from fishcore.data.scan import scan
 from fishcore.errors import DatasetError, PathNotAllowed
 from fishcore.settings import Paths, paths_restricted
 from pages._shared import OTHER_FOLDER

@@ -5,7 +5,7 @@ from collections import defaultdict
 
 import pytest
 
-from fishcore.data.dataset import scan
+from fishcore.data.scan import scan
 from fishcore.inference.predict import Predictor
 from fishcore.store.model_files import bundled_model_dir, read_card
 

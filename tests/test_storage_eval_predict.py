@@ -46,11 +46,17 @@ def test_round_trip_gives_identical_outputs(saved):
     assert not any(p.name.startswith(".") for p in path.parent.iterdir())  # no temp folders left
 
 
-def test_saving_over_an_existing_model_replaces_it(saved, tmp_path):
+def test_saving_never_replaces_an_existing_model(saved, tmp_path):
+    from fishcore.errors import ModelFileError
+    from fishcore.store.model_files import save_version
+
     model, path = saved
-    save_model(model, _card(classes=["x", "y", "z"]), path)
-    assert read_card(path).classes == ["x", "y", "z"]
-    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    with pytest.raises(ModelFileError, match="already exists"):
+        save_model(model, _card(classes=["x", "y", "z"]), path)
+    assert read_card(path).classes == ["a", "b", "c"] and [p.name for p in tmp_path.iterdir()] == ["m"]
+    # save_version, what training uses, puts the new one beside it instead.
+    beside = save_version(model, _card(classes=["x", "y", "z"]), path)
+    assert beside.name == "m-v2" and read_card(beside).classes == ["x", "y", "z"] and read_card(path).classes == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize(
@@ -147,7 +153,7 @@ def test_version_1_cards_are_migrated_on_load(tmp_path):
     (old_model / "card.json").write_text(json.dumps(raw))
     assert raw["format_version"] == 1 and "mode" not in raw["training"]
     card = read_card(old_model)
-    assert card.format_version == FORMAT_VERSION == 2
+    assert card.format_version == FORMAT_VERSION == 3
     assert (card.training.mode, card.training.precision) == ("full", "fp32")
     assert card.training.total_seconds == raw["training"]["seconds"] and card.training.epochs == raw["training"]["epochs"]
     assert card.model_config.head == "residual"
@@ -156,6 +162,23 @@ def test_version_1_cards_are_migrated_on_load(tmp_path):
     migrated = migrate_card(fast)
     assert migrated["training"]["mode"] == "fast" and migrated["training"]["precision"] == "bf16"
     assert migrated["training"]["total_seconds"] == round(raw["training"]["seconds"] + 10.0, 2)
-    # Round trip: what a version-2 card writes, it reads back unchanged.
+    # Round trip: what a current card writes, it reads back unchanged.
     again = ModelCard.from_dict(json.loads(json.dumps(card.to_dict())))
     assert again.to_dict() == card.to_dict()
+
+
+def test_the_bundled_version_2_model_migrates_to_one_metrics_history():
+    """The bundled model was saved as card format 2: every training event in the card (`history`) and in
+    metrics.jsonl. Read now, the card has no second history and metrics.jsonl gives its validation rows."""
+    from fishcore.store.model_files import bundled_model_dir, read_metrics
+
+    raw = json.loads((bundled_model_dir() / "card.json").read_text())
+    assert raw["format_version"] == 2 and len(raw["history"]) == 132  # as shipped: the file is not rewritten
+    card = read_card(bundled_model_dir())
+    assert card.format_version == 3 and not hasattr(card, "history") and "history" not in card.to_dict()
+    validations = [row for row in raw["history"] if row["name"] == "validation"]
+    assert card.training.evaluations == len(validations) == 12
+    rows = read_metrics(bundled_model_dir())
+    assert len(rows) == 12 and all("name" not in r and r["val_loss"] > 0 for r in rows)
+    assert [r["iteration"] for r in rows] == [v["iteration"] for v in validations]
+    assert min(r["val_loss"] for r in rows) == pytest.approx(card.training.best_val_loss)

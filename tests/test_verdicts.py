@@ -29,6 +29,7 @@ from fishcore.inference.predict import Predictor
 from fishcore.store.jsonfile import write_json
 from fishcore.store.model_files import read_card
 from fishcore.training.pipeline import train_folder
+from fishcore.training.run import RunOptions, TrainingRun
 
 from conftest import F4K, REPO, SHARED_DATA, lsfd_subset, require_shared
 
@@ -77,7 +78,8 @@ def lsfd_model(tmp_path_factory):
     """An instant-mode model of three LSFD species, trained the product's way (thresholds fitted at training)."""
     tmp = tmp_path_factory.mktemp("verdicts")
     data = lsfd_subset(tmp / "lsfd", per_class=40)
-    outcome = train_folder(data, tmp / "m", DataConfig(), ModelConfig(), TrainConfig(mode="instant"), cache_dir=tmp / "c")
+    options = RunOptions(out_dir=str(tmp / "m"), cache_dir=str(tmp / "c"))
+    outcome = train_folder(data, TrainingRun(DataConfig(), ModelConfig(), TrainConfig(mode="instant"), options))
     return outcome
 
 
@@ -150,7 +152,7 @@ def test_several_shots_of_one_fish_combine_into_one_verdict():
     from collections import Counter
 
     from fishcore.config import DataConfig
-    from fishcore.data.dataset import group_items, scan
+    from fishcore.data.scan import group_items, scan
     from fishcore.store.model_files import bundled_model_dir
 
     from conftest import LSFD, require_shared

@@ -1,1 +1,1 @@
-"""Photos in: dataset scanning and splitting (dataset.py) and the paper's augmentation (augment.py)."""
+"""Photos in: scanning, loading and splitting dataset folders (scan.py) and the paper's augmentation (augment.py)."""

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from fishcore.data.augment import build_transforms
-from fishcore.data.dataset import ImageSource, load_image
+from fishcore.data.scan import ImageSource, load_image
 from fishcore.errors import ImageError, ModelFileError, WeightsError
 from fishcore.inference.calibration import calibrated_probabilities
 from fishcore.inference.engine import Engine

@@ -1,1 +1,2 @@
-"""On disk: saved model folders and their cards (model_files.py) and the workspace's folders (workspace.py)."""
+"""On disk: model folders and their cards (model_files.py), the workspace (workspace.py), My photos' managed
+dataset area (my_photos.py), untrusted zips (archive.py), exports (export.py), species cards and samples."""

@@ -15,7 +15,6 @@ from torch import nn
 
 from fishcore.errors import ModelFileError
 from fishcore.store.archive import ArchiveLimits, SafeZip
-from fishcore.store.datasets import safe_name
 from fishcore.store.model_files import (
     CARD_FILE,
     METRICS_FILE,
@@ -27,6 +26,7 @@ from fishcore.store.model_files import (
     model_archive,
     next_version,
 )
+from fishcore.store.my_photos import safe_name
 
 MODEL_FILES = (CARD_FILE, WEIGHTS_FILE, METRICS_FILE, TEST_REPORT_FILE, REFERENCE_FILE)
 

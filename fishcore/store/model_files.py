@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fishcore.config import DataConfig, ModelConfig, TrainConfig, from_dict
+from fishcore.config import ModelConfig, from_dict
 from fishcore.errors import ModelFileError
 from fishcore.models.backbones import file_sha256
 from fishcore.models.net import FishNet, freeze
@@ -25,7 +25,9 @@ from fishcore.settings import Paths
 from fishcore.store.jsonfile import write_json
 
 FORMAT = "fishcore-model"
-FORMAT_VERSION = 2  # 2: typed training record (mode, precision, total time always present), model head
+# 2: typed training record (mode, precision, total time always present), model head.
+# 3: no `history` in the card: metrics.jsonl is the one metrics history (a row per evaluation step).
+FORMAT_VERSION = 3
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 METRICS_FILE = "metrics.jsonl"
@@ -38,16 +40,6 @@ def bundled_model_dir() -> Path:
     return Paths.from_env().bundled_model
 
 
-def record_path(path: str | os.PathLike) -> str:
-    """A path for a card: relative to the project folder when beside it (as ../shared/data is), else absolute."""
-    return Paths.from_env().record(path)
-
-
-def portable_path(recorded: str) -> Path:
-    """The inverse of record_path."""
-    return Paths.from_env().portable(recorded)
-
-
 @dataclass
 class TrainingRecord:
     """How a model was trained: what a user waited for, how it ended, on what."""
@@ -57,6 +49,7 @@ class TrainingRecord:
     total_seconds: float = 0.0  # what a user waits for: feature caching plus fitting
     epochs: int = 0
     iterations: int = 0
+    evaluations: int = 0  # validation steps: the rows of the model's metrics.jsonl
     stop_reason: str = "completed"  # a fishcore.events.StopReason
     best_val_loss: float | None = None
     best_iteration: int = 0
@@ -91,12 +84,43 @@ def migrate_card(data: dict[str, Any]) -> dict[str, Any]:
         config["model"] = {"head": "residual", **(config.get("model") or {})}
         data["config"] = config
         data["format_version"] = 2
+    if data.get("format_version") == 2:
+        # Version 2 kept every training event in the card (`history`) beside metrics.jsonl: read_metrics
+        # gives the validation rows of either file format; the card keeps the count.
+        history = data.pop("history", None) or []
+        training = dict(data.get("training") or {})
+        training.setdefault("evaluations", sum(1 for row in history if row.get("name") == "validation"))
+        data["training"] = training
+        data["format_version"] = 3
     return data
+
+
+def read_metrics(model_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The model's metrics history: one row per evaluation step, oldest first ([] when there is none).
+
+    Models saved before card format 3 wrote every training event to metrics.jsonl; only their validation
+    rows are the history. A damaged line (a crash while writing) is skipped.
+    """
+    path = Path(model_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("name", "validation") == "validation":
+            rows.append({k: v for k, v in row.items() if k not in ("name", "message")})
+    return rows
 
 
 @dataclass
 class ModelCard:
-    """Plain-typed metadata of a trained model: provenance, preprocessing, split, metrics, history."""
+    """Plain-typed metadata of a trained model: provenance, preprocessing, split, metrics, how it was trained.
+
+    The curve of its training is not here: metrics.jsonl beside it (read_metrics) is the one history.
+    """
 
     classes: list[str]
     image_size: int
@@ -113,7 +137,6 @@ class ModelCard:
     dataset: dict[str, Any] = field(default_factory=dict)  # root, fingerprint, counts, citation, notes
     metrics: dict[str, Any] = field(default_factory=dict)  # summary of test (and validation) evaluation
     training: TrainingRecord = field(default_factory=TrainingRecord)
-    history: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     # name, version, parent (folder of the version it follows), classes_added, classes_removed: see lineage()
     lineage: dict[str, Any] = field(default_factory=dict)
@@ -130,25 +153,17 @@ class ModelCard:
     def data_root(self) -> Path | None:
         """The folder the model was trained from (paths of its split are relative to it), if recorded."""
         root = self.split.get("root")
-        return portable_path(root) if root else None
+        return Paths.from_env().portable(root) if root else None
 
     @property
     def test_root(self) -> Path | None:
         """The folder the saved test split's paths are relative to (a separate test folder, or data_root)."""
         root = self.split.get("test_root")
-        return portable_path(root) if root else self.data_root
+        return Paths.from_env().portable(root) if root else self.data_root
 
     @property
     def model_config(self) -> ModelConfig:
         return from_dict(ModelConfig, self.config.get("model"))
-
-    @property
-    def data_config(self) -> DataConfig:
-        return from_dict(DataConfig, self.config.get("data"))
-
-    @property
-    def train_config(self) -> TrainConfig:
-        return from_dict(TrainConfig, self.config.get("train"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,16 +187,10 @@ class ModelCard:
         return card
 
 
-def save_model(
-    model: FishNet,
-    card: ModelCard,
-    out_dir: str | os.PathLike,
-    extra_files: dict[str, Path] | None = None,
-    replace: bool = True,
-) -> Path:
+def save_model(model: FishNet, card: ModelCard, out_dir: str | os.PathLike, extra_files: dict[str, Path] | None = None) -> Path:
     """Write weights and card to a temporary folder beside out_dir, then move it into place in one rename.
 
-    With ``replace=False`` an existing out_dir is never touched: ModelFileError instead.
+    An existing out_dir is never touched: ModelFileError instead (save_version picks a free name).
     """
     out = Path(out_dir).expanduser().resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -194,21 +203,12 @@ def save_model(
         for name, src in (extra_files or {}).items():
             if Path(src).is_file():
                 shutil.copyfile(src, tmp / name)
-        old = None
-        if out.exists() and not replace:
-            raise ModelFileError(f"{out} already exists", path=str(out))
         if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-        if replace:
-            os.replace(tmp, out)
-        else:
-            try:
-                os.rename(tmp, out)  # fails on an existing, non-empty folder: never replaces
-            except OSError as exc:
-                raise ModelFileError(f"{out} already exists", path=str(out)) from exc
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            raise ModelFileError(f"{out} already exists", path=str(out))
+        try:
+            os.rename(tmp, out)  # fails on an existing, non-empty folder: never replaces
+        except OSError as exc:
+            raise ModelFileError(f"{out} already exists", path=str(out)) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -368,7 +368,7 @@ def save_version(model: FishNet, card: ModelCard, out_dir: str | os.PathLike, ex
         folder, parent = next_version(out_dir)
         card.lineage = lineage(card, folder, parent)
         try:
-            return save_model(model, card, folder, extra_files, replace=False)
+            return save_model(model, card, folder, extra_files)
         except ModelFileError:
             if not folder.exists():
                 raise

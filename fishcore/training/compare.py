@@ -24,7 +24,6 @@ import os
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -35,14 +34,15 @@ import torch
 
 from fishcore.config import DataConfig, ModelConfig, TrainConfig
 from fishcore.data.augment import build_transforms
-from fishcore.data.dataset import load_image_file
+from fishcore.data.scan import load_image_file
 from fishcore.errors import FishcoreError, WeightsError
-from fishcore.events import Phase, StopRequested, stop_checker
+from fishcore.events import Phase, StopRequested
 from fishcore.models.backbones import BACKBONES, resolve_weights
-from fishcore.runtime import cpu_name, resolve_device, seed_everything
+from fishcore.runtime import cpu_name, seed_everything
 from fishcore.store.jsonfile import write_json
 from fishcore.training.loop import ImageListDataset, compute_logits
-from fishcore.training.strategies import STRATEGIES, Fitted, RunContext, TrainingData
+from fishcore.training.run import TimeLimit, TrainingRun
+from fishcore.training.strategies import STRATEGIES, Fitted, TrainingData
 
 RESULTS_FILE = "results.json"
 CSV_FILE = "results.csv"
@@ -198,19 +198,20 @@ def _trunk_key(model_cfg: ModelConfig, train_cfg: TrainConfig) -> tuple:
             train_cfg.views, repr(train_cfg.augment))  # fmt: skip
 
 
-def _network_row(recipe: Recipe, data: TrainingData, seed: int, seconds: float, scratch: Path, stop, device, shared: dict) -> Row:
+def _network_row(recipe: Recipe, data: TrainingData, seconds: float, scratch: Path, run: TrainingRun, shared: dict) -> Row:
     """Train and score one network row; ``shared`` maps a trunk key to (cache, feature seconds, the row that made it)."""
     model_cfg = ModelConfig(**recipe.model)
     # Every network row trains until validation stops improving or its time is up; epochs only bound it.
-    train_cfg = TrainConfig(seed=seed, epochs=200, **recipe.train)
+    train_cfg = TrainConfig(seed=run.data_cfg.seed, epochs=200, **recipe.train)
     key = _trunk_key(model_cfg, train_cfg)
     cache, feature_seconds, owner = shared.get(key, (scratch / f"trunk-{len(shared)}", None, ""))
-    generator = seed_everything(seed)
-    started = time.monotonic()
     # The same training time for every network, counted after its features are computed; the row's seconds
     # include those features (from scratch has none: it trains the whole network for the whole time).
-    ctx = RunContext(data, model_cfg, train_cfg, cache, device, generator, stop=stop, fit_seconds=seconds)
-    fitted = STRATEGIES[train_cfg.mode](ctx)
+    row_run = run.derive(model=model_cfg, train=train_cfg, options=replace(run.options, cache_dir=str(cache)),
+                         limit=TimeLimit(seconds, from_training=True))  # fmt: skip
+    row_run.generator = seed_everything(run.data_cfg.seed)
+    started = time.monotonic()
+    fitted = STRATEGIES[train_cfg.mode](row_run, data)
     train_seconds = time.monotonic() - started
     measured = fitted.stats.get("feature_seconds")
     if feature_seconds is None:
@@ -219,7 +220,7 @@ def _network_row(recipe: Recipe, data: TrainingData, seed: int, seconds: float, 
             shared[key] = (cache, measured, recipe.name)  # the next row with this trunk reads them from the cache
     elif measured is not None:
         train_seconds += feature_seconds - measured  # charge what computing them cost, not the cache read
-    logits, targets = _test_logits(fitted, data, stop_checker(stop))
+    logits, targets = _test_logits(fitted, data, run.check)
     accuracy, f1 = _scores(targets.numpy(), logits.argmax(1).numpy())
     model = fitted.model
     trained = sum(p.numel() for p in model.parameters() if p.requires_grad)  # instant mode: the linear head only
@@ -300,44 +301,40 @@ def compare(
     seconds_per_row: float = 30.0,
     seed: int = 0,
     data_cfg: DataConfig | None = None,
-    progress: Callable[[Phase, int, int], None] | None = None,
-    stop: threading.Event | None = None,
+    run: TrainingRun | None = None,
     rows: list[Recipe] | None = None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> Comparison:
-    """Train and score every recipe on one seeded split of data_dir; results saved in out_dir after each row."""
+    """Train and score every recipe on one seeded split of data_dir; results saved in out_dir after each row.
+
+    ``run`` carries the stop request and the event stream (its PHASE events count the rows done); its own
+    configs are not used: each row brings its recipe's.
+    """
     from fishcore.training.pipeline import prepare_data
 
     out = Path(out_dir).expanduser().resolve()
     data_cfg = replace(data_cfg or DataConfig(), seed=seed)
-    check = stop_checker(stop)
+    run = (run or TrainingRun()).derive(data=data_cfg)
     rows = rows if rows is not None else recipes()
     total = len(rows)
-
-    def report(phase: Phase, done: int, n: int) -> None:
-        if progress:
-            progress(phase, done, n)
-        check()
-
     scratch = Path(tempfile.mkdtemp(prefix="fishcore-compare-"))
     try:
-        _, _, data = prepare_data(data_dir, data_cfg, scratch, report)
+        _, _, data = prepare_data(data_dir, data_cfg, scratch, run.progress)
         if not data.test:
             raise FishcoreError("the split left no test photos to compare on; add photos or raise the test fraction")
         result = Comparison(str(data_dir), seed, seconds_per_row, _processor(), len(data.test), data.classes, [])
-        device = resolve_device("auto")
         shared: dict[tuple, tuple[Path, float, str]] = {}  # trunk key -> (feature cache, its seconds, first row)
         for i, recipe in enumerate(rows):
             reason = _skip_reason(recipe)
             try:
-                report(Phase.TRAINING, i, total)
+                run.progress(Phase.TRAINING, i, total)
                 log(f"{i + 1}/{total} {recipe.name}...")
                 if reason:
                     row = Row(recipe.name, recipe.what, skipped=reason)
                 elif recipe.kind == "histogram":
-                    row = _histogram_row(recipe, data, check)
+                    row = _histogram_row(recipe, data, run.check)
                 else:
-                    row = _network_row(recipe, data, seed, seconds_per_row, scratch, stop, device, shared)
+                    row = _network_row(recipe, data, seconds_per_row, scratch, run, shared)
             except StopRequested:
                 break
             except WeightsError as exc:
@@ -352,7 +349,7 @@ def compare(
                 )
                 result.rows.append(Row(arch, f"pretrained {arch} (the paper's list)", skipped=why))
             result.finished = True
-            report(Phase.TRAINING, total, total)
+            run.progress(Phase.TRAINING, total, total)
         result.save(out)
         return result
     finally:

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from fishcore.config import AugmentConfig, ModelConfig, to_dict
 from fishcore.data.augment import IMAGENET_MEAN, IMAGENET_STD, TransformStages, transform_stages
-from fishcore.data.dataset import load_image_file
+from fishcore.data.scan import load_image_file
 from fishcore.errors import ConfigError
 from fishcore.inference.engine import Engine
 from fishcore.models.net import FishNet

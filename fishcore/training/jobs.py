@@ -30,9 +30,10 @@ import psutil
 
 from fishcore.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from fishcore.errors import FishcoreError
-from fishcore.events import EventName, Phase, StopReason
+from fishcore.events import EventName, Phase, StopReason, TrainEvent
 from fishcore.settings import Paths
 from fishcore.store.jsonfile import read_json, write_json
+from fishcore.training.run import RunOptions, TrainingRun
 
 ACTIVE_STATES = ("starting", "running", "stopping")
 FINAL_STATES = ("finished", "stopped", "failed")
@@ -243,113 +244,115 @@ def _start_unlocked(root: str | os.PathLike, spec: JobSpec) -> Job:
     return Job(job_dir)
 
 
+class JobStatus:
+    """A job's status.json kept up to date from its run's event stream (at most twice a second, and at each change of state)."""
+
+    def __init__(self, job: Job, follow_training: bool = True) -> None:
+        # A comparison's progress is its rows (PHASE events); its networks' own steps would overwrite it.
+        self.follow_training = follow_training
+        self.path = job.dir / "status.json"
+        self.status: dict[str, Any] = {
+            "state": "running",
+            "phase": Phase.SCANNING,
+            "pid": os.getpid(),
+            "started": _now(),
+            "created": read_json(self.path).get("created", _now()),
+        }
+        self._last_write = 0.0
+        self._lock = threading.Lock()
+
+    def update(self, force: bool = False, **changes: Any) -> None:
+        with self._lock:
+            self.status.update(changes)
+            self.status["updated"] = _now()
+            if force or time.monotonic() - self._last_write > 0.5:
+                write_json(self.path, self.status)
+                self._last_write = time.monotonic()
+
+    def __call__(self, e: TrainEvent) -> None:
+        if e.name == EventName.PHASE:
+            self.update(phase=e.phase, done=e.done, total=e.total, force=e.done == e.total)
+        elif not self.follow_training:
+            return
+        elif e.name == EventName.TRAIN_START:
+            self.update(phase=Phase.TRAINING, done=0, total=e.total_iterations, force=True)
+        elif e.name == EventName.BATCH_END:
+            self.update(done=e.iteration, total=e.total_iterations, elapsed=e.elapsed, eta=e.eta, epoch=e.epoch)
+        elif e.name == EventName.TRAIN_END:
+            self.update(done=e.iteration, eta=0, force=True)
+
+
+def _watch_stop_file(job: Job, run: TrainingRun, status: JobStatus, finished: threading.Event) -> None:
+    """A stop request is noticed within a fifth of a second in any phase, not only between batches."""
+    while not finished.wait(0.2):
+        asked = job.stop_requested()
+        if asked and not run.stop_requested:
+            run.request_stop(keep=asked != "discard")
+            status.update(state="stopping", force=True)
+        elif asked and run.keep_on_stop != (asked != "discard"):
+            run.request_stop(keep=asked != "discard")  # changed its mind: keep or discard, the latest word counts
+
+
 def run_job(job_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> int:
     """Worker side: run the spec'd training, keeping status.json up to date. Returns an exit code."""
-    from fishcore.training.pipeline import train_folder
-
     job = Job(job_dir)
     spec = job.spec
-    stop = threading.Event()
-    status: dict[str, Any] = {
-        "state": "running",
-        "phase": Phase.SCANNING,
-        "pid": os.getpid(),
-        "started": _now(),
-        "created": read_json(job.dir / "status.json").get("created", _now()),
-    }
-    last_write = 0.0
-    lock = threading.Lock()
-
-    def update(force: bool = False, **changes: Any) -> None:
-        nonlocal last_write
-        with lock:
-            status.update(changes)
-            status["updated"] = _now()
-            if force or time.monotonic() - last_write > 0.5:
-                write_json(job.dir / "status.json", status)
-                last_write = time.monotonic()
-
-    def watch_stop_file() -> None:
-        # A stop request is noticed within a fifth of a second in any phase, not only between batches.
-        while not finished.wait(0.2):
-            if job.stop_requested() and not stop.is_set():
-                stop.set()
-                update(state="stopping", force=True)
-
-    def on_progress(phase: Phase, done: int, total: int) -> None:
-        update(phase=phase, done=done, total=total, force=done == total)
-
-    def on_event(e) -> None:
-        if e.name == EventName.TRAIN_START:
-            update(phase=Phase.TRAINING, done=0, total=e.total_iterations, force=True)
-        elif e.name == EventName.BATCH_END:
-            update(done=e.iteration, total=e.total_iterations, elapsed=e.elapsed, eta=e.eta, epoch=e.epoch)
-        elif e.name == EventName.TRAIN_END:
-            update(done=e.iteration, eta=0, force=True)
-
+    status = JobStatus(job, follow_training=spec.kind == "train")
+    options = RunOptions(out_dir=spec.out_dir, cache_dir=str(cache_dir) if cache_dir else None,
+                         events_path=str(job.dir / "events.jsonl"), notes=tuple(spec.notes))  # fmt: skip
+    run = TrainingRun(spec.data, spec.model, spec.train, options, listeners=[status])
     finished = threading.Event()
-    update(force=True)
-    threading.Thread(target=watch_stop_file, daemon=True).start()
+    status.update(force=True)
+    threading.Thread(target=_watch_stop_file, args=(job, run, status, finished), daemon=True).start()
     try:
         if job.stop_requested():
-            update(state="stopped", phase=Phase.DONE, stop_reason=StopReason.USER, saved=False, force=True)
+            status.update(state="stopped", phase=Phase.DONE, stop_reason=StopReason.USER, saved=False, force=True)
             return 0
-        if spec.kind == "compare":
-            from fishcore.training.compare import compare
-
-            comparison = compare(spec.data_dir, spec.out_dir, spec.train.budget, spec.data.seed, spec.data, on_progress, stop)
-            finished.set()
-            update(
-                state="finished" if comparison.finished else "stopped",
-                phase=Phase.DONE,
-                stop_reason=str(StopReason.COMPLETED if comparison.finished else StopReason.USER),
-                saved=bool(comparison.rows),
-                model_dir=str(spec.out_dir),
-                force=True,
-            )
-            return 0
-        outcome = train_folder(
-            spec.data_dir,
-            spec.out_dir,
-            spec.data,
-            spec.model,
-            spec.train,
-            callbacks=[on_event],
-            stop=stop,
-            save_on_stop=lambda: job.stop_requested() != "discard",
-            notes=spec.notes,
-            progress=on_progress,
-            log_path=job.dir / "events.jsonl",
-            cache_dir=cache_dir,
-        )
+        final = _run_compare(spec, run) if spec.kind == "compare" else _run_training(spec, run)
         finished.set()
-        result, card = outcome.result, outcome.card
-        update(
-            state="stopped" if result.stop_reason == StopReason.USER else "finished",
-            phase=Phase.DONE,
-            stop_reason=str(result.stop_reason),
-            saved=outcome.model_dir is not None,
-            model_dir=str(outcome.model_dir) if outcome.model_dir else None,
-            test=outcome.test_report.summary() if outcome.test_report else None,
-            seconds=card.training.total_seconds if card else None,
-            mode=card.training.mode if card else None,
-            recipe=card.training.recipe if card else None,
-            precision=card.training.precision if card else None,
-            force=True,
-        )
+        status.update(phase=Phase.DONE, force=True, **final)
         return 0
     except FishcoreError as exc:
         finished.set()
-        update(
-            state="failed", phase=Phase.DONE, error={"code": exc.code, "params": _plain(exc.params), "text": str(exc)}, force=True
-        )
+        error = {"code": exc.code, "params": _plain(exc.params), "text": str(exc)}
+        status.update(state="failed", phase=Phase.DONE, error=error, force=True)
         return 2
     except BaseException as exc:  # a crash must still end in a readable state
         finished.set()
         traceback.print_exc()
         error = {"code": "crash", "params": {"type": type(exc).__name__}, "text": str(exc)}
-        update(state="failed", phase=Phase.DONE, error=error, force=True)
+        status.update(state="failed", phase=Phase.DONE, error=error, force=True)
         return 1
+
+
+def _run_training(spec: JobSpec, run: TrainingRun) -> dict[str, Any]:
+    from fishcore.training.pipeline import train_folder
+
+    outcome = train_folder(spec.data_dir, run)
+    result, card = outcome.result, outcome.card
+    return {
+        "state": "stopped" if result.stop_reason == StopReason.USER else "finished",
+        "stop_reason": str(result.stop_reason),
+        "saved": outcome.model_dir is not None,
+        "model_dir": str(outcome.model_dir) if outcome.model_dir else None,
+        "test": outcome.test_report.summary() if outcome.test_report else None,
+        "seconds": card.training.total_seconds if card else None,
+        "mode": card.training.mode if card else None,
+        "recipe": card.training.recipe if card else None,
+        "precision": card.training.precision if card else None,
+    }
+
+
+def _run_compare(spec: JobSpec, run: TrainingRun) -> dict[str, Any]:
+    from fishcore.training.compare import compare
+
+    comparison = compare(spec.data_dir, spec.out_dir, spec.train.budget, spec.data.seed, spec.data, run=run)
+    return {
+        "state": "finished" if comparison.finished else "stopped",
+        "stop_reason": str(StopReason.COMPLETED if comparison.finished else StopReason.USER),
+        "saved": bool(comparison.rows),
+        "model_dir": str(spec.out_dir),
+    }
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:

@@ -11,30 +11,29 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from fishcore.config import DataConfig, ModelConfig, TrainConfig, to_dict
+from fishcore.config import DataConfig, to_dict
 from fishcore.data.augment import IMAGENET_MEAN, IMAGENET_STD
-from fishcore.data.dataset import DatasetScan, Split, require_classes, resolve, scan, split_dataset
+from fishcore.data.scan import DatasetScan, Split, require_classes, resolve, scan, split_dataset
 from fishcore.errors import DatasetError
-from fishcore.events import Phase, Progress, StopReason, StopRequested, stop_checker
+from fishcore.events import EventName, Phase, StopReason, StopRequested, TrainEvent
 from fishcore.inference.calibration import calibrated_probabilities, fit_temperature
 from fishcore.inference.evaluate import EvalReport, evaluate_files, report_from_probabilities
 from fishcore.inference.predict import Predictor, fit_verdict_profile
 from fishcore.models.backbones import get_backbone
-from fishcore.runtime import resolve_device, seed_everything
+from fishcore.runtime import seed_everything
 from fishcore.settings import Paths
 from fishcore.store.jsonfile import write_json
 from fishcore.store.model_files import METRICS_FILE, REFERENCE_FILE, TEST_REPORT_FILE, ModelCard, TrainingRecord, save_version
 from fishcore.store.species import cards_for
-from fishcore.training.loop import Callback, JsonlLog, TrainResult
-from fishcore.training.strategies import STRATEGIES, Fitted, RunContext, TrainingData
+from fishcore.training.loop import TrainResult
+from fishcore.training.run import EventLog, MetricsLog, TrainingRun
+from fishcore.training.strategies import STRATEGIES, Fitted, TrainingData
 
 
 @dataclass
@@ -130,23 +129,12 @@ def evaluate_test(
     return report
 
 
-def build_card(
-    fitted: Fitted,
-    result: DatasetScan,
-    split: Split,
-    data_cfg: DataConfig,
-    train_cfg: TrainConfig,
-    temperature: float,
-    device: torch.device,
-    notes: Sequence[str],
-    citation: str,
-) -> ModelCard:
+def build_card(fitted: Fitted, result: DatasetScan, split: Split, run: TrainingRun, evaluations: int) -> ModelCard:
     """The model card: preprocessing, provenance, effective config, split, dataset, training record."""
     paths = Paths.from_env()
     cfg = fitted.model_cfg
     spec = get_backbone(cfg.backbone)
-    r = fitted.result
-    feature_seconds = fitted.stats.get("feature_seconds") or 0.0
+    r, stats = fitted.result, fitted.stats
     return ModelCard(
         classes=list(result.classes),
         image_size=cfg.image_size,
@@ -156,122 +144,90 @@ def build_card(
         pretrained=cfg.pretrained,
         backbone_weights_sha256=fitted.weights_sha,
         backbone_weights_source=spec.weights.source if cfg.pretrained else "random initialisation (from scratch)",
-        temperature=temperature,
-        config={"data": to_dict(data_cfg), "model": to_dict(cfg), "train": to_dict(train_cfg)},
-        split={
-            **split.to_dict(),
-            "root": paths.record(result.root),
-            "test_root": paths.record(split.test_root) if split.test_root else None,
-        },
-        dataset={
-            "root": paths.record(result.root),
-            "fingerprint": result.fingerprint,
-            "counts": result.counts,
-            "problems": len(result.problems),
-            "citation": citation,
-        },
+        config={"data": to_dict(run.data_cfg), "model": to_dict(cfg), "train": to_dict(run.train_cfg)},
+        split={**split.to_dict(), "root": paths.record(result.root),
+               "test_root": paths.record(split.test_root) if split.test_root else None},
+        dataset={"root": paths.record(result.root), "fingerprint": result.fingerprint, "counts": result.counts,
+                 "problems": len(result.problems), "citation": run.options.citation},
         training=TrainingRecord(
             mode=fitted.mode,
             seconds=round(r.seconds, 2),
             # What a user waits for: feature caching (fast and instant modes) plus fitting.
-            total_seconds=fitted.stats.get("search_seconds") or round(r.seconds + feature_seconds, 2),
+            total_seconds=stats.get("search_seconds") or round(r.seconds + (stats.get("feature_seconds") or 0.0), 2),
             epochs=r.epochs_run,
             iterations=r.iterations,
+            evaluations=evaluations,
             stop_reason=str(r.stop_reason),
             best_val_loss=r.best_val_loss if r.best_val_loss != float("inf") else None,
             best_iteration=r.best_iteration,
-            device=str(device),
+            device=str(run.device),
             precision=r.precision,
-            views=fitted.stats.get("views"),
-            feature_seconds=fitted.stats.get("feature_seconds"),
-            views_computed=fitted.stats.get("views_computed"),
-            views_total=fitted.stats.get("views_total"),
-            engine=fitted.stats.get("engine"),
-            recipe=fitted.stats.get("recipe"),
-            candidates=fitted.stats.get("candidates", []),
+            **{key: stats.get(key) for key in ("views", "feature_seconds", "views_computed", "views_total", "engine", "recipe")},
+            candidates=stats.get("candidates", []),
         ),
-        history=r.history,
-        notes=list(notes),
+        notes=list(run.options.notes),
         species=cards_for(list(result.classes)),
-    )
+    )  # fmt: skip
 
 
-def train_folder(
-    data_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    data_cfg: DataConfig = DataConfig(),
-    model_cfg: ModelConfig = ModelConfig(),
-    train_cfg: TrainConfig = TrainConfig(),
-    callbacks: Sequence[Callback] = (),
-    stop: threading.Event | None = None,
-    save_on_stop: bool | Callable[[], bool] = True,
-    notes: Sequence[str] = (),
-    citation: str = "",
-    progress: Progress | None = None,
-    log_path: str | os.PathLike | None = None,
-    device: str = "auto",
-    cache_dir: str | os.PathLike | None = None,
-) -> TrainOutcome:
-    """Prepare, fit (train_cfg.mode), calibrate, evaluate on the test split and save the model atomically."""
-    out = Path(out_dir).expanduser().resolve()
-    cache_root = Path(cache_dir) if cache_dir else Paths.from_env().cache
-    dev = resolve_device(device)
-    check = stop_checker(stop)
+def finish(fitted: Fitted, card: ModelCard, data: TrainingData, result: DatasetScan, split: Split, run: TrainingRun,
+           scratch: Path) -> tuple[dict[str, Path], EvalReport | None] | None:  # fmt: skip
+    """Calibrate, fit the verdicts' profile and evaluate on the test split: the files to save beside the weights
+    and the test report.
 
-    def report(phase: Phase, done: int, total: int) -> None:
-        if progress:
-            progress(phase, done, total)
-        check()
+    A stop request here skips what is left and saves the model without them, or returns None when the
+    run was asked to keep nothing.
+    """
+    files = {}
+    try:
+        run.progress(Phase.CALIBRATING, 0, 1)
+        card.temperature = calibrate(fitted, run.train_cfg.calibrate)
+        files[REFERENCE_FILE] = fit_verdicts(fitted, card, data, scratch, run.progress)
+        run.progress(Phase.EVALUATING, 0, len(split.test))
+        test_report = evaluate_test(fitted, card, result, split, run.check)
+        run.progress(Phase.EVALUATING, len(split.test), len(split.test))
+    except StopRequested:
+        fitted.result.stop_reason = StopReason.USER
+        card.training.stop_reason = str(StopReason.USER)
+        card.metrics.pop("test", None)
+        card.openset = {}
+        return ({}, None) if run.keep_on_stop else None
+    if test_report is not None:
+        write_json(scratch / TEST_REPORT_FILE, test_report.to_dict())
+        files[TEST_REPORT_FILE] = scratch / TEST_REPORT_FILE
+    return files, test_report
 
-    def keep_on_stop() -> bool:
-        return save_on_stop() if callable(save_on_stop) else save_on_stop
 
-    scratch = Path(tempfile.mkdtemp(prefix="fishcore-run-"))  # the log (unless log_path) and the test report
-    log = Path(log_path) if log_path else scratch / METRICS_FILE
-    log.unlink(missing_ok=True)
+def train_folder(data_dir: str | os.PathLike, run: TrainingRun) -> TrainOutcome:
+    """Prepare, fit (train_cfg.mode), calibrate, evaluate on the test split and save the model atomically in out_dir."""
+    if not run.options.out_dir:
+        raise ValueError("train_folder needs RunOptions.out_dir")
+    out = Path(run.options.out_dir).expanduser().resolve()
+    scratch = Path(tempfile.mkdtemp(prefix="fishcore-run-"))  # the metrics history and the test report
+    metrics = MetricsLog(scratch / METRICS_FILE)
+    listeners = [run.subscribe(metrics)]
+    if run.options.events_path:
+        listeners.append(run.subscribe(EventLog(run.options.events_path)))
     try:
         try:
-            result, split, data = prepare_data(data_dir, data_cfg, cache_root, report)
-            generator = seed_everything(train_cfg.seed)
-            callbacks = [JsonlLog(log), *callbacks]
-            fitted = STRATEGIES[train_cfg.mode](
-                RunContext(data, model_cfg, train_cfg, cache_root, dev, generator, callbacks, stop, progress)
-            )
+            result, split, data = prepare_data(data_dir, run.data_cfg, run.cache_root, run.progress)
+            run.generator = seed_everything(run.train_cfg.seed)
+            fitted = STRATEGIES[run.train_cfg.mode](run, data)
         except StopRequested:  # stopped before anything was trained: nothing to keep
             return TrainOutcome(None, None, TrainResult(stop_reason=StopReason.USER), None)
-        if stop is not None and stop.is_set():
+        if run.stop_requested:
             fitted.result.stop_reason = StopReason.USER
-        if fitted.result.stop_reason == StopReason.USER and not keep_on_stop():
+        if fitted.result.stop_reason == StopReason.USER and not run.keep_on_stop:
             return TrainOutcome(None, None, fitted.result, None)
-
-        # From here a stop request skips what is left (calibration, evaluation) but still saves the model.
-        test_report = reference_file = None
-        card = build_card(fitted, result, split, data_cfg, train_cfg, 1.0, dev, notes, citation)
-        try:
-            report(Phase.CALIBRATING, 0, 1)
-            card.temperature = calibrate(fitted, train_cfg.calibrate)
-            reference_file = fit_verdicts(fitted, card, data, scratch, report)
-            report(Phase.EVALUATING, 0, len(split.test))
-            test_report = evaluate_test(fitted, card, result, split, check)
-            report(Phase.EVALUATING, len(split.test), len(split.test))
-        except StopRequested:
-            fitted.result.stop_reason = StopReason.USER
-            card.training.stop_reason = str(StopReason.USER)
-            card.metrics.pop("test", None)
-            card.openset = {}
-            reference_file = None
-            test_report = None
-            if not keep_on_stop():
-                return TrainOutcome(None, card, fitted.result, None)
-        if progress:
-            progress(Phase.SAVING, 0, 1)
-        extra = {METRICS_FILE: log}
-        if reference_file is not None and card.openset:
-            extra[REFERENCE_FILE] = reference_file
-        if test_report is not None:
-            write_json(scratch / TEST_REPORT_FILE, test_report.to_dict())
-            extra[TEST_REPORT_FILE] = scratch / TEST_REPORT_FILE
-        saved = save_version(fitted.model, card, out, extra)
+        card = build_card(fitted, result, split, run, metrics.rows)
+        finished = finish(fitted, card, data, result, split, run, scratch)  # from here a stop still saves the model
+        if finished is None:
+            return TrainOutcome(None, card, fitted.result, None)
+        files, test_report = finished
+        run.emit(TrainEvent(EventName.PHASE, phase=str(Phase.SAVING), done=0, total=1))
+        saved = save_version(fitted.model, card, out, {METRICS_FILE: metrics.path, **files})
         return TrainOutcome(saved, card, fitted.result, test_report)
     finally:
+        for listener in listeners:
+            run.unsubscribe(listener)
         shutil.rmtree(scratch, ignore_errors=True)

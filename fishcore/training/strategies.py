@@ -13,33 +13,24 @@ cheapest correct way (cached features where it has them), so calibration and eva
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from fishcore.config import AugmentConfig, ModelConfig, TrainConfig
+from fishcore.config import AugmentConfig, ModelConfig
 from fishcore.data.augment import build_transforms
-from fishcore.events import EventName, Phase, Progress, StopReason, stop_checker
+from fishcore.events import EventName, Phase, StopReason, TrainEvent
 from fishcore.models.backbones import get_backbone
 from fishcore.models.net import FishNet, build_model
 from fishcore.runtime import seed_everything
 from fishcore.training.features import CachedViews, FeatureStore, TailModel
-from fishcore.training.loop import (
-    Callback,
-    ImageListDataset,
-    TrainEvent,
-    TrainResult,
-    balanced_weights,
-    compute_logits,
-    fit,
-)
+from fishcore.training.loop import ImageListDataset, TrainResult, balanced_weights, compute_logits, fit
+from fishcore.training.run import TimeLimit, TrainingRun
 
 Samples = list[tuple[str, int]]  # (path, class index)
 
@@ -53,37 +44,6 @@ class TrainingData:
     val: Samples
     test: Samples  # empty when the test photos come from a separate folder (evaluated from files)
     sha: dict[str, str]
-
-
-@dataclass
-class RunContext:
-    """What every strategy gets: configs, the data, where caches live, and how to report and stop."""
-
-    data: TrainingData
-    model_cfg: ModelConfig
-    train_cfg: TrainConfig
-    cache_root: Path
-    device: torch.device
-    generator: torch.Generator
-    callbacks: Sequence[Callback] = ()
-    stop: threading.Event | None = None
-    progress: Progress | None = None
-    deadline: float | None = None  # time.monotonic() by which fitting must end (auto mode's budget)
-    # Seconds of optimisation, counted from when training starts (after feature extraction): compare.py gives
-    # every network the same training time however long its features take. None: only `deadline` applies.
-    fit_seconds: float | None = None
-
-    def fit_deadline(self) -> float | None:
-        """The deadline for the training loop, taken when it starts."""
-        if self.fit_seconds is None:
-            return self.deadline
-        own = time.monotonic() + self.fit_seconds
-        return own if self.deadline is None else min(own, self.deadline)
-
-    def report(self, phase: Phase, done: int, total: int) -> None:
-        if self.progress:
-            self.progress(phase, done, total)
-        stop_checker(self.stop)()
 
 
 @dataclass
@@ -105,18 +65,17 @@ def _targets(samples: Samples) -> list[int]:
     return [t for _, t in samples]
 
 
-def _class_weights(ctx: RunContext) -> torch.Tensor:
-    return balanced_weights(_targets(ctx.data.train), len(ctx.data.classes))
+def _class_weights(data: TrainingData) -> torch.Tensor:
+    return balanced_weights(_targets(data.train), len(data.classes))
 
 
-def _cached_features(ctx: RunContext, store: FeatureStore, augment: AugmentConfig | None, k: int):
+def _cached_features(run: TrainingRun, d: TrainingData, store: FeatureStore, augment: AugmentConfig | None, k: int):
     """Features of train (k augmented views), val and test (clean), with one progress count over all photos."""
-    d = ctx.data
     total = len(d.train) + len(d.val) + len(d.test)
 
     def views_of(samples: Samples, augment: AugmentConfig | None, k: int, offset: int) -> torch.Tensor:
         def on_progress(done: int, _n: int) -> None:
-            ctx.report(Phase.CACHING, offset + done, total)
+            run.progress(Phase.CACHING, offset + done, total)
 
         return store.features([(p, d.sha[p]) for p, _ in samples], augment, k, on_progress)
 
@@ -133,77 +92,52 @@ def _cached_features(ctx: RunContext, store: FeatureStore, augment: AugmentConfi
     return train, val, test, stats
 
 
-def _loader_logits(module: nn.Module, dataset, ctx: RunContext) -> tuple[torch.Tensor, torch.Tensor]:
-    return compute_logits(module.cpu(), DataLoader(dataset, batch_size=64), torch.device("cpu"), stop_checker(ctx.stop))
+def _loader_logits(module: nn.Module, dataset, run: TrainingRun) -> tuple[torch.Tensor, torch.Tensor]:
+    return compute_logits(module.cpu(), DataLoader(dataset, batch_size=64), torch.device("cpu"), run.check)
 
 
-def fit_full(ctx: RunContext) -> Fitted:
+def fit_full(run: TrainingRun, data: TrainingData) -> Fitted:
     """The paper's way: augmentation drawn afresh every epoch, the whole network in every step."""
-    model, sha = build_model(ctx.model_cfg, len(ctx.data.classes))
-    size = ctx.model_cfg.image_size
-    train_set = ImageListDataset(ctx.data.train, build_transforms(ctx.train_cfg.augment, True, size), size)
-    val_set, val_model = ImageListDataset(ctx.data.val, build_transforms(None, False, size), size), model
+    model, sha = build_model(run.model_cfg, len(data.classes))
+    size = run.model_cfg.image_size
+    train_set = ImageListDataset(data.train, build_transforms(run.train_cfg.augment, True, size), size)
+    val_set, val_model = ImageListDataset(data.val, build_transforms(None, False, size), size), model
     stats: dict = {}
-    if model.trunk_is_constant and ctx.data.val:
+    if model.trunk_is_constant and data.val:
         # The frozen stages give the same output at every validation: compute (or load) them once.
-        store = FeatureStore(ctx.cache_root / "features", model, ctx.model_cfg, sha)
-        val = [(p, ctx.data.sha[p]) for p, _ in ctx.data.val]
-        n = len(val)
-        features = store.features(val, None, 0, lambda done, _n: ctx.report(Phase.CACHING, done, n))
-        val_set, val_model = CachedViews(features, _targets(ctx.data.val), random_view=False), TailModel(model)
+        store = FeatureStore(run.cache_root / "features", model, run.model_cfg, sha)
+        val = [(p, data.sha[p]) for p, _ in data.val]
+        features = store.features(val, None, 0, lambda done, n: run.progress(Phase.CACHING, done, n))
+        val_set, val_model = CachedViews(features, _targets(data.val), random_view=False), TailModel(model)
         stats = {"views_computed": store.computed}
-    result = fit(
-        model,
-        train_set,
-        val_set,
-        ctx.train_cfg,
-        ctx.callbacks,
-        ctx.stop,
-        ctx.device,
-        ctx.generator,
-        val_model,
-        ctx.fit_deadline(),
-        _class_weights(ctx),
-    )
+    result = fit(model, train_set, val_set, run, val_model, _class_weights(data))
     model.cpu().eval()
-    cfg = replace(ctx.model_cfg, freeze_until=model.freeze_until)
-    return Fitted("full", model, cfg, sha, result, lambda: _loader_logits(val_model, val_set, ctx), stats=stats)
+    cfg = replace(run.model_cfg, freeze_until=model.freeze_until)
+    return Fitted("full", model, cfg, sha, result, lambda: _loader_logits(val_model, val_set, run), stats=stats)
 
 
-def fit_fast(ctx: RunContext) -> Fitted:
+def fit_fast(run: TrainingRun, data: TrainingData) -> Fitted:
     """Cached frozen-trunk features (clean + K augmented views per photo); the unfrozen stages and head train."""
-    model, sha = build_model(ctx.model_cfg, len(ctx.data.classes))
+    model, sha = build_model(run.model_cfg, len(data.classes))
     if not model.trunk_is_constant:  # adapting BatchNorm statistics cannot be cached: train the paper's way
-        return fit_full(ctx)
-    store = FeatureStore(ctx.cache_root / "features", model, ctx.model_cfg, sha)
-    train_f, val_f, test_f, stats = _cached_features(ctx, store, ctx.train_cfg.augment, ctx.train_cfg.views)
+        return fit_full(run, data)
+    store = FeatureStore(run.cache_root / "features", model, run.model_cfg, sha)
+    train_f, val_f, test_f, stats = _cached_features(run, data, store, run.train_cfg.augment, run.train_cfg.views)
     tail = TailModel(model)
-    train_set = CachedViews(train_f, _targets(ctx.data.train))
-    val_set = CachedViews(val_f, _targets(ctx.data.val), random_view=False)
-    result = fit(
-        tail,
-        train_set,
-        val_set,
-        ctx.train_cfg,
-        ctx.callbacks,
-        ctx.stop,
-        ctx.device,
-        ctx.generator,
-        None,
-        ctx.fit_deadline(),
-        _class_weights(ctx),
-    )
+    train_set = CachedViews(train_f, _targets(data.train))
+    val_set = CachedViews(val_f, _targets(data.val), random_view=False)
+    result = fit(tail, train_set, val_set, run, class_weights=_class_weights(data))
     model.cpu().eval()
-    test_set = CachedViews(test_f, _targets(ctx.data.test), random_view=False)
+    test_set = CachedViews(test_f, _targets(data.test), random_view=False)
     return Fitted(
         "fast",
         model,
-        replace(ctx.model_cfg, freeze_until=model.freeze_until),
+        replace(run.model_cfg, freeze_until=model.freeze_until),
         sha,
         result,
-        lambda: _loader_logits(tail, val_set, ctx),
-        (lambda: _loader_logits(tail, test_set, ctx)) if ctx.data.test else None,
-        {**stats, "views": ctx.train_cfg.views},
+        lambda: _loader_logits(tail, val_set, run),
+        (lambda: _loader_logits(tail, test_set, run)) if data.test else None,
+        {**stats, "views": run.train_cfg.views},
     )
 
 
@@ -238,33 +172,22 @@ def _fit_logistic(
     return best[1]
 
 
-def fit_instant(ctx: RunContext) -> Fitted:
+def fit_instant(run: TrainingRun, data: TrainingData) -> Fitted:
     """Logistic regression on the pooled features of the whole frozen backbone, written into a linear head."""
-    stages = get_backbone(ctx.model_cfg.backbone).num_stages
-    cfg = replace(ctx.model_cfg, head="linear", freeze_until=stages, train_frozen_bn=False)
-    model, sha = build_model(cfg, len(ctx.data.classes))
-    store = FeatureStore(ctx.cache_root / "features", model, cfg, sha, pooled=True)
+    stages = get_backbone(run.model_cfg.backbone).num_stages
+    cfg = replace(run.model_cfg, head="linear", freeze_until=stages, train_frozen_bn=False)
+    model, sha = build_model(cfg, len(data.classes))
+    store = FeatureStore(run.cache_root / "features", model, cfg, sha, pooled=True)
     # Every view of a training photo is a row. On EGU two augmented views per photo made no difference (test
     # macro-F1 0.47 with, 0.48 without), on small synthetic sets they did (0.76 without, >= 0.9 with): kept.
-    train_f, val_f, test_f, stats = _cached_features(ctx, store, ctx.train_cfg.augment, ctx.train_cfg.views)
-    emit = _emitter(ctx.callbacks)
-    emit(TrainEvent(EventName.TRAIN_START, 0, 0, 1, message="fp32"))
+    train_f, val_f, test_f, stats = _cached_features(run, data, store, run.train_cfg.augment, run.train_cfg.views)
+    run.emit(TrainEvent(EventName.TRAIN_START, epoch=0, iteration=0, total_iterations=1, precision="fp32"))
     started = time.perf_counter()
     x = train_f.float().reshape(-1, train_f.shape[-1]).numpy()
-    y = np.repeat(_targets(ctx.data.train), train_f.shape[1])
+    y = np.repeat(_targets(data.train), train_f.shape[1])
     mean, std = x.mean(0), x.std(0) + 1e-6
-    clf = _fit_logistic((x - mean) / std, y, val_f, ctx.data.val, mean, std, ctx.train_cfg.class_weights)
-    # Standardisation folded into the linear layer: w' = w / std, b' = b - w' . mean.
-    w = clf.coef_ / std
-    b = clf.intercept_ - w @ mean
-    if len(clf.classes_) != len(ctx.data.classes):  # a class without training photos never gets picked
-        full_w = np.zeros((len(ctx.data.classes), w.shape[1]))
-        full_b = np.full(len(ctx.data.classes), -1e4)
-        full_w[clf.classes_], full_b[clf.classes_] = w, b
-        w, b = full_w, full_b
-    with torch.no_grad():
-        model.head.fc.weight.copy_(torch.as_tensor(w, dtype=torch.float32))
-        model.head.fc.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
+    clf = _fit_logistic((x - mean) / std, y, val_f, data.val, mean, std, run.train_cfg.class_weights)
+    _write_linear_head(model.head.fc, clf, mean, std, len(data.classes))
     model.cpu().eval()
     fc = model.head.fc
 
@@ -275,32 +198,38 @@ def fit_instant(ctx: RunContext) -> Fitted:
     seconds = time.perf_counter() - started
     result = TrainResult(epochs_run=0, iterations=int(np.max(clf.n_iter_)), seconds=seconds, precision="fp32")
     if len(val_f):
-        logits, targets = logits_of(val_f, ctx.data.val)
+        logits, targets = logits_of(val_f, data.val)
         result.best_val_loss = float(nn.functional.cross_entropy(logits, targets))
+        result.best_iteration = result.evaluations = 1
         acc = float((logits.argmax(1) == targets).float().mean())
-        row = TrainEvent(EventName.VALIDATION, 1, 1, 1, val_loss=result.best_val_loss, val_accuracy=acc, elapsed=seconds)
-        result.history.append(row.to_dict())
-        result.best_iteration = 1
-        emit(row)
-    emit(TrainEvent(EventName.TRAIN_END, 0, 1, 1, elapsed=seconds, eta=0.0, message=StopReason.COMPLETED))
+        run.emit(TrainEvent(EventName.VALIDATION, epoch=1, iteration=1, total_iterations=1, val_loss=result.best_val_loss,
+                            val_accuracy=acc, elapsed=seconds))  # fmt: skip
+    best = result.best_val_loss if len(val_f) else None
+    run.emit(TrainEvent(EventName.TRAIN_END, epoch=0, iteration=1, total_iterations=1, elapsed=seconds, eta=0.0,
+                        stop_reason=str(StopReason.COMPLETED), val_loss=best))  # fmt: skip
     return Fitted(
         "instant",
         model,
         cfg,
         sha,
         result,
-        lambda: logits_of(val_f, ctx.data.val),
-        (lambda: logits_of(test_f, ctx.data.test)) if ctx.data.test else None,
-        {**stats, "views": ctx.train_cfg.views},
+        lambda: logits_of(val_f, data.val),
+        (lambda: logits_of(test_f, data.test)) if data.test else None,
+        {**stats, "views": run.train_cfg.views},
     )
 
 
-def _emitter(callbacks: Sequence[Callback]) -> Callback:
-    def emit(event: TrainEvent) -> None:
-        for cb in callbacks:
-            cb(event)
-
-    return emit
+def _write_linear_head(fc: nn.Linear, clf, mean: np.ndarray, std: np.ndarray, n_classes: int) -> None:
+    """The logistic regression into the linear layer, its standardisation folded in: w' = w / std, b' = b - w' . mean."""
+    w = clf.coef_ / std
+    b = clf.intercept_ - w @ mean
+    if len(clf.classes_) != n_classes:  # a class without training photos never gets picked
+        full_w, full_b = np.zeros((n_classes, w.shape[1])), np.full(n_classes, -1e4)
+        full_w[clf.classes_], full_b[clf.classes_] = w, b
+        w, b = full_w, full_b
+    with torch.no_grad():
+        fc.weight.copy_(torch.as_tensor(w, dtype=torch.float32))
+        fc.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
 
 
 def validation_scores(fitted: Fitted) -> tuple[float, float]:
@@ -332,7 +261,7 @@ NOTHING_LEFT = 0.99
 AUTO_MAX_EPOCHS = 200
 
 
-def fit_auto(ctx: RunContext) -> Fitted:
+def fit_auto(run: TrainingRun, data: TrainingData) -> Fitted:
     """Candidates compared on the validation split within the time budget; the best one is the model.
 
     Instant mode first (its features are the cheapest); then fast mode at each freeze point of
@@ -340,10 +269,8 @@ def fit_auto(ctx: RunContext) -> Fitted:
     runs out. A candidate at NOTHING_LEFT validation macro-F1 ends the search. Only validation decides;
     the test split is not touched here.
     """
-    budget = ctx.train_cfg.budget
+    search = run.derive(limit=TimeLimit(run.train_cfg.budget))
     start = time.monotonic()
-    deadline = start + budget
-    emit = _emitter(ctx.callbacks)
     candidates: list[dict] = []
     best: tuple[tuple[float, float], str, Fitted] | None = None
 
@@ -360,35 +287,30 @@ def fit_auto(ctx: RunContext) -> Fitted:
             "stop_reason": str(fitted.result.stop_reason),
         }
         candidates.append(row)
-        emit(
-            TrainEvent(
-                EventName.CANDIDATE, val_loss=row["val_loss"], val_accuracy=f1, elapsed=time.monotonic() - start, message=name
-            )
-        )
+        search.emit(TrainEvent(EventName.CANDIDATE, candidate=name, val_macro_f1=f1, val_loss=row["val_loss"],
+                               elapsed=time.monotonic() - start))  # fmt: skip
         if best is None or (f1, -loss) > (best[0][0], -best[0][1]):
             best = ((f1, loss), name, fitted)
 
     began = time.monotonic()
     # The quick check uses clean views only (a third of the feature time): its job is to tell easy photos,
     # where it ends the search, from hard ones, where the budget is better spent on fine-tuning.
-    consider("instant", fit_instant(replace(ctx, train_cfg=replace(ctx.train_cfg, views=0))), began)
-    plan = auto_plan(ctx.model_cfg.backbone)
+    consider("instant", fit_instant(search.derive(train=replace(run.train_cfg, views=0), candidate="instant"), data), began)
+    plan = auto_plan(run.model_cfg.backbone)
     for i, freeze in enumerate(plan):
-        if best[0][0] >= NOTHING_LEFT or (ctx.stop is not None and ctx.stop.is_set()):
-            break
-        remaining = deadline - time.monotonic()
-        if remaining < 10:  # not enough left to learn anything
-            break
+        remaining = search.seconds_left()
+        if best[0][0] >= NOTHING_LEFT or run.stop_requested or remaining is None or remaining < 10:
+            break  # good enough, stopped, or not enough time left to learn anything
         began = time.monotonic()
-        share = remaining / (len(plan) - i)
-        sub = replace(
-            ctx,
-            model_cfg=replace(ctx.model_cfg, freeze_until=freeze),
-            train_cfg=replace(ctx.train_cfg, mode="fast", epochs=AUTO_MAX_EPOCHS),
-            deadline=began + share,
+        name = f"fast, stages {freeze}+ trained"
+        sub = search.derive(
+            model=replace(run.model_cfg, freeze_until=freeze),
+            train=replace(run.train_cfg, mode="fast", epochs=AUTO_MAX_EPOCHS),
+            limit=TimeLimit(remaining / (len(plan) - i)),
+            candidate=name,
         )
-        seed_everything(ctx.train_cfg.seed)  # each candidate starts from the same initial draw
-        consider(f"fast, stages {freeze}+ trained", fit_fast(sub), began)
+        seed_everything(run.train_cfg.seed)  # each candidate starts from the same initial draw
+        consider(name, fit_fast(sub, data), began)
     _, name, chosen = best
     chosen.stats = {
         **chosen.stats,
@@ -400,7 +322,7 @@ def fit_auto(ctx: RunContext) -> Fitted:
     return chosen
 
 
-STRATEGIES: dict[str, Callable[[RunContext], Fitted]] = {
+STRATEGIES: dict[str, Callable[[TrainingRun, TrainingData], Fitted]] = {
     "auto": fit_auto,
     "instant": fit_instant,
     "fast": fit_fast,

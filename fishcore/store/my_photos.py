@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from fishcore.data.dataset import HEIC_ADVICE, IMAGE_EXTENSIONS, DatasetScan, ImageItem, inspect_bytes, remember_scanned, scan
+from fishcore.data.scan import HEIC_ADVICE, IMAGE_EXTENSIONS, DatasetScan, ImageItem, inspect_bytes, remember_scanned, scan
 from fishcore.errors import ArchiveError, DatasetError, ImageError
 from fishcore.events import StopRequested
 from fishcore.store.archive import SafeZip, is_system_file, name_parts, name_problem

@@ -11,7 +11,7 @@ import pytest
 
 from fishcore.errors import ArchiveError, DatasetError
 from fishcore.store.archive import ArchiveLimits, SafeZip
-from fishcore.store.datasets import DatasetArea, safe_name
+from fishcore.store.my_photos import DatasetArea, safe_name
 
 from conftest import class_image, make_image_folder
 
@@ -243,7 +243,7 @@ def test_a_folder_upload_keeps_its_classes_and_refuses_hostile_paths(area, tmp_p
 
 
 def test_imported_photos_are_not_decoded_again_by_the_next_scan(area, monkeypatch):
-    import fishcore.data.dataset as dataset
+    import fishcore.data.scan as dataset
 
     area.import_photos("fish", make_zip(good_entries()))
 
