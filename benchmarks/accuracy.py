@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.bench import _cpu_model, run_step
+from benchmarks.common import measured_on, run_step
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,9 @@ GRID = (
 )
 
 
-def _train_child(spec: dict) -> dict:
+def train_step(spec: str) -> dict:
+    """One `train` run of the accuracy grid (spec: JSON of data, split seed, configs, out and cache folders)."""
+    spec = json.loads(spec)
     from fishcore.config import DataConfig, ModelConfig, TrainConfig
     from fishcore.training.pipeline import train_folder
     from fishcore.training.run import RunOptions, TrainingRun
@@ -81,15 +83,14 @@ def _train_child(spec: dict) -> dict:
     }
 
 
-def _logreg_child(spec: dict) -> dict:
-    from benchmarks.bench import _logreg
+def logreg_step(spec: str) -> dict:
+    """Logistic regression on frozen features on one seeded split (spec: JSON of data, split seed, group pattern)."""
+    from benchmarks.bench import logreg_step
     from fishcore.config import DataConfig
 
-    return _logreg(spec["data"], DataConfig(group_pattern=spec["group"], seed=spec["seed"]))
+    spec = json.loads(spec)
 
-
-def child(kind: str, spec: str) -> dict:
-    return {"acc-train": _train_child, "acc-logreg": _logreg_child}[kind](json.loads(spec))
+    return logreg_step(spec["data"], DataConfig(group_pattern=spec["group"], seed=spec["seed"]))
 
 
 def _summary(values: list[float]) -> str:
@@ -114,9 +115,9 @@ def run_accuracy(
     if not present:
         raise FileNotFoundError(f"none of {', '.join(s.name for s in sets)} is in {root_path}")
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}); data {root_path}; "
+        measured_on(f"; data {root_path}; "
         f"command `./run.sh bench --accuracy {root}`. Test macro-F1 on honest splits (mean ± standard deviation "
-        "over the seeded splits named), and wall seconds per run including feature extraction with a cold cache.",
+        "over the seeded splits named), and wall seconds per run including feature extraction with a cold cache."),
         "",
         "| data (split) | splits | defaults: `train DATA` | best explicit setting | its flags "
         "| logistic regression on frozen features |",

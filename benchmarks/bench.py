@@ -6,12 +6,8 @@ memory figure is that row's alone. Nothing here asserts a time: it measures and 
 
 from __future__ import annotations
 
-import json
 import os
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -19,19 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import measured_on, run_step
 from fishcore.config import DataConfig, ModelConfig, TrainConfig
-from fishcore.runtime import cpu_name
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu_model() -> str:
-    return cpu_name()
-
-
-def _train(data: str, out: str, cache: str, mode: str, epochs: int, cap: float | None, precision: str) -> dict:
+def train_step(data: str, out: str, cache: str, mode: str, epochs: str, cap: str, precision: str) -> dict:
+    """One whole `train` run, timed: wall, features and fitting seconds, test scores."""
+    epochs, cap = int(epochs), float(cap) or None
     import threading
 
     from fishcore.training.pipeline import train_folder
@@ -105,7 +95,7 @@ def _features_baseline(data: str, make_embed, classifier, data_cfg: DataConfig |
     }
 
 
-def _logreg(data: str, data_cfg: DataConfig | None = None) -> dict:
+def logreg_step(data: str, data_cfg: DataConfig | None = None) -> dict:
     """What Teachable Machine-style tools do: frozen ImageNet features, a linear classifier on top."""
     import torch
     from sklearn.linear_model import LogisticRegression
@@ -132,7 +122,7 @@ def _logreg(data: str, data_cfg: DataConfig | None = None) -> dict:
     return _features_baseline(data, make_embed, LogisticRegression(max_iter=2000), data_cfg)
 
 
-def _hsv_knn(data: str) -> dict:
+def knn_step(data: str) -> dict:
     """The older fish-type papers' method: colour histograms in HSV and nearest neighbours."""
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -145,7 +135,8 @@ def _hsv_knn(data: str) -> dict:
     return _features_baseline(data, lambda: lambda paths: np.stack([hist(p) for p in paths]), KNeighborsClassifier(n_neighbors=5))
 
 
-def _latency(data: str, model_dir: str, engine: str, n: int) -> dict:
+def latency_step(data: str, model_dir: str, engine: str, n: str) -> dict:
+    n = int(n)
     from fishcore.inference.predict import Predictor
     from fishcore.store.model_files import load_model
 
@@ -166,7 +157,7 @@ def _latency(data: str, model_dir: str, engine: str, n: int) -> dict:
     return {"p50_ms": statistics.median(times), "p95_ms": q[18], "per_s_batch32": rate, "engine": predictor.engine_name}
 
 
-def _probe() -> dict:
+def probe_step() -> dict:
     """How fast this machine is right now: a 2048x2048 float32 matmul (about 290 GFLOP/s at best here).
 
     Shared machines drift; a probe before and after the rows says whether the run was a fast or a slow one.
@@ -181,49 +172,6 @@ def _probe() -> dict:
         a @ b
         times.append(time.perf_counter() - t)
     return {"gflops": 2 * 2048**3 / statistics.median(times) / 1e9}
-
-
-def _accuracy_child(kind: str, spec: str) -> dict:
-    from benchmarks.accuracy import child as accuracy_child
-
-    return accuracy_child(kind, spec)
-
-
-def measure(kind: str, args: list[str]) -> dict:
-    """Run one measurement in this process and return it."""
-    fn = {
-        "train": lambda: _train(args[0], args[1], args[2], args[3], int(args[4]), float(args[5]) or None, args[6]),
-        "logreg": lambda: _logreg(args[0]),
-        "knn": lambda: _hsv_knn(args[0]),
-        "latency": lambda: _latency(args[0], args[1], args[2], int(args[3])),
-        "probe": _probe,
-        "acc-train": lambda: _accuracy_child(kind, args[0]),
-        "acc-logreg": lambda: _accuracy_child(kind, args[0]),
-    }[kind]
-    return fn()
-
-
-def child(kind: str, args: list[str]) -> None:
-    """Run one measurement in this (child) process and print it as JSON with the peak memory."""
-    result = measure(kind, args)
-    result["peak_mb"] = _peak_mb()
-    print("BENCH " + json.dumps(result))
-
-
-def run_step(kind: str, *args: object, isolate: bool = True) -> dict:
-    """One measurement in a child process of its own, so its peak memory is its alone.
-
-    ``isolate=False`` runs it in this process instead (no memory figure: ``peak_mb`` is None). The tests use
-    it to check the tables without paying torch's import (about 7 s here) once per row.
-    """
-    if not isolate:
-        return {**measure(kind, [str(a) for a in args]), "peak_mb": None}
-    cmd = [sys.executable, "-m", "benchmarks.bench", kind, *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")), None)
-    if proc.returncode != 0 or line is None:
-        raise RuntimeError(f"benchmark step {kind} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(line[6:])
 
 
 def _mb(r: dict) -> str:
@@ -263,10 +211,10 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
         return f"| {name} | {r['wall']:.1f} | {feat} | {r['fit']:.1f} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {_mb(r)} |"
 
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}), torch threads "
+        measured_on(f", torch threads "
         f"{__import__('torch').get_num_threads()}; data {data}; command `./run.sh bench {data}`. "
         f"Machine speed probe (2048x2048 float32 matmul): {probe_before:.0f} GFLOP/s before the rows, "
-        f"{probe_after:.0f} after.",
+        f"{probe_after:.0f} after."),
         "",
         "| method | wall s | features s | fit s | test accuracy | test macro-F1 | peak RSS MB |",
         "|---|---|---|---|---|---|---|",
@@ -296,6 +244,3 @@ def run_benchmark(data: str, naive_cap: float = 600.0, photos: int = 120, log=pr
         lines.append("(All rows ran in one process: no memory figures, and caches in memory may carry over between rows.)")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    child(sys.argv[1], sys.argv[2:])

@@ -12,15 +12,13 @@ Validation decides; the test columns are there to check it. Nothing here asserts
 
 from __future__ import annotations
 
-import os
-import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.accuracy import SETS, BenchSet
-from benchmarks.bench import _cpu_model
+from benchmarks.common import measured_on, variants_table
 
 # Name -> (backbones whose pooled features are concatenated, letterbox the photo first).
 VARIANTS: dict[str, tuple[tuple[str, ...], bool]] = {
@@ -146,20 +144,11 @@ def run_frozen(root: str, sets: tuple[BenchSet, ...] | None = None, log=print) -
                 log(f"{bench_set.name} split {seed} {name}: val {val:.3f} test {test:.3f}")
     names = [s.name for s in present]
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}); data {root_path}; "
+        measured_on(f"; data {root_path}; "
         f"command `./run.sh bench --frozen {root} --sets {','.join(names)}`; {time.monotonic() - began:.0f} s in all. "
         "Instant mode's logistic regression on frozen pooled features (clean photos only); macro-F1 as the mean over each set's "
-        "seeded splits; the last column averages validation over all sets, which is what decides.",
+        "seeded splits; the last column averages validation over all sets, which is what decides."),
         "",
-        "| features | " + " | ".join(f"{n} val | {n} test" for n in names) + " | mean val |",
-        "|---|" + "---|---|" * len(names) + "---|",
     ]
-    for name in VARIANTS:
-        cells, vals = [], []
-        for set_name in names:
-            rows = scores[(set_name, name)]
-            val, test = statistics.mean(r[0] for r in rows), statistics.mean(r[1] for r in rows)
-            cells += [f"{val:.3f}", f"{test:.3f}"]
-            vals.append(val)
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {statistics.mean(vals):.3f} |")
+    lines += variants_table("features", list(VARIANTS), names, scores)
     return "\n".join(lines)

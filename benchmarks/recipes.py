@@ -16,7 +16,6 @@ auto mode stops at instant mode there and never reaches this candidate. Nothing 
 
 from __future__ import annotations
 
-import os
 import shlex
 import statistics
 import time
@@ -24,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.accuracy import SETS, BenchSet
-from benchmarks.bench import _cpu_model
+from benchmarks.common import measured_on, variants_table
 
 # One change at a time against the base (auto mode's fast candidate with today's defaults: class weights and colour jitter on).
 VARIANTS: dict[str, dict] = {
@@ -213,21 +212,13 @@ def run_recipes(
     if ensembles_too and "base" in variants:
         table_rows += [row for label in ENSEMBLES.values() for row in ensemble_rows(label)]
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}); data {root_path}; "
+        measured_on(f"; data {root_path}; "
         f"command `./run.sh bench --recipes {root} --sets {','.join(names)} --variants {shlex.quote(','.join(variants))}`. "
         "Auto mode's fast candidate (stages "
         f"{base_model.freeze_until}+ trained, {seconds:.0f} s of training after its features) with one setting changed; "
         "macro-F1 as the mean over each set's seeded splits; the last column averages validation over all sets, "
-        "which is what decides.",
+        "which is what decides."),
         "",
-        "| recipe | " + " | ".join(f"{n} val | {n} test | {n} s" for n in names) + " | mean val |",
-        "|---|" + "---|---|---|" * len(names) + "---|",
     ]
-    for name in table_rows:
-        cells, vals = [], []
-        for n in names:
-            rows = scores[(n, name)]
-            vals.append(mean(r[0] for r in rows))
-            cells.append(f"{vals[-1]:.3f} | {mean(r[1] for r in rows):.3f} | {mean(r[2] for r in rows):.0f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {mean(vals):.3f} |")
+    lines += variants_table("recipe", table_rows, names, scores, seconds=True)
     return "\n".join(lines)

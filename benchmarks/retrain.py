@@ -24,7 +24,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from benchmarks.bench import _cpu_model, run_step
+from benchmarks.common import measured_on, run_step
 
 GROUPS = r"(fish_\d+|\d{8}_\d{6})_"  # F4K tracks and EGU videos; LSFD near-duplicates go by perceptual hash
 CAMERA_CLASS = "burbot"
@@ -94,8 +94,8 @@ def run_add_species(root: str, log=print) -> str:
             rows.append((mode, r))
 
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu_model()}); data {data}; command "
-        f"`./run.sh bench --add-species {root}`.",
+        measured_on(f"; data {data}; command "
+        f"`./run.sh bench --add-species {root}`."),
         "",
         f"Dataset from the LSFD photos: {made:.1f} s ({len(old)} species). Version 1 (instant, cold cache): "
         f"{v1['wall']:.1f} s, test macro-F1 {v1['macro_f1']:.4f}.",

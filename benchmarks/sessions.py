@@ -15,9 +15,9 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.bench import _cpu_model
 from fishcore.config import ModelConfig, TrainConfig
 from fishcore.inference.predict import Predictor
+from fishcore.runtime import cpu_name
 from fishcore.store.model_files import bundled_model_dir
 from fishcore.training.jobs import JobSpec, start_job
 
@@ -82,7 +82,7 @@ def run_sessions(root: str, log=print) -> str:
     return "\n".join(
         [
             f"Prediction latency per photo, {SESSIONS} sessions at once, {PHOTOS_PER_SESSION} LSFD photos each, the "
-            f"bundled model ({predictor.engine_name}); {_cpu_model()}",
+            f"bundled model ({predictor.engine_name}); {cpu_name()}",
             "",
             "| | p50 (ms) | p95 (ms) | photos/s |",
             "|---|---|---|---|",

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.bench import _cpu_model
 from fishcore.inference.engine import Engine
 from fishcore.inference.predict import Predictor
+from fishcore.runtime import cpu_name
 from fishcore.store.model_files import bundled_model_dir
 
 
@@ -33,7 +33,7 @@ def main(lsfd: str = "../shared/data/lsfd") -> None:
                 start = time.perf_counter()
                 engine(x)
                 times[name].append(time.perf_counter() - start)
-    print(f"{_cpu_model()}, {predictor.engine_name}, batch 1, network only")
+    print(f"{cpu_name()}, {predictor.engine_name}, batch 1, network only")
     for name, values in times.items():
         print(f"{name}: median {statistics.median(values) * 1000:.1f} ms per photo ({len(values)} runs)")
 

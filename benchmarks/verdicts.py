@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 from benchmarks.accuracy import SETS, BenchSet
-from benchmarks.bench import _cpu_model
 from fishcore.config import DataConfig, ModelConfig, TrainConfig
 from fishcore.data.scan import scan
 from fishcore.inference.openset import CONFIDENT, KNOWN, LOW_CONFIDENCE, NOT_A_FISH
 from fishcore.inference.predict import Predictor
+from fishcore.runtime import cpu_name
 
 NONFISH = "nonfish"
 
@@ -87,7 +87,7 @@ def run_verdicts(root: str, sets: tuple[BenchSet, ...] = SETS, mode: str = "auto
             rows.append(row)
             log(str(row))
     lines = [
-        f"Verdicts on photos the thresholds never saw ({_cpu_model()}; models trained with `--mode {mode}`, seed 0)",
+        f"Verdicts on photos the thresholds never saw ({cpu_name()}; models trained with `--mode {mode}`, seed 0)",
         "",
         "| model trained on | known species, correct: not flagged unfamiliar | of those, also over the confidence "
         "threshold: confident (>= 98 %) | everyday photos not confident (>= 95 %) | of those, said 'not a fish' "

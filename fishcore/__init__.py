@@ -9,4 +9,4 @@ and the CLI only read input, call these modules and word the codes they report; 
 imports streamlit.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

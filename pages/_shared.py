@@ -103,6 +103,9 @@ def readable_path(typed: str) -> Path:
     return Path(os.path.expanduser(typed))
 
 
+# The sample sets shipped in assets/samples (fishcore.store.samples), in the app's words.
+SAMPLE_SET_WORDS = {"egu": "EGU fish-pass video, Austria (freshwater)", "f4k": "Fish4Knowledge reef video, Taiwan"}
+
 # The library reports codes (fishcore.events); these are the app's words for them.
 PHASE_WORDS = {
     "starting": "starting",

@@ -12,9 +12,9 @@ from fishcore.config import AUGMENT_SPEC, PAPER_AUGMENT, AugmentConfig
 from fishcore.data.augment import preview
 from fishcore.data.scan import load_image
 from fishcore.errors import FishcoreError
-from fishcore.store.samples import SAMPLE_SETS, sample_set
+from fishcore.store.samples import sample_set
 from pages._i18n import error_text, num, tr
-from pages._shared import dataset_input, scan_dataset
+from pages._shared import SAMPLE_SET_WORDS, dataset_input, scan_dataset
 
 SOURCES = {"dataset": "From the dataset", "upload": "Upload", "camera": "Camera"}
 
@@ -38,7 +38,7 @@ try:
             st.caption(
                 tr(
                     "No dataset folder found, so these are the sample photos shipped with fishcore: {source}.",
-                    source=tr(SAMPLE_SETS["egu"]),
+                    source=tr(SAMPLE_SET_WORDS["egu"]),
                 )
             )
         if root:

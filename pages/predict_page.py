@@ -13,9 +13,9 @@ import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.inference.openset import NOT_A_FISH, REASON_WORDS, UNCERTAIN
-from fishcore.store.samples import SAMPLE_SETS, sample_photos
+from fishcore.store.samples import sample_photos
 from pages._i18n import error_text, pct, tr
-from pages._shared import heat_map_panel, load_predictor, species_card_panel, species_name, workspace
+from pages._shared import SAMPLE_SET_WORDS, heat_map_panel, load_predictor, species_card_panel, species_name, workspace
 
 st.title(tr("What fish is this?"))
 model_dir = workspace().active_model()
@@ -50,7 +50,7 @@ if samples:
             [None, *range(len(samples))],
             format_func=lambda i: tr("Choose one...")
             if i is None
-            else f"{samples[i].species} · {tr(SAMPLE_SETS[samples[i].source])} · {samples[i].path.name}",
+            else f"{samples[i].species} · {tr(SAMPLE_SET_WORDS[samples[i].source])} · {samples[i].path.name}",
             key="pred_example",
             help=tr("Photos shipped with fishcore (Fish4Knowledge and EGU video crops; notices in assets/README.md)."),
         )
@@ -68,7 +68,7 @@ if samples:
                     "answer is \"not sure\" or \"not a fish I can name\", never a confident wrong name. Train a model "
                     "on photos of it (My photos, Train) to have it named.",
                     species=sample.species,
-                    source=tr(SAMPLE_SETS[sample.source]),
+                    source=tr(SAMPLE_SET_WORDS[sample.source]),
                 )
 
 with st.expander(tr("Settings"), icon=":material/tune:"):

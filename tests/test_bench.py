@@ -28,7 +28,7 @@ def test_bench_prints_every_row_with_measured_numbers(tmp_path):
 
 
 def test_a_bench_step_runs_in_a_child_process_of_its_own_with_its_peak_memory():
-    from benchmarks.bench import run_step
+    from benchmarks.common import run_step
 
     alone = run_step("probe")
     assert alone["gflops"] > 0 and alone["peak_mb"] > 50  # a child that imported torch

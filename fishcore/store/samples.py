@@ -12,11 +12,8 @@ from pathlib import Path
 from fishcore.settings import Paths
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-# Each set is a dataset folder of its own: one sub-folder per species.
-SAMPLE_SETS = {
-    "egu": "EGU fish-pass video, Austria (freshwater)",
-    "f4k": "Fish4Knowledge reef video, Taiwan",
-}
+# Each set is a dataset folder of its own: one sub-folder per species (sources in assets/README.md).
+SAMPLE_SETS = ("egu", "f4k")
 
 
 @dataclass(frozen=True)
@@ -25,7 +22,7 @@ class SamplePhoto:
 
     path: Path
     species: str
-    source: str  # a key of SAMPLE_SETS
+    source: str  # one of SAMPLE_SETS
 
 
 def samples_root() -> Path:

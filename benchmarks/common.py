@@ -1,0 +1,88 @@
+"""What the benches share: running one measurement in a child process, and the variants-by-set table.
+
+Imported by every bench module and importing none of them at load time, so the benches' imports go
+one way (a step names its module and function; the child process imports only that).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from fishcore.runtime import cpu_name
+
+# A step's kind -> "module:function" taking the step's string arguments and returning a JSON-ready dict.
+STEPS = {
+    "train": "benchmarks.bench:train_step",
+    "logreg": "benchmarks.bench:logreg_step",
+    "knn": "benchmarks.bench:knn_step",
+    "latency": "benchmarks.bench:latency_step",
+    "probe": "benchmarks.bench:probe_step",
+    "acc-train": "benchmarks.accuracy:train_step",
+    "acc-logreg": "benchmarks.accuracy:logreg_step",
+}
+
+
+def measure(kind: str, args: Sequence[str]) -> dict:
+    """Run one step in this process and return its result."""
+    module, function = STEPS[kind].split(":")
+    return getattr(importlib.import_module(module), function)(*args)
+
+
+def run_step(kind: str, *args: object, isolate: bool = True) -> dict:
+    """One measurement in a child process of its own, so its peak memory is its alone.
+
+    ``isolate=False`` runs it in this process instead (no memory figure: ``peak_mb`` is None). The tests use
+    it to check the tables without paying torch's import (about 7 s here) once per row.
+    """
+    if not isolate:
+        return {**measure(kind, [str(a) for a in args]), "peak_mb": None}
+    cmd = [sys.executable, "-m", "benchmarks.common", kind, *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"benchmark step {kind} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(line[6:])
+
+
+def measured_on(what: str) -> str:
+    """The first words of every table: when, on which processor, with how many cores."""
+    return f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu_name()}){what}"
+
+
+def variants_table(
+    first: str, rows: Sequence[str], sets: Sequence[str], scores: dict[tuple[str, str], list[tuple]], seconds: bool = False
+) -> list[str]:
+    """Markdown rows of variants (rows) by sets: mean validation and test macro-F1 over the seeded splits of each set
+    (and mean seconds when ``seconds``), then the mean validation over all sets, which is what decides.
+
+    ``scores[(set, row)]`` lists (val, test[, seconds]) per split.
+    """
+    per_set = "val | {n} test | {n} s" if seconds else "val | {n} test"
+    lines = [
+        f"| {first} | " + " | ".join(f"{n} " + per_set.format(n=n) for n in sets) + " | mean val |",
+        "|---|" + ("---|---|---|" if seconds else "---|---|") * len(sets) + "---|",
+    ]
+    for name in rows:
+        cells, vals = [], []
+        for set_name in sets:
+            runs = scores[(set_name, name)]
+            vals.append(statistics.mean(r[0] for r in runs))
+            cells += [f"{vals[-1]:.3f}", f"{statistics.mean(r[1] for r in runs):.3f}"]
+            if seconds:
+                cells.append(f"{statistics.mean(r[2] for r in runs):.0f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {statistics.mean(vals):.3f} |")
+    return lines
+
+
+if __name__ == "__main__":  # the child process of run_step
+    result = measure(sys.argv[1], sys.argv[2:])
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("BENCH " + json.dumps(result))
