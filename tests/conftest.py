@@ -122,3 +122,12 @@ def pytest_terminal_summary(terminalreporter):
             "`sudo apt-get install chromium` (Debian/Ubuntu) and run again; CI always runs them.",
             yellow=True,
         )
+
+
+@pytest.fixture(scope="module")
+def playwright_driver():
+    """Playwright, driving Debian's Chromium (no browser download); one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -58,12 +59,11 @@ def photos():
     return [(root / p, n["en"], n["id"]) for p, n in zip((first, second), names, strict=True)]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+@contextlib.contextmanager
+def serve_app(work: Path, data: Path):
+    """The app in its own Streamlit server, its workspace folders under ``work``, the pages offered ``data``."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run installs Debian's chromium package")
-    work = tmp_path_factory.mktemp("app")
-    APP_FOLDERS["work"] = work
     port = _free_port()
     env = {
         **os.environ,
@@ -71,23 +71,10 @@ def app_url(tmp_path_factory):
         "FISHCORE_RUNS_DIR": str(work / "runs"),
         "FISHCORE_CACHE_DIR": str(work / "cache"),
         "FISHCORE_DATASETS_DIR": str(work / "datasets"),
-        "FISHCORE_DATA": str(LSFD),
+        "FISHCORE_DATA": str(data),
     }
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]  # fmt: skip
     log = open(work / "streamlit.log", "wb")  # noqa: SIM115 (closed after the server stops)
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -101,10 +88,20 @@ def app_url(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("streamlit did not start: " + (work / "streamlit.log").read_text()[-2000:])
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    work = tmp_path_factory.mktemp("app")
+    APP_FOLDERS["work"] = work
+    with serve_app(work, LSFD) as url:
+        yield url
 
 
 def _launch(p, video: Path):
@@ -124,14 +121,6 @@ def _launch(p, video: Path):
             f"--use-file-for-fake-video-capture={video}",
         ],
     )
-
-
-@pytest.fixture(scope="module")
-def playwright_driver():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
 
 
 @pytest.fixture(scope="module")

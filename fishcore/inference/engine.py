@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import warnings
-
 import torch
 from torch import nn
 
 from fishcore.config import check_choice
+from fishcore.models.onnx_export import to_onnx
 
 ENGINES = ("auto", "onnx", "torch")
 
@@ -39,29 +37,13 @@ class Engine:
     def _export(module: nn.Module, image_size: int, input_dtype: torch.dtype):
         import onnxruntime as ort
 
-        buf = io.BytesIO()
-        example = torch.zeros(1, 3, image_size, image_size, dtype=input_dtype)
-        # The TorchScript-based exporter is deprecated in favour of one that needs onnxscript; it still
-        # exports these plain CNNs exactly (checked against torch to 1e-4 in the tests).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                (example,),
-                buf,
-                input_names=["x"],
-                output_names=["y"],
-                dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
-                opset_version=17,
-                dynamo=False,
-            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, torch.get_num_threads())
         options.inter_op_num_threads = 1
         # Idle worker threads sleep instead of spin-waiting, so the threads decoding photos between
         # batches get the cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(to_onnx(module, image_size, input_dtype), options, providers=["CPUExecutionProvider"])
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ network run; the ImageNet head reuses the frozen stages and recomputes only the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +32,6 @@ from fishcore.store.model_files import REFERENCE_FILE
 CONFIDENT = "confident"
 UNCERTAIN = "uncertain"
 NOT_A_FISH = "not_a_fish"
-VERDICTS = (CONFIDENT, UNCERTAIN, NOT_A_FISH)
 
 # Why a verdict was given (codes; the app and CLI word them).
 KNOWN = "known"  # close to the training photos and a confident class score
@@ -189,10 +188,3 @@ def fit_openset(reference: Scores, validation: Scores, val_targets: Sequence[int
     profile.fish_threshold = float(min(FISH_THRESHOLD_CAP, np.quantile(own_fish, 0.01))) if len(own_fish) else 0.0
     return profile
 
-
-def score_batches(scorer: Callable[[torch.Tensor], torch.Tensor], batches, num_classes: int) -> Scores:
-    """Run a scorer over an iterable of image batches and join the results."""
-    outs = [scorer(x) for x in batches]
-    if not outs:
-        return Scores(torch.zeros(0, num_classes), np.zeros((0, 1), dtype=np.float32), np.zeros(0, dtype=np.float32))
-    return Scores.split(torch.cat(outs), num_classes)

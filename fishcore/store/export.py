@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path, PurePosixPath
 
 import torch
 from torch import nn
 
 from fishcore.errors import ModelFileError
+from fishcore.models.onnx_export import to_onnx
 from fishcore.store.archive import ArchiveLimits, SafeZip
 from fishcore.store.model_files import (
     CARD_FILE,
@@ -71,24 +70,11 @@ def export_onnx(model_dir: str | os.PathLike, out_file: str | os.PathLike) -> li
     if out.suffix.lower() != ".onnx":
         out = out.with_name(out.name + ".onnx")
     out.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.zeros(1, 3, card.image_size, card.image_size)
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            _Probabilities(model.eval(), card.temperature),
-            (example,),
-            buf,
-            input_names=["image"],
-            output_names=["probabilities"],
-            dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
-            opset_version=17,
-            dynamo=False,
-        )
+    graph = to_onnx(_Probabilities(model, card.temperature), card.image_size, names=("image", "probabilities"))
     labels = out.with_suffix(".labels.txt")
     prep = out.with_suffix(".preprocessing.json")
     for path, data in (
-        (out, buf.getvalue()),
+        (out, graph),
         (labels, ("\n".join(card.classes) + "\n").encode()),
         (prep, json.dumps(preprocessing(card), indent=1, ensure_ascii=False).encode()),
     ):
