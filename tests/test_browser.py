@@ -274,6 +274,12 @@ def test_predict_and_train_in_bahasa_indonesia_on_a_phone(browser, warm_app, app
         answer = page.locator("[data-testid='stAlertContentSuccess']", has_text=photos[1][2]).first
         shutter = page.locator("[data-testid='stCameraInputButton']")
         drawn = "e => getComputedStyle(e, '::after').content"  # Streamlit's own button words, drawn in Indonesian
+        # The style sheet that draws them arrives with the page's script run, a moment after the heading (a full
+        # run once read 'none' here): wait for it rather than read it once.
+        for _ in range(40):
+            if shutter.evaluate(drawn) == '"Ambil foto"':
+                break
+            page.wait_for_timeout(250)
         assert shutter.evaluate(drawn) == '"Ambil foto"'
         take_photo(page, answer)
         assert "yakin" in answer.inner_text()
