@@ -24,7 +24,11 @@ language_switch()
 widget_words()
 pages = {
     "": [page("home", tr("Home"), "home", default=True)],
-    tr("Use"): [page("predict", tr("Predict"), "photo_camera"), page("models", tr("Models"), "inventory_2")],
+    tr("Use"): [
+        page("predict", tr("Predict"), "photo_camera"),
+        page("catchlog", tr("Catch log"), "list_alt"),
+        page("models", tr("Models"), "inventory_2"),
+    ],
     tr("Learn and train"): [
         page("photos", tr("My photos"), "add_photo_alternate"),
         page("data", tr("Data"), "photo_library"),

@@ -195,6 +195,33 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the photos are several shots of one fish: give one combined answer (and each photo's own)",
     )
+    p.add_argument("--log", action="store_true", help="record each answer in the catch log (photo, answer, verdict, place)")
+    p.add_argument("--place", default="", help="with --log: where the catch was landed")
+    p.add_argument("--count", default="1", help="with --log: how many fish each photo counts (default 1)")
+    p.add_argument("--weight", default=None, help="with --log: their weight in kg")
+
+    p = sub.add_parser("log", help="the catch log: list, export or confirm recorded answers")
+    log_sub = p.add_subparsers(dest="log_command", required=True)
+    for name, words in (("list", "entries, newest first"), ("export", "entries as CSV (to --out or standard output)")):
+        q = log_sub.add_parser(name, help=words)
+        q.add_argument("--since", default=None, help="first day, YYYY-MM-DD (UTC)")
+        q.add_argument("--until", default=None, help="last day, YYYY-MM-DD (UTC), included")
+        q.add_argument("--species", default=None, help="the answer's species or the one a user said it is")
+        q.add_argument("--verdict", choices=("confident", "uncertain", "not_a_fish"), default=None)
+        q.add_argument("--confirmed", action=argparse.BooleanOptionalAction, default=None,
+                       help="only entries with (--confirmed) or without (--no-confirmed) a user's word")  # fmt: skip
+        q.add_argument("--place", default=None)
+        q.add_argument("--model", default=None, help="model name")
+        q.add_argument("--limit", type=int, default=None)
+        if name == "list":
+            q.add_argument("--json", action="store_true", help="one JSON object per entry, one per line")
+        else:
+            q.add_argument("--out", default=None, help="CSV file to write (default: standard output)")
+    q = log_sub.add_parser("confirm", help="give your word on an entry: right, wrong (with --species) or not_fish")
+    q.add_argument("entry", help="the entry's id (as `log list` shows it; a unique beginning is enough)")
+    q.add_argument("word", choices=("right", "wrong", "not_fish"))
+    q.add_argument("--species", default=None, help="with wrong: the species it is (a known one or a new name)")
+    q.add_argument("--by", default="command line", help="who says so")
 
     p = sub.add_parser(
         "compare",
@@ -471,13 +498,88 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"error: {args.images[n]}: {exc}", file=sys.stderr)
 
     # One batched pass; an unreadable photo is reported and the others are still predicted.
+    if args.log:  # a bad place, count or weight is answered before any photo is looked at
+        from fishcore.store.catchlog import check_count, check_place, check_weight
+
+        check_place(args.place), check_count(args.count), check_weight(args.weight)
     results = predictor.predict(args.images, top_k=args.top_k, threshold=args.threshold, on_error=unreadable)
+    if args.log:
+        _log_answers(args, predictor, results)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
     else:
         for r in results:
             print(_prediction_line(r))
     return 1 if failed else 0
+
+
+def _log_filter(args: argparse.Namespace):
+    from datetime import date
+
+    from fishcore.store.catchlog import LogFilter
+
+    def day(flag: str, value: str | None):
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ConfigError(flag, value, "must be a date as YYYY-MM-DD") from None
+
+    if args.limit is not None:
+        check_int("limit", args.limit, 1)
+    return LogFilter(day("since", args.since), day("until", args.until), args.species, args.verdict, args.confirmed,
+                     args.place, args.model, args.limit)  # fmt: skip
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from fishcore.store.catchlog import CatchLog, CatchLogError, to_csv
+
+    log = CatchLog()
+    log.flush_spool()
+    if args.log_command == "confirm":
+        matches = [e for e in log.entries() if e.id.startswith(args.entry)] if args.entry else []
+        if len(matches) != 1:
+            raise CatchLogError(f"{'no' if not matches else 'more than one'} catch log entry starts with {args.entry!r}")
+        log.set_word(matches[0].id, args.word, args.species, who=args.by)
+        print(f"{matches[0].id}: {args.word}{' (' + args.species + ')' if args.word == 'wrong' else ''}")
+        return 0
+    items = log.entries(_log_filter(args))
+    if args.log_command == "export":
+        text = to_csv(items)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+            print(f"{len(items)} entries written to {args.out}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+        return 0
+    for e in items:
+        if args.json:
+            print(json.dumps({**{k: v for k, v in e.__dict__.items() if k != "history"}, "created_at": e.created_at.isoformat(),
+                              "word_at": e.word_at.isoformat() if e.word_at else None}, ensure_ascii=False))  # fmt: skip
+            continue
+        word = {None: "no word yet", "right": "right", "not_fish": "not a fish"}.get(e.word, f"wrong: {e.true_species}")
+        print(f"{e.id[:8]}  {e.created_at:%Y-%m-%d %H:%M}  {e.label} {e.confidence:.0%} {e.verdict}  x{e.count}  "
+              f"{e.place or '-'}  {e.model_name}  [{word}]")  # fmt: skip
+    if not args.json:
+        print(f"{len(items)} entries ({log.describe()}{f'; {log.pending()} waiting in the spool' if log.pending() else ''})")
+    return 0
+
+
+def _log_answers(args: argparse.Namespace, predictor, results) -> None:
+    """predict --log: each answer into the catch log, with its photo (checked first: a bad value writes nothing)."""
+    from fishcore.store.catchlog import Answer, CatchLog, check_count, check_place, check_weight, model_checksum
+    from fishcore.store.model_files import CARD_FILE
+
+    place, count, weight = check_place(args.place), check_count(args.count), check_weight(args.weight)
+    log = CatchLog()
+    model_dir = _model_dir(args.model)
+    checksum = model_checksum(Path(model_dir) / CARD_FILE)
+    for r in results:
+        answer = Answer(r.label, r.confidence, r.verdict, r.reason, list(r.top))
+        done = log.record(Path(r.file).read_bytes(), answer, Path(model_dir).name, checksum, place, count, weight, "command line")
+        note = " (the database is away: kept in the spool)" if done.spooled else ""
+        print(f"logged {r.file} as {done.entry_id[:8]}{note}", file=sys.stderr)
 
 
 def _prediction_line(r) -> str:
@@ -663,6 +765,7 @@ COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
+    "log": cmd_log,
     "verdicts": cmd_verdicts,
     "explain": cmd_explain,
     "compare": cmd_compare,

@@ -21,6 +21,9 @@ ENVIRONMENT: dict[str, str] = {
     "FISHCORE_RUNS_DIR": "where training jobs keep their state (default: <home>/runs)",
     "FISHCORE_DATASETS_DIR": "the managed dataset area photos are imported into (default: <home>/datasets)",
     "FISHCORE_CACHE_DIR": "feature, scan and thumbnail caches (default: <home>/.cache)",
+    "FISHCORE_CATCHLOG_DIR": "the catch log's photos, its SQLite file and its spool (default: <home>/catchlog)",
+    "FISHCORE_DB_URL": "the catch log's database, e.g. postgresql+psycopg://user:password@host/db "
+    "(default: SQLite in FISHCORE_CATCHLOG_DIR)",
     "FISHCORE_DATA": "the dataset folder the pages offer first (default: <home>/../shared/data/lsfd when it exists)",
     "FISHCORE_WEIGHTS_DIR": "a folder searched first for ImageNet weights files",
     "FISHCORE_OFFLINE": "1: never download weights (the tests and CI set it)",
@@ -42,6 +45,11 @@ def _env(name: str) -> str:
 
 def home() -> Path:
     return Path(_env("FISHCORE_HOME") or os.getcwd()).expanduser().resolve()
+
+
+def db_url() -> str:
+    """The catch log's database URL from FISHCORE_DB_URL ('' for the default SQLite file)."""
+    return _env("FISHCORE_DB_URL")
 
 
 def offline() -> bool:
@@ -87,6 +95,7 @@ class Paths:
     cache: Path
     default_data: Path | None
     datasets: Path
+    catchlog: Path
 
     @classmethod
     def from_env(cls) -> Paths:
@@ -100,6 +109,7 @@ class Paths:
             cache=Path(_env("FISHCORE_CACHE_DIR") or root / ".cache"),
             default_data=Path(data) if data else (shared if shared.is_dir() else None),
             datasets=Path(_env("FISHCORE_DATASETS_DIR") or root / "datasets"),
+            catchlog=Path(_env("FISHCORE_CATCHLOG_DIR") or root / "catchlog"),
         )
 
     def allowed_roots(self) -> list[Path]:

@@ -13,7 +13,10 @@ import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.inference.openset import NOT_A_FISH, REASON_WORDS, UNCERTAIN
+from fishcore.store.catchlog import Answer, model_checksum
+from fishcore.store.model_files import CARD_FILE
 from fishcore.store.samples import sample_photos
+from pages._catch import catch_log, who, word_buttons
 from pages._i18n import error_text, pct, tr
 from pages._shared import SAMPLE_SET_WORDS, heat_map_panel, load_predictor, species_card_panel, species_name, workspace
 
@@ -48,9 +51,11 @@ if samples:
         pick = st.selectbox(
             tr("Example photo"),
             [None, *range(len(samples))],
-            format_func=lambda i: tr("Choose one...")
-            if i is None
-            else f"{samples[i].species} · {tr(SAMPLE_SET_WORDS[samples[i].source])} · {samples[i].path.name}",
+            format_func=lambda i: (
+                tr("Choose one...")
+                if i is None
+                else f"{samples[i].species} · {tr(SAMPLE_SET_WORDS[samples[i].source])} · {samples[i].path.name}"
+            ),
             key="pred_example",
             help=tr("Photos shipped with fishcore (Fish4Knowledge and EGU video crops; notices in assets/README.md)."),
         )
@@ -65,7 +70,7 @@ if samples:
             else:
                 example_note = tr(
                     "This example is a {species} ({source}), a species this model was never trained on: the honest "
-                    "answer is \"not sure\" or \"not a fish I can name\", never a confident wrong name. Train a model "
+                    'answer is "not sure" or "not a fish I can name", never a confident wrong name. Train a model '
                     "on photos of it (My photos, Train) to have it named.",
                     species=sample.species,
                     source=tr(SAMPLE_SET_WORDS[sample.source]),
@@ -92,6 +97,20 @@ with st.expander(tr("Settings"), icon=":material/tune:"):
             "other things) are flagged whatever their probability."
         ),
     )
+    st.divider()
+    recording = st.toggle(
+        tr("Record answers in the catch log"),
+        value=True,
+        key="catch_on",
+        help=tr("Each answer, its photo and your word on it; the Catch log page lists them."),
+    )
+    if recording:
+        c1, c2 = st.columns(2)
+        c1.text_input(tr("Place or landing site"), key="catch_place", max_chars=200, placeholder=tr("e.g. Muara Angke"))
+        typed = c2.text_input(tr("Your name or device (optional)"), key="catch_name", max_chars=100)
+        if typed.strip():
+            st.session_state["catch_who"] = typed.strip()
+        st.caption(tr("Recorded answers and their photos are kept on this machine ({where}).", where=str(catch_log().folder)))
     if predictor.openset is None:
         st.caption(
             tr(
@@ -142,6 +161,33 @@ for i, (name, data) in enumerate(photos):
         bar.progress((i + 1) / len(photos), text=tr("Looking...") + f" {i + 1}/{len(photos)}")
 if bar:
     bar.empty()
+
+# The catch log: each answer once per session, model version and photo (a rerun does not record it again).
+entry_ids: dict[int, str] = {}
+if recording:
+    log = catch_log()
+    checksum = model_checksum(model_dir / CARD_FILE)
+    logged = st.session_state.setdefault("catch_logged", {})
+    spooled = False
+    for i, (_name, data, p, _err) in enumerate(results):
+        if p is None:
+            continue
+        key = (checksum, hashlib.sha1(data).hexdigest())
+        if key not in logged:
+            try:
+                answer = Answer(p.label, p.confidence, p.verdict, p.reason, list(p.top))
+                place = st.session_state.get("catch_place", "")
+                done = log.record(data, answer, model_dir.name, checksum, place=place, session=who())
+            except FishcoreError as exc:
+                st.error(tr("Not recorded in the catch log: {error}", error=error_text(exc)))
+                continue
+            logged[key] = done.entry_id
+            spooled = spooled or done.spooled
+        entry_ids[i] = logged[key]
+    if spooled:
+        st.warning(
+            tr("The catch log's database cannot be reached: the answer is kept on this machine and written when it is back.")
+        )
 
 readable = [(name, data) for name, data, p, _ in results if p is not None]
 if 2 <= len(readable) <= 5 and st.toggle(
@@ -194,6 +240,16 @@ for n, (name, data, p, err) in enumerate(results):
         st.error(f"{name}: {err}")
         continue
     verdict_box(p)
+    if n in entry_ids:
+        entry = log.get(entry_ids[n])
+        word_buttons(
+            log,
+            entry_ids[n],
+            predictor.classes,
+            entry.word if entry else None,
+            key=f"pred_word_{n}",
+            name=lambda c: species_name(predictor, c),
+        )
     left, right = st.columns([1, 2])
     left.image(data, caption=name, width="stretch")
     if p.verdict == NOT_A_FISH:

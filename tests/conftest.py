@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
 import struct
+import subprocess
 import tempfile
 import zlib
 from pathlib import Path
@@ -21,6 +23,8 @@ os.environ.setdefault("FISHCORE_HOME", str(Path(__file__).resolve().parent.paren
 os.environ.setdefault("FISHCORE_CACHE_DIR", tempfile.mkdtemp(prefix="fishcore-test-cache-"))
 # The managed dataset area of the tests (and of the app and CLI processes they start) is a fresh, empty one.
 os.environ.setdefault("FISHCORE_DATASETS_DIR", tempfile.mkdtemp(prefix="fishcore-test-datasets-"))
+os.environ.setdefault("FISHCORE_CATCHLOG_DIR", tempfile.mkdtemp(prefix="fishcore-test-catchlog-"))
+os.environ.pop("FISHCORE_DB_URL", None)  # the tests choose their databases themselves
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -131,3 +135,70 @@ def playwright_driver():
 
     with sync_playwright() as p:
         yield p
+
+
+# --- a real PostgreSQL server for the database tests ---------------------------------------------
+
+# CI sets this: there a missing PostgreSQL server is a failure, not a skip.
+REQUIRE_POSTGRES = os.environ.get("FISHCORE_REQUIRE_POSTGRES", "") not in ("", "0")
+
+
+def _postgres_bin() -> Path | None:
+    """Debian's PostgreSQL server programs (the newest version installed), or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else None
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL server on 127.0.0.1, its data in a temporary folder; stop() and start() for fault tests."""
+
+    def __init__(self, bin_dir: Path, root: Path) -> None:
+        self.bin, self.root, self.port = bin_dir, root, _free_port()
+        self.data = root / "data"
+        self.url = f"postgresql+psycopg://fishcore@127.0.0.1:{self.port}/fishcore"
+
+    def _run(self, *cmd: str) -> None:
+        # The server refuses to run as root: as root, run it as Debian's postgres user.
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "fishcore", "--auth=trust", "-E", "UTF8", "--no-sync")
+        self.start()
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "fishcore", "fishcore")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.root / "server.log")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for this test run; skipped with a one-line reason where none is installed."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        message = "PostgreSQL is not installed (Debian: apt-get install postgresql); the PostgreSQL half is skipped"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message.replace("is skipped", "is required (FISHCORE_REQUIRE_POSTGRES=1)"))
+        pytest.skip(message)
+    root = Path(tempfile.mkdtemp(prefix="fishcore-pg-"))  # under /tmp, which the postgres user can reach
+    server = PostgresServer(bin_dir, root)
+    server.init()
+    yield server
+    with contextlib.suppress(subprocess.CalledProcessError):  # already stopped by a test
+        server.stop()
+    shutil.rmtree(root, ignore_errors=True)

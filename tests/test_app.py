@@ -20,6 +20,7 @@ PAGES = [
     "pages/predict_page.py",
     "pages/models_page.py",
     "pages/compare_page.py",
+    "pages/catchlog_page.py",
 ]
 
 
@@ -31,6 +32,7 @@ def fresh_workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("FISHCORE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("FISHCORE_DATASETS_DIR", str(tmp_path / "datasets"))
     monkeypatch.setenv("FISHCORE_DATA", str(LSFD))
+    monkeypatch.setenv("FISHCORE_CATCHLOG_DIR", str(tmp_path / "catchlog"))
     return tmp_path
 
 
@@ -104,6 +106,62 @@ def test_predict_names_uploaded_and_camera_photos():
     assert sum("Not sure" in w.value for w in at.warning) == 3
 
 
+def test_predict_records_each_answer_once_and_takes_the_users_word(tmp_path):
+    from fishcore.store.catchlog import CatchLog
+
+    photos = _test_photos(2)
+    at = page("pages/predict_page.py")
+    at.text_input(key="catch_place").set_value("Muara Angke")
+    for path, _ in photos:
+        at.file_uploader(key="pred_upload").upload(path.name, path.read_bytes(), "image/jpeg")
+    at.run()
+    at.run()  # a rerun (any click) records nothing twice
+    assert not at.exception and not at.error
+    log = CatchLog(folder=tmp_path / "catchlog")
+    entries = log.entries()
+    assert len(entries) == 2 and {e.place for e in entries} == {"Muara Angke"}
+    assert {e.label for e in entries} == {label for _, label in photos}
+    # One tap: "Right" on the first, "Wrong, it is ..." a new species on the second.
+    button(at, "Right").click().run()
+    first = next(e for e in log.entries() if e.word is not None)
+    assert first.word == "right" and first.word_by.startswith("session ")
+    at.selectbox(key="pred_word_1_pick").set_value("\0new").run()
+    at.text_input(key="pred_word_1_typed").set_value("Kakap merah").run()
+    next(b for b in at.button if b.key == "pred_word_1_save").click().run()
+    words = {e.label: (e.word, e.true_species) for e in log.entries()}
+    assert sorted(words.values(), key=str) == sorted([("right", None), ("wrong", "Kakap merah")], key=str)
+    # Recording off: a new photo is answered and not recorded.
+    at.toggle(key="catch_on").set_value(False).run()
+    at.camera_input(key="pred_camera").upload("camera.jpg", _test_photos(3)[2][0].read_bytes())
+    at.run()
+    assert not at.exception and len(log.entries()) == 2
+
+
+def test_the_catch_log_page_lists_filters_and_corrects_entries(tmp_path):
+    from fishcore.store.catchlog import Answer, CatchLog
+
+    log = CatchLog(folder=tmp_path / "catchlog")
+    for i, (path, label) in enumerate(_test_photos(3)):
+        answer = Answer(label, 0.9, "confident", "known", [(label, 0.9)])
+        log.record(path.read_bytes(), answer, "lsfd_mobilenet_v2", "c" * 64, place=["Muara Angke", "Cilincing"][i % 2])
+    at = page("pages/catchlog_page.py")
+    assert not at.exception and not at.error
+    assert any(m.label == "Entries" and m.value == "3" for m in at.metric)
+    assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) >= 1  # fish per species per day
+    at.selectbox(key="log_place").set_value("Cilincing").run()
+    assert any(m.label == "Entries" and m.value == "1" for m in at.metric)
+    [entry] = log.entries(__import__("fishcore.store.catchlog", fromlist=["LogFilter"]).LogFilter(place="Cilincing"))
+    next(b for b in at.button if b.key == f"log_{entry.id}_notfish").click().run()
+    assert log.get(entry.id).word == "not_fish"
+    assert any(m.label == "Fish counted" and m.value == "0" for m in at.metric)  # not a fish: not counted
+    at.selectbox(key="log_confirmed").set_value(True).run()
+    assert any(m.label == "Entries" and m.value == "1" for m in at.metric)
+    # Both charts once someone has given a word: fish per day, and the model's accuracy on confirmed entries.
+    at.selectbox(key="log_place").set_value("\0any")
+    at.selectbox(key="log_confirmed").set_value(None).run()
+    assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) == 2
+
+
 def test_evaluate_cell_selection_filters_to_that_cells_photos():
     require_shared(LSFD)
     at = page("pages/evaluate_page.py")
@@ -145,7 +203,10 @@ def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
     subset = lsfd_subset(tmp_path / "subset", per_class=12)
     at = page("pages/train_page.py")
     at.text_input(key="train_path_box").set_value(str(subset))
-    for label, value in (("Epochs", 30), ("Batch size", 4), ("Image size", 64), ("Validate every N iterations", 2)):
+    # Patience at its top: early stopping must not end the run (1.6 s on warm features once) before the page looks.
+    settings = (("Epochs", 30), ("Batch size", 4), ("Image size", 64), ("Validate every N iterations", 2))
+    settings += (("Early-stopping patience", 100),)
+    for label, value in settings:
         next(n for n in at.number_input if n.label == label).set_value(value)
     next(s for s in at.selectbox if s.label == "Precision").set_value("fp32")
     assert at.radio[0].options[0].startswith("Automatic") and at.radio[0].options[1].startswith("Instant")

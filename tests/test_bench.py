@@ -64,10 +64,12 @@ def test_sessions_bench_times_eight_sessions_alone_and_beside_a_training_job(tmp
     table = run_sessions(str(tmp_path), log=lambda m: None)
     print(table)
     rows = [line for line in table.splitlines() if line.startswith("| no training") or line.startswith("| while")]
-    assert len(rows) == 2 and "it was training" in rows[1]
+    assert len(rows) == 3 and "it was training" in rows[1] and "logged" in rows[2]
     for row in rows:
         p50, p95, rate = (float(c) for c in row.strip("|").split("|")[1:4])
         assert 0 < p50 <= p95 and rate > 0
+    # Every answer of the logged round is one entry: none lost, none twice.
+    assert "96 entries written for 96 answers, 96 distinct" in table and "Logging alone added p50" in table
 
 
 @pytest.mark.slow

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import re
 import shutil
@@ -71,10 +73,24 @@ def serve_app(work: Path, data: Path):
         "FISHCORE_RUNS_DIR": str(work / "runs"),
         "FISHCORE_CACHE_DIR": str(work / "cache"),
         "FISHCORE_DATASETS_DIR": str(work / "datasets"),
+        "FISHCORE_CATCHLOG_DIR": str(work / "catchlog"),
         "FISHCORE_DATA": str(data),
     }
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     log = open(work / "streamlit.log", "wb")  # noqa: SIM115 (closed after the server stops)
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -438,3 +454,59 @@ def test_a_non_coder_adds_species_with_a_zip_and_the_camera_and_retrains(app_url
     finally:
         context.close()
         b.close()
+
+
+def test_a_fisherman_corrects_an_answer_and_finds_it_in_the_catch_log(browser, warm_app, app_url, photos, tmp_path):
+    """On a phone, in Indonesian: a fake-camera photo, the answer corrected to a new species name, then the entry
+    on the Catch log page with the correction, in its chart, and in its CSV."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        permissions=["camera"],
+        accept_downloads=True,
+    )
+    outside = outside_requests(context, warm_app)
+    page = context.new_page()
+    try:
+        _open(page, app_url, "predict?lang=id", "Ikan apa ini?")
+        page.get_by_text("Pengaturan").first.click()
+        place = page.get_by_role("textbox", name="Tempat atau lokasi pendaratan")
+        place.fill("Muara Angke")
+        place.press("Enter")
+        page.wait_for_timeout(1000)
+        answer = page.locator("[data-testid='stAlertContentSuccess']", has_text=photos[1][2]).first
+        take_photo(page, answer)
+        page.get_by_role("button", name="Salah, ini...").first.click()
+        page.get_by_role("combobox", name="Ini adalah").click()
+        page.keyboard.type("spesies lain")
+        page.get_by_role("option").filter(has_text="spesies lain").first.click()
+        name = page.get_by_role("textbox", name="Nama spesies")
+        name.fill("Kakap merah")
+        name.press("Enter")
+        page.get_by_role("button", name="Simpan").click()
+        page.get_by_text("Tersimpan").first.wait_for(timeout=30_000)
+        shoot(page, "phone-predict-corrected-id", full_page=True)
+
+        _open(page, app_url, "catchlog?lang=id", "Catatan tangkapan", "Ikan terhitung per spesies per hari")
+        page.get_by_text("Salah, ini Kakap merah").first.wait_for(timeout=30_000)
+        assert page.get_by_text("Muara Angke").count() >= 1
+        assert page.locator("[data-testid='stVegaLiteChart']").count() >= 2  # fish per day, and the model's accuracy
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the Catch log page scrolls sideways ({width} px wide)"
+        shoot(page, "phone-catchlog-id", full_page=True)
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Unduh entri ini (CSV)").click()
+        rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+        mine = [r for r in rows if r["true_species"] == "Kakap merah"]
+        assert len(mine) == 1 and mine[0]["word"] == "wrong" and mine[0]["place"] == "Muara Angke"
+        assert mine[0]["label"] == photos[1][0].parent.name
+        assert page.locator("[data-testid='stException']").count() == 0
+    except Exception:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "FAILED-catchlog-phone.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+    assert not outside, f"requests left the machine: {sorted(set(outside))}"

@@ -12,7 +12,8 @@ from fishcore.inference.openset import REASON_WORDS
 from conftest import REPO
 
 # Every page of the app, the navigation, and the widgets the pages share.
-TRANSLATED = ["app.py", "pages/_shared.py", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "pages").glob("*_page.py"))]
+PAGE_FILES = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "pages").glob("*_page.py"))
+TRANSLATED = ["app.py", "pages/_shared.py", "pages/_catch.py", *PAGE_FILES]
 # Streamlit calls whose first argument, label= or help= the user reads.
 SHOWN = {
     "title", "header", "subheader", "write", "markdown", "caption", "info", "warning", "error", "success", "button",

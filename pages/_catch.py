@@ -1,0 +1,78 @@
+"""The catch log's widgets that Predict and the Catch log page share: the user's word under an answer."""
+
+from __future__ import annotations
+
+import secrets
+
+import streamlit as st
+
+from fishcore.errors import FishcoreError
+from fishcore.store.catchlog import CatchLog
+from pages._i18n import error_text, tr
+
+NEW_SPECIES = "\0new"
+# The user's word, in the app's words.
+WORD_WORDS = {"right": "Right", "wrong": "Wrong, it is {species}", "not_fish": "Not a fish"}
+VERDICT_WORDS = {"confident": "confident", "uncertain": "not sure", "not_a_fish": "not a fish"}
+
+
+def catch_log() -> CatchLog:
+    """This workspace's catch log (a light handle: the database engine underneath is shared per process)."""
+    return CatchLog()
+
+
+def who() -> str:
+    """Who gives a word: the name or device label typed on Predict, else a label for this browser session."""
+    if not st.session_state.get("catch_who"):
+        st.session_state["catch_who"] = f"session {secrets.token_hex(2)}"
+    return st.session_state["catch_who"]
+
+
+def word_text(word: str | None, species: str | None) -> str:
+    if word is None:
+        return tr("No word yet")
+    return tr(WORD_WORDS[word], species=species or "")
+
+
+def word_buttons(log: CatchLog, entry_id: str, classes: list[str], current: str | None, key: str, name=str) -> None:
+    """Under an answer: one tap for Right, Wrong (a known species or a new name) or Not a fish; changeable later.
+
+    ``name`` words a class name (the species card's name in the session's language).
+    """
+    c1, c2, c3 = st.columns(3)
+    word = None
+    if c1.button(
+        tr("Right"),
+        key=f"{key}_right",
+        width="stretch",
+        type="primary" if current == "right" else "secondary",
+        icon=":material/check:",
+    ):
+        word = ("right", None)
+    with c2.popover(tr("Wrong, it is..."), width="stretch", icon=":material/edit:"):
+        options = [*classes, NEW_SPECIES]
+        pick = st.selectbox(
+            tr("It is"),
+            options,
+            key=f"{key}_pick",
+            format_func=lambda c: tr("another species (type its name)") if c == NEW_SPECIES else name(c),
+        )
+        typed = st.text_input(tr("Species name"), key=f"{key}_typed", max_chars=100) if pick == NEW_SPECIES else ""
+        if st.button(tr("Save"), key=f"{key}_save", type="primary"):
+            word = ("wrong", typed if pick == NEW_SPECIES else pick)
+    if c3.button(
+        tr("Not a fish"),
+        key=f"{key}_notfish",
+        width="stretch",
+        type="primary" if current == "not_fish" else "secondary",
+        icon=":material/block:",
+    ):
+        word = ("not_fish", None)
+    if word is not None:
+        try:
+            log.set_word(entry_id, word[0], word[1], who=who())
+        except FishcoreError as exc:
+            st.error(error_text(exc))
+        else:
+            st.toast(tr("Saved: {word}", word=word_text(*word)))
+            st.rerun()

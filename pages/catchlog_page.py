@@ -1,0 +1,170 @@
+"""Catch log: every answer recorded, with its photo; confirm or correct in place; fish per species per day,
+the model's accuracy on the entries people confirmed, and the filtered entries as CSV."""
+
+from datetime import UTC, datetime, timedelta
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from fishcore.errors import FishcoreError
+from fishcore.store.catchlog import NOT_SURE, LogFilter, accuracy_by_week, counted_as, counts_per_day, to_csv
+from pages._catch import VERDICT_WORDS, catch_log, word_buttons, word_text
+from pages._i18n import error_text, num, pct, tr, when
+
+PAGE = 20  # entries per page
+ANY = "\0any"
+
+st.title(tr("Catch log"))
+log = catch_log()
+st.caption(
+    tr(
+        "Every answer Predict gives is recorded here with its photo, kept on this machine ({where}). Recording can "
+        "be turned off in Predict's settings.",
+        where=log.describe() if log.backend == "postgresql" else str(log.folder),
+    )
+)
+try:
+    written = log.flush_spool()
+    waiting = log.pending()
+except FishcoreError as exc:
+    written, waiting = 0, 0
+    st.error(error_text(exc))
+if written:
+    st.success(tr("{n} entries that waited for the database were written to it.", n=written))
+if waiting:
+    st.warning(
+        tr(
+            "{n} entries wait on this machine for the database ({db}); they are written when it is back.",
+            n=waiting,
+            db=log.describe(),
+        )
+    )
+try:
+    everything = log.entries()
+except FishcoreError as exc:
+    st.error(error_text(exc))
+    st.stop()
+if not everything:
+    st.info(tr("Nothing recorded yet: answers given on the Predict page appear here."))
+    st.stop()
+
+with st.expander(tr("Filters"), expanded=False, icon=":material/filter_list:"):
+    first_day = min(e.created_at for e in everything).date()
+    today = datetime.now(UTC).date()
+    c1, c2, c3 = st.columns(3)
+    days = c1.date_input(tr("Dates"), (first_day, today), min_value=first_day - timedelta(days=1), key="log_days")
+    species_seen = sorted({s for e in everything for s in (e.label, e.true_species) if s})
+    species = c2.selectbox(
+        tr("Species"), [ANY, *species_seen], key="log_species", format_func=lambda s: tr("all") if s == ANY else s
+    )
+    verdict = c3.selectbox(
+        tr("Verdict"),
+        [ANY, *VERDICT_WORDS],
+        key="log_verdict",
+        format_func=lambda v: tr("all") if v == ANY else tr(VERDICT_WORDS[v]),
+    )
+    c4, c5, c6 = st.columns(3)
+    confirmed = c4.selectbox(
+        tr("The user's word"),
+        [None, True, False],
+        key="log_confirmed",
+        format_func=lambda c: tr("all") if c is None else tr("given") if c else tr("not yet"),
+    )
+    places = sorted({e.place for e in everything if e.place})
+    place = c5.selectbox(tr("Place"), [ANY, *places], key="log_place", format_func=lambda p: tr("all") if p == ANY else p)
+    models = sorted({e.model_name for e in everything})
+    model = c6.selectbox(tr("Model"), [ANY, *models], key="log_model", format_func=lambda m: tr("all") if m == ANY else m)
+
+since, until = (days[0], days[-1]) if isinstance(days, (tuple, list)) and days else (None, None)
+chosen = LogFilter(
+    since=since,
+    until=until,
+    species=None if species == ANY else species,
+    verdict=None if verdict == ANY else verdict,
+    confirmed=confirmed,
+    place=None if place == ANY else place,
+    model=None if model == ANY else model,
+)
+shown = log.entries(chosen)
+confirmed_n = sum(e.word is not None for e in shown)
+c1, c2, c3 = st.columns(3)
+c1.metric(tr("Entries"), num(len(shown)))
+c2.metric(tr("Fish counted"), num(sum(e.count for e in shown if counted_as(e) is not None)))
+c3.metric(tr("With the user's word"), num(confirmed_n))
+
+counts = pd.DataFrame(counts_per_day(shown))
+if not counts.empty:
+    counts["species"] = counts["species"].map(lambda s: tr("not sure yet") if s == NOT_SURE else s)
+    st.subheader(tr("Fish counted per species per day"))
+    st.altair_chart(
+        alt.Chart(counts)
+        .mark_bar()
+        .encode(
+            x=alt.X("day:O", title=tr("day (UTC)")),
+            y=alt.Y("fish:Q", title=tr("fish")),
+            color=alt.Color("species:N", title=tr("species")),
+            tooltip=[
+                alt.Tooltip("day:O", title=tr("day (UTC)")),
+                alt.Tooltip("species:N", title=tr("species")),
+                alt.Tooltip("fish:Q", title=tr("fish")),
+            ],
+        )
+        .properties(height=260),
+        width="stretch",
+    )
+    st.caption(
+        tr(
+            "Each entry counts its fish under the species the user gave, else the model's answer when it was "
+            'confident, else under "not sure yet"; photos of no fish are left out.'
+        )
+    )
+weeks = pd.DataFrame(accuracy_by_week(shown))
+if not weeks.empty:
+    st.subheader(tr("How often each model was right on your photos"))
+    st.altair_chart(
+        alt.Chart(weeks)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("week:O", title=tr("week")),
+            y=alt.Y("accuracy:Q", title=tr("right"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=alt.Color("model:N", title=tr("model")),
+            tooltip=[
+                alt.Tooltip("model:N", title=tr("model")),
+                alt.Tooltip("week:O", title=tr("week")),
+                alt.Tooltip("right:Q", title=tr("right")),
+                alt.Tooltip("confirmed:Q", title=tr("confirmed")),
+            ],
+        )
+        .properties(height=240),
+        width="stretch",
+    )
+    st.caption(tr("Measured only on the entries someone confirmed or corrected: the model's accuracy on your own photos."))
+
+st.download_button(tr("Download these entries (CSV)"), to_csv(shown), "catch-log.csv", "text/csv", icon=":material/download:")
+
+st.subheader(tr("Entries"))
+pages = max(1, -(-len(shown) // PAGE))
+number = st.number_input(tr("Page"), 1, pages, 1, key="log_page") if pages > 1 else 1
+classes = sorted({e.label for e in everything} | {e.true_species for e in everything if e.true_species})
+for e in shown[(number - 1) * PAGE : number * PAGE]:
+    with st.container(border=True):
+        left, right = st.columns([1, 4])
+        try:
+            left.image(str(log.photo_path(e.photo_sha256)), width="stretch")
+        except FishcoreError as exc:
+            left.caption(error_text(exc))
+        right.markdown(
+            f"**{e.label}** · {pct(e.confidence)} · {tr(VERDICT_WORDS[e.verdict])}  \n"
+            + tr(
+                "{when} · {place} · model {model} · {count} fish",
+                when=when(e.created_at.isoformat()),
+                place=e.place or tr("no place"),
+                model=e.model_name,
+                count=num(e.count),
+            )
+            + (f" · {num(e.weight_kg, 2)} kg" if e.weight_kg else "")
+        )
+        right.caption(word_text(e.word, e.true_species) + (f" ({e.word_by}, {when(e.word_at.isoformat())})" if e.word else ""))
+        with right:
+            word_buttons(log, e.id, classes, e.word, key=f"log_{e.id}")
