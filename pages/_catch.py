@@ -7,7 +7,7 @@ import secrets
 import streamlit as st
 
 from fishcore.errors import FishcoreError
-from fishcore.store.catchlog import CatchLog
+from fishcore.store.catchlog import CatchLog, Entry
 from pages._i18n import error_text, tr
 
 NEW_SPECIES = "\0new"
@@ -34,12 +34,14 @@ def word_text(word: str | None, species: str | None) -> str:
     return tr(WORD_WORDS[word], species=species or "")
 
 
-def word_buttons(log: CatchLog, entry_id: str, classes: list[str], current: str | None, key: str, name=str) -> None:
-    """Under an answer: one tap for Right, Wrong (a known species or a new name) or Not a fish; changeable later.
+def word_buttons(log: CatchLog, entry: Entry, classes: list[str], key: str, name=str) -> None:
+    """Under an answer: one tap for Right, Wrong (a known species or a new name) or Not a fish; changeable later;
+    and how many fish the photo counts, with their weight.
 
     ``name`` words a class name (the species card's name in the session's language).
     """
-    c1, c2, c3 = st.columns(3)
+    entry_id, current = entry.id, entry.word
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
     word = None
     if c1.button(
         tr("Right"),
@@ -49,7 +51,8 @@ def word_buttons(log: CatchLog, entry_id: str, classes: list[str], current: str 
         icon=":material/check:",
     ):
         word = ("right", None)
-    with c2.popover(tr("Wrong, it is..."), width="stretch", icon=":material/edit:"):
+    wrong = tr(WORD_WORDS["wrong"], species=name(entry.true_species)) if current == "wrong" else tr("Wrong, it is...")
+    with c2.popover(wrong, width="stretch", icon=":material/edit:"):
         options = [*classes, NEW_SPECIES]
         pick = st.selectbox(
             tr("It is"),
@@ -68,6 +71,21 @@ def word_buttons(log: CatchLog, entry_id: str, classes: list[str], current: str 
         icon=":material/block:",
     ):
         word = ("not_fish", None)
+    with c4.popover(f"× {entry.count}", width="stretch", help=tr("How many fish this photo counts, and their weight")):
+        count = st.number_input(tr("Fish in this photo"), 1, 100_000, entry.count, key=f"{key}_count")
+        weight = st.text_input(
+            tr("Weight in kg (optional)"),
+            "" if entry.weight_kg is None else f"{entry.weight_kg:g}",
+            key=f"{key}_weight",
+            max_chars=20,
+        )
+        if st.button(tr("Save"), key=f"{key}_amount"):
+            try:
+                log.set_amount(entry_id, count, weight)
+            except FishcoreError as exc:
+                st.error(error_text(exc))
+            else:
+                st.rerun()
     if word is not None:
         try:
             log.set_word(entry_id, word[0], word[1], who=who())

@@ -167,4 +167,4 @@ for e in shown[(number - 1) * PAGE : number * PAGE]:
         )
         right.caption(word_text(e.word, e.true_species) + (f" ({e.word_by}, {when(e.word_at.isoformat())})" if e.word else ""))
         with right:
-            word_buttons(log, e.id, classes, e.word, key=f"log_{e.id}")
+            word_buttons(log, e, classes, key=f"log_{e.id}")

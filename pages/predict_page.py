@@ -240,16 +240,9 @@ for n, (name, data, p, err) in enumerate(results):
         st.error(f"{name}: {err}")
         continue
     verdict_box(p)
-    if n in entry_ids:
-        entry = log.get(entry_ids[n])
-        word_buttons(
-            log,
-            entry_ids[n],
-            predictor.classes,
-            entry.word if entry else None,
-            key=f"pred_word_{n}",
-            name=lambda c: species_name(predictor, c),
-        )
+    entry = log.get(entry_ids[n]) if n in entry_ids else None
+    if entry is not None:
+        word_buttons(log, entry, predictor.classes, key=f"pred_word_{n}", name=lambda c: species_name(predictor, c))
     left, right = st.columns([1, 2])
     left.image(data, caption=name, width="stretch")
     if p.verdict == NOT_A_FISH:

@@ -154,6 +154,17 @@ def test_the_catch_log_page_lists_filters_and_corrects_entries(tmp_path):
     next(b for b in at.button if b.key == f"log_{entry.id}_notfish").click().run()
     assert log.get(entry.id).word == "not_fish"
     assert any(m.label == "Fish counted" and m.value == "0" for m in at.metric)  # not a fish: not counted
+    # How many fish a photo counts, and their weight; a bad weight is refused with its reason and changes nothing.
+    at.selectbox(key="log_place").set_value("Muara Angke").run()
+    other = next(e for e in log.entries() if e.place == "Muara Angke")
+    at.number_input(key=f"log_{other.id}_count").set_value(4)
+    at.text_input(key=f"log_{other.id}_weight").set_value("-3")
+    next(b for b in at.button if b.key == f"log_{other.id}_amount").click().run()
+    assert any("above 0" in e.value for e in at.error) and log.get(other.id).count == 1
+    at.text_input(key=f"log_{other.id}_weight").set_value("2,5")
+    next(b for b in at.button if b.key == f"log_{other.id}_amount").click().run()
+    assert (log.get(other.id).count, log.get(other.id).weight_kg) == (4, 2.5)
+    at.selectbox(key="log_place").set_value("Cilincing").run()
     at.selectbox(key="log_confirmed").set_value(True).run()
     assert any(m.label == "Entries" and m.value == "1" for m in at.metric)
     # Both charts once someone has given a word: fish per day, and the model's accuracy on confirmed entries.

@@ -492,7 +492,8 @@ def test_a_fisherman_corrects_an_answer_and_finds_it_in_the_catch_log(browser, w
         _open(page, app_url, "catchlog?lang=id", "Catatan tangkapan", "Ikan terhitung per spesies per hari")
         page.get_by_text("Salah, ini Kakap merah").first.wait_for(timeout=30_000)
         assert page.get_by_text("Muara Angke").count() >= 1
-        assert page.locator("[data-testid='stVegaLiteChart']").count() >= 2  # fish per day, and the model's accuracy
+        # Both charts: fish per day, and the model's accuracy on confirmed entries (drawn a moment after the text).
+        page.locator("[data-testid='stVegaLiteChart']").nth(1).wait_for(state="attached", timeout=60_000)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the Catch log page scrolls sideways ({width} px wide)"
         shoot(page, "phone-catchlog-id", full_page=True)
