@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from benchmarks.bench import run_benchmark
@@ -69,7 +71,9 @@ def test_sessions_bench_times_eight_sessions_alone_and_beside_a_training_job(tmp
         p50, p95, rate = (float(c) for c in row.strip("|").split("|")[1:4])
         assert 0 < p50 <= p95 and rate > 0
     # Every answer of the logged round is one entry: none lost, none twice.
-    assert "96 entries written for 96 answers, 96 distinct" in table and "Logging alone added p50" in table
+    written = re.search(r"(\d+) entries written for (\d+) answers, (\d+) distinct", table)
+    assert written and len(set(written.groups())) == 1 and int(written.group(1)) > 0, table
+    assert "Logging alone added p50" in table
 
 
 @pytest.mark.slow
