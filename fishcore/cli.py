@@ -576,7 +576,8 @@ def _log_answers(args: argparse.Namespace, predictor, results) -> None:
     model_dir = _model_dir(args.model)
     checksum = model_checksum(Path(model_dir) / CARD_FILE)
     for r in results:
-        answer = Answer(r.label, r.confidence, r.verdict, r.reason, list(r.top))
+        threshold = predictor.openset.distance_threshold if predictor.openset else None
+        answer = Answer(r.label, r.confidence, r.verdict, r.reason, list(r.top), r.distance, threshold)
         done = log.record(Path(r.file).read_bytes(), answer, Path(model_dir).name, checksum, place, count, weight, "command line")
         note = " (the database is away: kept in the spool)" if done.spooled else ""
         print(f"logged {r.file} as {done.entry_id[:8]}{note}", file=sys.stderr)

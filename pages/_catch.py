@@ -34,11 +34,12 @@ def word_text(word: str | None, species: str | None) -> str:
     return tr(WORD_WORDS[word], species=species or "")
 
 
-def word_buttons(log: CatchLog, entry: Entry, classes: list[str], key: str, name=str) -> None:
+def word_buttons(log: CatchLog, entry: Entry, classes: list[str], key: str, name=str, copies: list[Entry] = ()) -> None:
     """Under an answer: one tap for Right, Wrong (a known species or a new name) or Not a fish; changeable later;
     and how many fish the photo counts, with their weight.
 
-    ``name`` words a class name (the species card's name in the session's language).
+    ``name`` words a class name (the species card's name in the session's language). The word also goes to
+    ``copies``, the entry's near-copies (the review queue's item).
     """
     entry_id, current = entry.id, entry.word
     c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
@@ -88,9 +89,38 @@ def word_buttons(log: CatchLog, entry: Entry, classes: list[str], key: str, name
                 st.rerun()
     if word is not None:
         try:
-            log.set_word(entry_id, word[0], word[1], who=who())
+            for target in [entry, *copies]:
+                log.set_word(target.id, word[0], word[1], who=who())
         except FishcoreError as exc:
             st.error(error_text(exc))
         else:
             st.toast(tr("Saved: {word}", word=word_text(*word)))
             st.rerun()
+
+
+def species_known(entries) -> list[str]:
+    """Every species a user has named in the log (corrections included), for the "it is" choices."""
+    return sorted({e.true_species for e in entries if e.true_species})
+
+
+def start_teaching(log: CatchLog, area, dataset: str, start_from, budget: float):
+    """Teach the confirmed photos into ``dataset`` (first filled from ``start_from``, a dataset folder, when new)
+    and start the training job; the lesson."""
+    from fishcore.store.my_photos import safe_name
+    from fishcore.training.field import teach, teaching_job_spec
+    from fishcore.training.jobs import active_job, start_job
+    from pages._shared import workspace
+
+    ws = workspace()
+    if active_job(ws.jobs) is not None:
+        raise FishcoreError("a training run is already going: teach the model when it has finished")
+    name = safe_name(dataset, "dataset name")
+    if start_from is not None and name not in area.names():
+        area.create(name)
+        with st.spinner(tr("Copying the photos the model was trained on...")):
+            area.apply_import(area.plan_import(name, start_from))
+    lesson = teach(log, area, name)
+    spec = teaching_job_spec(lesson.dataset_dir, ws.models, name, budget, len(lesson.taught))
+    job = start_job(ws.jobs, spec)
+    st.session_state["job_id"] = job.id
+    return lesson

@@ -9,8 +9,11 @@ import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.store.catchlog import NOT_SURE, LogFilter, accuracy_by_week, counted_as, counts_per_day, to_csv
-from pages._catch import VERDICT_WORDS, catch_log, word_buttons, word_text
+from fishcore.store.catchlog.queue import RANKING, review_queue, teachable
+from fishcore.store.model_files import read_card
+from pages._catch import VERDICT_WORDS, catch_log, species_known, start_teaching, word_buttons, word_text
 from pages._i18n import error_text, num, pct, tr, when
+from pages._shared import dataset_area, workspace
 
 PAGE = 20  # entries per page
 ANY = "\0any"
@@ -48,6 +51,84 @@ except FishcoreError as exc:
 if not everything:
     st.info(tr("Nothing recorded yet: answers given on the Predict page appear here."))
     st.stop()
+
+# --- the review queue and teaching -----------------------------------------------------------------
+queue = review_queue(everything)
+to_teach, held_back = teachable(everything)
+st.subheader(tr("To confirm"))
+st.caption(tr(RANKING))
+if not queue:
+    st.success(tr("Every entry has a word: nothing to confirm."))
+else:
+    item = queue[0]
+    e = item.lead
+    with st.container(border=True):
+        left, right = st.columns([1, 2])
+        try:
+            left.image(str(log.photo_path(e.photo_sha256)), width="stretch")
+        except FishcoreError as exc:
+            left.caption(error_text(exc))
+        right.markdown(f"### {e.label} · {pct(e.confidence)}")
+        right.caption(
+            tr(
+                "{left} to confirm · {when} · {place}",
+                left=num(len(queue)),
+                when=when(e.created_at.isoformat()),
+                place=e.place or tr("no place"),
+            )
+            + (" · " + tr("with {n} near-copies (the word counts for all)", n=len(item.copies)) if item.copies else "")
+        )
+        with right:
+            choices = sorted({x.label for x in everything} | set(species_known(everything)))
+            word_buttons(log, e, choices, key=f"queue_{e.id}", copies=item.copies)
+
+with st.container(border=True):
+    st.markdown(
+        "**"
+        + tr("Teach the model with {n} confirmed photos", n=len(to_teach))
+        + "**  \n"
+        + tr(
+            "{held} confirmed photos are kept back as the field test set: no version is taught with them, and "
+            "the Models page shows each version's accuracy on them.",
+            held=len(held_back),
+        )
+    )
+    area = dataset_area()
+    active = workspace().active_model()
+    default_name = (active.name.split("-v")[0] + "-field") if active else "field-photos"
+    c1, c2 = st.columns(2)
+    names = area.names()
+    dataset = c1.text_input(tr("Into the My photos dataset"), value=default_name, key="teach_dataset", max_chars=100)
+    budget = c2.select_slider(
+        tr("Time budget"), [60, 180, 600], 180, key="teach_budget", format_func=lambda s: tr("{n} minutes", n=s // 60)
+    )
+    start_from = None
+    if dataset.strip() and dataset.strip() not in names and active is not None:
+        card_root = read_card(active).data_root
+        if (
+            card_root is not None
+            and card_root.is_dir()
+            and st.checkbox(
+                tr("Start it from the photos the active model was trained on ({n} species)", n=len(read_card(active).classes)),
+                value=True,
+                key="teach_start_from",
+            )
+        ):
+            start_from = card_root
+    if st.button(tr("Teach the model"), type="primary", disabled=not to_teach, icon=":material/school:"):
+        try:
+            lesson = start_teaching(log, area, dataset, start_from, float(budget))
+        except FishcoreError as exc:
+            st.error(error_text(exc))
+        else:
+            st.success(
+                tr(
+                    "{n} photos added to {dataset}; a training run started: follow it on the Train page.",
+                    n=len(lesson.plan.add),
+                    dataset=lesson.dataset_dir.name,
+                )
+            )
+            st.page_link("pages/train_page.py", label=tr("Open the Train page"), icon=":material/model_training:")
 
 with st.expander(tr("Filters"), expanded=False, icon=":material/filter_list:"):
     first_day = min(e.created_at for e in everything).date()

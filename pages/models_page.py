@@ -7,9 +7,12 @@ import pandas as pd
 import streamlit as st
 
 from fishcore.errors import FishcoreError
+from fishcore.store.catchlog.queue import field_test_set
 from fishcore.store.export import export_onnx, import_model_zip
 from fishcore.store.model_files import bundled_model_dir, delete_model, family_of, model_archive
 from fishcore.store.species import save_cards
+from fishcore.training.field import FieldScore, field_score
+from pages._catch import catch_log
 from pages._i18n import error_text, num, pct, tr, when
 from pages._shared import workspace
 
@@ -80,6 +83,27 @@ if st.session_state.get("models_message"):
 if not rows:
     st.info(tr("No models yet: train one on the Train page."))
 
+# The field test set: confirmed catch log photos never taught; each version is scored on them (cached per model
+# version and set, so a page load predicts nothing it predicted before).
+try:
+    field_set = field_test_set(catch_log().entries())
+except FishcoreError:
+    field_set = []
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _field_score(model_dir: str, card_mtime: float, signature: tuple) -> FieldScore:
+    return field_score(model_dir, catch_log(), field_set)
+
+
+def field_accuracy(path: Path) -> FieldScore | None:
+    signature = tuple(sorted((e.photo_sha256, e.species) for e in field_set))
+    try:
+        return _field_score(str(path), (path / "card.json").stat().st_mtime, signature)
+    except FishcoreError:
+        return None
+
+
 # Versions of one model sit together, newest first.
 families: dict[str, list] = {}
 for row in rows:
@@ -97,12 +121,35 @@ for family, members in families.items():
             else:
                 test = card.metrics.get("test", {})
                 mode = tr("{mode} mode", mode=card.training.mode)
-                c = st.columns(5)
+                c = st.columns(6)
                 c[0].metric(tr("Species"), len(card.classes))
                 c[1].metric(tr("Test accuracy"), pct(test["accuracy"], 1) if test else tr("n/a"))
                 c[2].metric(tr("Test macro-F1"), num(test["macro_f1"], 3) if test else tr("n/a"))
-                c[3].metric(tr("Backbone"), card.backbone)
-                c[4].metric(tr("Training"), f"{num(card.training.total_seconds)} s", help=mode)
+                score = field_accuracy(path) if field_set else None
+                c[3].metric(
+                    tr("On your photos"),
+                    pct(score.accuracy, 1) if score and score.total else tr("n/a"),
+                    help=tr(
+                        "Accuracy on the field test set: confirmed catch log photos that no version is taught with "
+                        "(every fifth, chosen by the photo itself)."
+                    ),
+                )
+                c[4].metric(tr("Backbone"), card.backbone)
+                c[5].metric(tr("Training"), f"{num(card.training.total_seconds)} s", help=mode)
+                if score and score.total:
+                    st.caption(
+                        tr(
+                            "Field test: right on {right} of {total} of your confirmed photos; confident answers right: "
+                            "{c_right} of {c_total}.",
+                            right=score.right,
+                            total=score.total,
+                            c_right=score.confident_right,
+                            c_total=score.confident,
+                        )
+                    )
+                field = card.dataset.get("field_photos")
+                if field:
+                    st.caption(tr("Learned from {n} field photos of the catch log.", n=field["count"]))
                 lineage = card.lineage or {}
                 history = tr("Version {n}", n=lineage.get("version", 1))
                 if lineage.get("parent"):

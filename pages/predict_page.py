@@ -175,7 +175,8 @@ if recording:
         key = (checksum, hashlib.sha1(data).hexdigest())
         if key not in logged:
             try:
-                answer = Answer(p.label, p.confidence, p.verdict, p.reason, list(p.top))
+                threshold = predictor.openset.distance_threshold if predictor.openset else None
+                answer = Answer(p.label, p.confidence, p.verdict, p.reason, list(p.top), p.distance, threshold)
                 place = st.session_state.get("catch_place", "")
                 done = log.record(data, answer, model_dir.name, checksum, place=place, session=who())
             except FishcoreError as exc:

@@ -173,6 +173,42 @@ def test_the_catch_log_page_lists_filters_and_corrects_entries(tmp_path):
     assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) == 2
 
 
+def test_the_review_queue_confirms_in_one_tap_and_teaching_starts_a_training_run(tmp_path):
+    from fishcore.store.catchlog import Answer, CatchLog
+    from fishcore.store.catchlog.queue import review_queue
+    from fishcore.training.jobs import active_job, list_jobs
+
+    log = CatchLog(folder=tmp_path / "catchlog")
+    root = require_shared(LSFD)
+    card = read_card(bundled_model_dir())
+    for rel in card.split["test"][:12]:
+        label = rel.split("/")[0]
+        log.record((root / rel).read_bytes(), Answer(label, 0.55, "uncertain", "low_confidence", [(label, 0.55)]), "m", "c")
+    at = page("pages/catchlog_page.py")
+    assert not at.exception and not at.error
+    first = review_queue(log.entries())[0].lead
+    assert any(c.value.startswith("Least sure first") for c in at.caption)
+    next(b for b in at.button if b.key == f"queue_{first.id}_right").click().run()
+    assert log.get(first.id).word == "right" and review_queue(log.entries())[0].lead.id != first.id  # the next at once
+    for e in log.entries():
+        if e.word is None:
+            log.set_word(e.id, "right")
+    at.run()
+    at.text_input(key="teach_dataset").set_value("lsfd-field")
+    at.checkbox(key="teach_start_from").set_value(False)
+    button(at, "Teach the model").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    taught = [e for e in log.entries() if e.taught_to == "lsfd-field"]
+    assert taught and len(taught) < 12  # the field test set (about one in five) is held back
+    assert sum(1 for _ in (tmp_path / "datasets" / "lsfd-field").rglob("*.jpg")) == len(taught)
+    job = list_jobs(tmp_path / "runs" / "jobs")[0]
+    assert job.spec.data_dir.endswith("lsfd-field") and job.spec.train.mode == "auto"
+    job.request_stop(keep=False)
+    deadline = time.time() + 120
+    while active_job(tmp_path / "runs" / "jobs") is not None and time.time() < deadline:
+        time.sleep(0.5)
+
+
 def test_evaluate_cell_selection_filters_to_that_cells_photos():
     require_shared(LSFD)
     at = page("pages/evaluate_page.py")

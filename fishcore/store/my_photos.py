@@ -22,6 +22,7 @@ from fishcore.data.scan import HEIC_ADVICE, IMAGE_EXTENSIONS, DatasetScan, Image
 from fishcore.errors import ArchiveError, DatasetError, ImageError
 from fishcore.events import StopRequested
 from fishcore.store.archive import SafeZip, is_system_file, name_parts, name_problem
+from fishcore.store.jsonfile import read_json
 
 TRASH = ".trash"
 NAME_MAX = 80
@@ -57,6 +58,24 @@ def _inside(root: Path, path: Path) -> Path:
     if not resolved.is_relative_to(root.resolve()):
         raise DatasetError(f"{path} is outside {root}")
     return resolved
+
+
+# A dataset's field photos (taught from the catch log, fishcore.training.field): photo path -> the catch entry it
+# came from, with its date, place and the model that answered.
+FIELD_MANIFEST = ".field.json"
+
+
+def field_manifest(dataset_dir: str | os.PathLike) -> dict[str, dict]:
+    """The dataset's field photos: relative path -> {entry, date, place, model, ...}; {} when it has none."""
+    path = Path(dataset_dir) / FIELD_MANIFEST
+    return read_json(path) if path.is_file() else {}
+
+
+def field_photos_of(dataset_root: str | os.PathLike, paths: Iterable[str]) -> dict | None:
+    """For a model card: how many of ``paths`` (a split's) are field photos, and which catch entries they are."""
+    manifest = field_manifest(dataset_root)
+    used = [manifest[p]["entry"] for p in paths if p in manifest]
+    return {"count": len(used), "entries": used} if manifest else None
 
 
 # --- the plan -------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from fishcore.runtime import seed_everything
 from fishcore.settings import Paths
 from fishcore.store.jsonfile import write_json
 from fishcore.store.model_files import METRICS_FILE, REFERENCE_FILE, TEST_REPORT_FILE, ModelCard, TrainingRecord, save_version
+from fishcore.store.my_photos import field_photos_of
 from fishcore.store.species import cards_for
 from fishcore.training.loop import TrainResult
 from fishcore.training.run import EventLog, MetricsLog, TrainingRun
@@ -148,7 +149,8 @@ def build_card(fitted: Fitted, result: DatasetScan, split: Split, run: TrainingR
         split={**split.to_dict(), "root": paths.record(result.root),
                "test_root": paths.record(split.test_root) if split.test_root else None},
         dataset={"root": paths.record(result.root), "fingerprint": result.fingerprint, "counts": result.counts,
-                 "problems": len(result.problems), "citation": run.options.citation},
+                 "problems": len(result.problems), "citation": run.options.citation,
+                 "field_photos": field_photos_of(result.root, [*split.train, *split.val])},
         training=TrainingRecord(
             mode=fitted.mode,
             seconds=round(r.seconds, 2),

@@ -37,7 +37,7 @@ VERDICT_CODES = ("confident", "uncertain", "not_a_fish")
 PLACE_MAX, SESSION_MAX, SPECIES_MAX = 200, 100, 100
 COUNT_MAX, WEIGHT_MAX_KG = 100_000, 100_000.0
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0002"
+HEAD = "0003"
 _SHA = re.compile(r"[0-9a-f]{64}")
 
 
@@ -110,6 +110,8 @@ class Answer:
     verdict: str
     reason: str
     top: list[tuple[str, float]]
+    distance: float | None = None  # to the nearest training photo (cosine), when the model has a profile
+    distance_threshold: float | None = None  # beyond it the photo is "unfamiliar"
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,12 @@ class Entry:
     true_species: str | None = None
     word_by: str | None = None
     word_at: datetime | None = None
+    distance: float | None = None
+    distance_threshold: float | None = None
+    taught_to: str | None = None
+    taught_at: datetime | None = None
     photo_file: str = ""
+    phash: str | None = None
     history: list[dict] = field(default_factory=list)
 
     @property
@@ -297,8 +304,10 @@ class CatchLog:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+        from fishcore.data.scan import perceptual_hash
+
         return {"sha256": sha, "file": rel, "width": image.width, "height": image.height, "bytes": len(data),
-                "stored_at": datetime.now(UTC)}  # fmt: skip
+                "stored_at": datetime.now(UTC), "phash": f"{perceptual_hash(image):016x}"}  # fmt: skip
 
     def photo_path(self, sha256: str) -> Path:
         """The stored photo of an entry; never a file outside the log's photo folder."""
@@ -343,6 +352,8 @@ class CatchLog:
             "reason": str(answer.reason),
             "count": check_count(count),
             "weight_kg": check_weight(weight_kg),
+            "distance": None if answer.distance is None else float(answer.distance),
+            "distance_threshold": None if answer.distance_threshold is None else float(answer.distance_threshold),
         }
         photo_row = self.store_photo(photo)
         row["photo_sha256"] = photo_row["sha256"]
@@ -420,6 +431,12 @@ class CatchLog:
             entry_id, lambda connection: connection.execute(entries.update().where(entries.c.id == entry_id).values(**values))
         )
 
+    def mark_taught(self, entry_ids: list[str], dataset: str, when: datetime | None = None) -> None:
+        """Record that these entries' photos went into a My photos dataset (so they are not taught twice)."""
+        at = _utc(when) or datetime.now(UTC)
+        with self._prepare(self.url).begin() as connection:
+            connection.execute(entries.update().where(entries.c.id.in_(entry_ids)).values(taught_to=dataset, taught_at=at))
+
     # --- the spool -----------------------------------------------------------------------------
 
     def pending(self) -> int:
@@ -473,7 +490,7 @@ class CatchLog:
         from sqlalchemy import or_, select
 
         f = filters or LogFilter()
-        query = select(entries, photos.c.file).join(photos, photos.c.sha256 == entries.c.photo_sha256)
+        query = select(entries, photos.c.file, photos.c.phash).join(photos, photos.c.sha256 == entries.c.photo_sha256)
         if f.since:
             query = query.where(entries.c.created_at >= datetime.combine(f.since, time.min, UTC))
         if f.until:
@@ -506,7 +523,9 @@ class CatchLog:
         from sqlalchemy import select
 
         query = (
-            select(entries, photos.c.file).join(photos, photos.c.sha256 == entries.c.photo_sha256).where(entries.c.id == entry_id)
+            select(entries, photos.c.file, photos.c.phash)
+            .join(photos, photos.c.sha256 == entries.c.photo_sha256)
+            .where(entries.c.id == entry_id)
         )
         for url in (self.url, self.spool_url):
             if url == self.spool_url and not self.pending():
@@ -539,9 +558,9 @@ class CatchLog:
 
 def _entry(row: dict) -> Entry:
     top = [(str(s), float(p)) for s, p in json.loads(row["top"])]
-    fields_ = {k: row[k] for k in Entry.__dataclass_fields__ if k in row and k not in ("top", "history", "photo_file")}
-    entry = Entry(**fields_, top=top, photo_file=row.get("file", ""))
-    entry.created_at, entry.word_at = _utc(entry.created_at), _utc(entry.word_at)
+    fields_ = {k: row[k] for k in Entry.__dataclass_fields__ if k in row and k not in ("top", "history", "photo_file", "phash")}
+    entry = Entry(**fields_, top=top, photo_file=row.get("file", ""), phash=row.get("phash"))
+    entry.created_at, entry.word_at, entry.taught_at = _utc(entry.created_at), _utc(entry.word_at), _utc(entry.taught_at)
     return entry
 
 

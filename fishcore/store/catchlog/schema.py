@@ -20,6 +20,7 @@ photos = Table(
     Column("height", Integer, nullable=False),
     Column("bytes", Integer, nullable=False),
     Column("stored_at", DateTime(timezone=True), nullable=False),
+    Column("phash", String(16), nullable=True),  # 64-bit perceptual hash, hex (version 3): near-copies
 )
 
 # One row per answer given (Predict, `predict --log`). The id is made by the writer (a UUID), so an entry
@@ -46,6 +47,11 @@ entries = Table(
     Column("true_species", String(200), nullable=True),
     Column("word_by", String(100), nullable=True),
     Column("word_at", DateTime(timezone=True), nullable=True),
+    # Version 3: how unlike the model's training photos the photo was, and where the entry was taught.
+    Column("distance", Float, nullable=True),
+    Column("distance_threshold", Float, nullable=True),
+    Column("taught_to", String(200), nullable=True),
+    Column("taught_at", DateTime(timezone=True), nullable=True),
 )
 
 # Every word ever given, oldest first (version 2): changing one's mind keeps the earlier word.

@@ -1,0 +1,114 @@
+"""Learning from the field: confirmed catch log entries into a My photos dataset, a retraining job, and each
+model version's accuracy on the field test set (the confirmed photos never trained on).
+
+Teaching adds each confirmed fish (the species the user gave, a new name making a new species) to the
+dataset with its provenance (catch entry, date, place) in the dataset's FIELD_MANIFEST, skips photos the
+dataset already holds, marks the entries taught, and starts a training job in auto mode within the
+budget, like any from the Train page. Features are cached by photo content, so only new photos cost a
+network pass. The new version's card records which field photos it learned from
+(``card.dataset["field_photos"]``, filled by the pipeline from the manifest).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fishcore.config import DataConfig, TrainConfig
+from fishcore.errors import DatasetError
+from fishcore.store.catchlog import CatchLog, Entry
+from fishcore.store.catchlog.queue import field_test_set, teachable
+from fishcore.store.jsonfile import write_json
+from fishcore.store.my_photos import FIELD_MANIFEST, DatasetArea, ImportPlan, field_manifest, safe_name
+
+
+@dataclass
+class Lesson:
+    """What teaching did: the import plan it applied, the entries taught, and those held back for the field test."""
+
+    plan: ImportPlan
+    taught: list[Entry]
+    held_back: list[Entry]
+    dataset_dir: Path
+
+
+def teach(log: CatchLog, area: DatasetArea, dataset: str) -> Lesson:
+    """Add every confirmed fish not taught yet (the field test set held back) to ``dataset`` (made if new)."""
+    name = safe_name(dataset, "dataset name")
+    to_teach, held_back = teachable(log.entries())
+    if not to_teach:
+        raise DatasetError("no confirmed photos to teach yet: confirm some answers in the catch log first")
+    if name not in area.names():
+        area.create(name)
+    sources, origin = [], {}
+    for e in to_teach:
+        suffix = Path(e.photo_file).suffix or ".jpg"
+        rel = f"{safe_name(e.species, 'species name')}/field-{e.created_at:%Y%m%d}-{e.id[:8]}{suffix}"
+        sources.append((rel, log.photo_path(e.photo_sha256).read_bytes()))
+        origin[rel] = e
+    plan = area.plan_import(name, sources)
+    written = area.apply_import(plan)
+    root = area.path(name)
+    manifest = field_manifest(root)
+    for photo, target in zip(plan.add, written, strict=True):
+        e = origin[photo.origin]
+        manifest[target.relative_to(root).as_posix()] = {
+            "entry": e.id, "date": e.created_at.isoformat(), "place": e.place, "model": e.model_name,
+            "word": e.word, "species": e.species,
+        }  # fmt: skip
+    write_json(root / FIELD_MANIFEST, manifest)
+    # Photos the dataset already had (the same bytes) count as taught too: nothing is left to add for them.
+    taught = [origin[o] for o in [p.origin for p in plan.add] + [o for o, _ in plan.duplicates]]
+    log.mark_taught([e.id for e in taught], name)
+    return Lesson(plan, taught, held_back, root)
+
+
+def teaching_job_spec(dataset_dir: Path, models_dir: Path, model_name: str, budget: float, n_photos: int):
+    """A training job over the taught dataset: auto mode within ``budget`` seconds, a new version of model_name."""
+    from fishcore.training.jobs import JobSpec
+
+    return JobSpec(
+        data_dir=str(dataset_dir),
+        out_dir=str(models_dir / safe_name(model_name, "model name")),
+        data=DataConfig(),
+        train=TrainConfig(mode="auto", budget=budget),
+        notes=[f"taught with {n_photos} confirmed field photos from the catch log"],
+    )
+
+
+@dataclass
+class FieldScore:
+    """A model version on the field test set: right answers, and how many of its confident answers were right."""
+
+    right: int
+    total: int
+    confident_right: int
+    confident: int
+    skipped: int  # field test photos of species this version does not know
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.right / self.total if self.total else None
+
+
+def field_score(model_dir: str | os.PathLike, log: CatchLog, entries: list[Entry] | None = None) -> FieldScore:
+    """How right a model version is on the users' own confirmed photos that no version was taught with."""
+    from fishcore.inference.openset import CONFIDENT
+    from fishcore.inference.predict import Predictor
+
+    items = field_test_set(log.entries() if entries is None else entries)
+    predictor = Predictor.load(model_dir, engine="auto")
+    known = [e for e in items if e.species in predictor.classes]
+    if not known:
+        return FieldScore(0, 0, 0, 0, len(items))
+    results = predictor.predict([log.photo_path(e.photo_sha256) for e in known], top_k=1)
+    right = [r.label == e.species for r, e in zip(results, known, strict=True)]
+    confident = [r.verdict == CONFIDENT for r in results]
+    return FieldScore(
+        right=sum(right),
+        total=len(known),
+        confident_right=sum(r and c for r, c in zip(right, confident, strict=True)),
+        confident=sum(confident),
+        skipped=len(items) - len(known),
+    )
