@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 LSFD = SHARED_DATA / "lsfd"
 F4K = SHARED_DATA / "f4k"
+NONFISH = SHARED_DATA / "nonfish"
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import pytest
 
 from benchmarks.bench import run_benchmark
 
-from conftest import make_image_folder
+from conftest import make_image_folder, require_shared
 
 
 @pytest.mark.slow
@@ -138,3 +138,24 @@ def test_frozen_features_table_has_each_variant_with_scores(tmp_path):
         val, test, mean_val = (float(c) for c in line.strip("|").split("|")[1:])
         assert 0 <= val <= 1 and 0 <= test <= 1 and mean_val == val
     assert float(rows["MobileNetV2 (default)"].split("|")[2]) > 0.5  # colours are easy; chance is 0.33
+
+
+@pytest.mark.slow
+def test_field_bench_prints_both_orders_round_by_round_and_where_each_reaches_all_labels():
+    from benchmarks.accuracy import SETS
+    from benchmarks.field import run_field
+
+    from conftest import F4K
+
+    root = require_shared(F4K).parent
+    table = run_field(str(root), sets=tuple(s for s in SETS if s.name == "f4k"), log=lambda m: None)
+    print(table)
+    rows = [line for line in table.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert len(rows) >= 3
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    assert int(cells[0][1]) == int(cells[0][3]) == 4 * 3  # both orders start from 3 labelled photos per species
+    assert "All-labels score (within 0.005) reached by the queue at" in table and "per track, shots combined" in table
+    queue = [float(c[2]) for c in cells if c[2] != "-"]
+    random_order = [float(c[4]) for c in cells if c[4] != "-"]
+    assert all(0 <= f <= 1 for f in queue + random_order)
+    assert queue[-1] > 0.5 and random_order[-1] > 0.5  # 4 species: well above chance once every photo is confirmed

@@ -142,3 +142,32 @@ def test_the_bundled_model_on_a_field_test_of_real_photos(log):
     score = field_score(bundled_model_dir(), log)
     assert score.total == len(field_test_set(log.entries())) > 0
     assert score.right == score.total and score.confident_right == score.confident  # unseen LSFD test photos
+
+
+@pytest.mark.slow
+def test_a_version_taught_from_the_field_keeps_honest_verdicts(log, tmp_path):
+    """Taught only from confirmed field photos (three LSFD species), the new version still calls no everyday photo
+    and no reef fish it never saw "confident"."""
+    from fishcore.inference.openset import CONFIDENT
+    from fishcore.inference.predict import Predictor
+    from fishcore.training.pipeline import train_folder
+    from fishcore.training.run import RunOptions, TrainingRun
+
+    from conftest import F4K, NONFISH
+
+    root, nonfish, f4k = require_shared(LSFD), require_shared(NONFISH), require_shared(F4K)
+    for species in ("Trout", "Shrimp", "Sea Bass"):
+        for path in sorted((root / species).iterdir())[:40]:
+            answer = Answer(species, 0.5, "uncertain", "low_confidence", [(species, 0.5)])
+            log.set_word(log.record(path.read_bytes(), answer, "m", "c").entry_id, "right")
+    lesson = teach(log, DatasetArea(tmp_path / "datasets"), "field")
+    options = RunOptions(out_dir=str(tmp_path / "models" / "field"), cache_dir=str(tmp_path / "cache"))
+    outcome = train_folder(lesson.dataset_dir, TrainingRun(train=TrainConfig(mode="instant"), options=options))
+    assert outcome.card.openset and outcome.card.dataset["field_photos"]["count"] > 0
+    predictor = Predictor.load(outcome.model_dir)
+    everyday = sorted(nonfish.iterdir())[::5]
+    reef = [p for d in sorted(f4k.iterdir()) for p in sorted(d.iterdir())[:15]]
+    assert not [r.file for r in predictor.predict(everyday) if r.verdict == CONFIDENT]
+    assert sum(r.verdict == CONFIDENT for r in predictor.predict(reef)) <= len(reef) * 0.1
+    score = field_score(outcome.model_dir, log)
+    assert score.total > 0 and score.right / score.total >= 0.8  # its own species, on photos it was not taught

@@ -145,7 +145,7 @@ def fit_fast(run: TrainingRun, data: TrainingData) -> Fitted:
 LOGISTIC_C = (0.02, 0.1, 0.5, 2.0)
 
 
-def _fit_logistic(
+def fit_logistic(
     x: np.ndarray, y: np.ndarray, val_f: torch.Tensor, val: Samples, mean: np.ndarray, std: np.ndarray, balanced: bool = False
 ):
     """A multinomial logistic regression; its regularisation chosen on the validation split when there is one.
@@ -186,7 +186,7 @@ def fit_instant(run: TrainingRun, data: TrainingData) -> Fitted:
     x = train_f.float().reshape(-1, train_f.shape[-1]).numpy()
     y = np.repeat(_targets(data.train), train_f.shape[1])
     mean, std = x.mean(0), x.std(0) + 1e-6
-    clf = _fit_logistic((x - mean) / std, y, val_f, data.val, mean, std, run.train_cfg.class_weights)
+    clf = fit_logistic((x - mean) / std, y, val_f, data.val, mean, std, run.train_cfg.class_weights)
     _write_linear_head(model.head.fc, clf, mean, std, len(data.classes))
     model.cpu().eval()
     fc = model.head.fc
