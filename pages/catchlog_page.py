@@ -16,6 +16,8 @@ from pages._i18n import error_text, num, pct, tr, when
 from pages._shared import dataset_area, workspace
 
 PAGE = 20  # entries per page
+# What an entry is to training (fishcore.store.catchlog.used_as), in the app's words.
+USED_AS_WORDS = {"field test": "field test set", "taught": "taught (training data)", "not taught yet": "not taught yet"}
 ANY = "\0any"
 
 st.title(tr("Catch log"))
@@ -202,6 +204,8 @@ if not counts.empty:
     )
 weeks = pd.DataFrame(accuracy_by_week(shown))
 if not weeks.empty:
+    weeks["entries"] = weeks["entries"].map(lambda part: tr(USED_AS_WORDS[part]))
+if not weeks.empty:
     st.subheader(tr("How often each model was right on your photos"))
     st.altair_chart(
         alt.Chart(weeks)
@@ -210,8 +214,11 @@ if not weeks.empty:
             x=alt.X("week:O", title=tr("week")),
             y=alt.Y("accuracy:Q", title=tr("right"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
             color=alt.Color("model:N", title=tr("model")),
+            shape=alt.Shape("entries:N", title=tr("entries")),
+            strokeDash=alt.StrokeDash("entries:N", legend=None),
             tooltip=[
                 alt.Tooltip("model:N", title=tr("model")),
+                alt.Tooltip("entries:N", title=tr("entries")),
                 alt.Tooltip("week:O", title=tr("week")),
                 alt.Tooltip("right:Q", title=tr("right")),
                 alt.Tooltip("confirmed:Q", title=tr("confirmed")),
@@ -220,7 +227,13 @@ if not weeks.empty:
         .properties(height=240),
         width="stretch",
     )
-    st.caption(tr("Measured only on the entries someone confirmed or corrected: the model's accuracy on your own photos."))
+    st.caption(
+        tr(
+            "Measured only on the entries someone confirmed or corrected: the model's accuracy on your own photos. "
+            "Each line is one kind of entry: the field test set (never taught to any version), photos taught to a "
+            "version (its training data: expect it to be right on them), and confirmed photos not taught yet."
+        )
+    )
 
 st.download_button(tr("Download these entries (CSV)"), to_csv(shown), "catch-log.csv", "text/csv", icon=":material/download:")
 

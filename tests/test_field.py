@@ -10,7 +10,7 @@ import pytest
 
 from fishcore.config import TrainConfig
 from fishcore.errors import DatasetError
-from fishcore.store.catchlog import Answer, CatchLog, dispose_engines
+from fishcore.store.catchlog import Answer, CatchLog, accuracy_by_week, dispose_engines
 from fishcore.store.catchlog.queue import (
     FIELD_TEST_EVERY,
     field_test_set,
@@ -104,6 +104,10 @@ def test_teaching_adds_confirmed_photos_with_their_provenance_and_holds_the_fiel
     assert all(e.taught_to is None for e in field_test_set(log.entries()))
     with pytest.raises(DatasetError, match="no confirmed photos"):
         teach(log, area, "field")
+    # The accuracy chart tells training data from the field test set.
+    parts = {row["entries"]: row["confirmed"] for row in accuracy_by_week(log.entries())}
+    # (the "not a fish" entries are confirmed too: they count as field test or not taught, never as taught)
+    assert parts.get("taught") == len(to_teach) and parts.get("field test", 0) >= len(held_back)
     spec = teaching_job_spec(lesson.dataset_dir, tmp_path / "models", "field", 60.0, len(lesson.taught))
     assert spec.train.mode == "auto" and spec.train.budget == 60.0 and "field photos" in spec.notes[0]
 

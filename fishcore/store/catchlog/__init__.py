@@ -590,18 +590,35 @@ def counts_per_day(items: Iterable[Entry]) -> list[dict]:
     return [{"day": d, "species": s, "fish": n} for (d, s), n in sorted(totals.items())]
 
 
+FIELD_TEST_EVERY = 5  # every fifth confirmed photo, by content hash, is never taught (queue.py)
+
+
+def is_field_test(photo_sha256: str) -> bool:
+    """Whether a photo belongs to the field test set (fixed by its content hash)."""
+    return int(photo_sha256[:8], 16) % FIELD_TEST_EVERY == 0
+
+
+def used_as(e: Entry) -> str:
+    """What an entry is to training: 'field test' (never taught), 'taught' (training data) or 'not taught yet'."""
+    return "field test" if is_field_test(e.photo_sha256) else "taught" if e.taught_to else "not taught yet"
+
+
 def accuracy_by_week(items: Iterable[Entry]) -> list[dict]:
-    """How often each model version was right on the entries users gave a word on, per ISO week."""
-    tally: dict[tuple[str, str], list[int]] = {}
+    """How often each model version was right on the entries users gave a word on, per ISO week, and per what the
+    entries are to training (used_as): a version's score on photos it was taught is not its score on new ones."""
+    tally: dict[tuple[str, str, str], list[int]] = {}
     for e in items:
         if e.right is None:
             continue
         year, week, _ = e.created_at.isocalendar()
-        key = (f"{year}-W{week:02d}", f"{e.model_name} ({e.model_checksum[:8]})")
+        key = (f"{year}-W{week:02d}", f"{e.model_name} ({e.model_checksum[:8]})", used_as(e))
         right_total = tally.setdefault(key, [0, 0])
         right_total[0] += bool(e.right)
         right_total[1] += 1
-    return [{"week": w, "model": m, "right": r, "confirmed": n, "accuracy": r / n} for (w, m), (r, n) in sorted(tally.items())]
+    return [
+        {"week": w, "model": m, "entries": part, "right": r, "confirmed": n, "accuracy": r / n}
+        for (w, m, part), (r, n) in sorted(tally.items())
+    ]
 
 
 CSV_COLUMNS = ("id", "created_at", "place", "session", "model_name", "model_checksum", "label", "confidence", "verdict",

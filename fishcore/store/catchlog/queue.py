@@ -16,20 +16,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fishcore.store.catchlog import Entry
+from fishcore.store.catchlog import FIELD_TEST_EVERY, Entry, is_field_test
 
-FIELD_TEST_EVERY = 5
+__all__ = ["FIELD_TEST_EVERY", "is_field_test"]
 NEAR_COPY_BITS = 6  # as the dataset split's near-duplicate rule (fishcore.config.DataConfig.duplicate_distance)
 UNFAMILIAR_WEIGHT = 0.5
 RANKING = (
     "Least sure first: each entry scores how unsure the model was (1 - confidence) plus half of how unlike its "
     "training photos the photo is; near-copies of one fish are one item."
 )
-
-
-def is_field_test(photo_sha256: str) -> bool:
-    """Whether a photo belongs to the field test set (fixed by its content hash)."""
-    return int(photo_sha256[:8], 16) % FIELD_TEST_EVERY == 0
 
 
 def review_score(confidence: float, distance: float | None, threshold: float | None) -> float:
