@@ -7,6 +7,7 @@ from benchmarks.accuracy import SETS, run_accuracy
 from benchmarks.bench import run_benchmark
 from benchmarks.field import run_field
 from benchmarks.frozen import run_frozen
+from benchmarks.health import run_health
 from benchmarks.recipes import run_recipes
 from benchmarks.retrain import run_add_species
 from benchmarks.sessions import run_sessions
@@ -52,6 +53,11 @@ parser.add_argument(
     action="store_true",
     help="the field loop's learning curve: review queue against random order against all labels (DATA: ../shared/data)",
 )
+parser.add_argument(
+    "--health",
+    action="store_true",
+    help="dataset health on copies of F4K and EGU with 5% of labels swapped: how many swaps it finds (DATA: ../shared/data)",
+)
 parser.add_argument("--variants", default=None, help="with --recipes: comma-separated variant names (default: all)")
 parser.add_argument("--sets", default=None, help="with --recipes or --frozen: comma-separated sets (default: f4k,egu)")
 parser.add_argument("--mode", default="auto", help="with --verdicts: the training mode of the models (default auto)")
@@ -71,6 +77,9 @@ try:
     if args.frozen:
         sets = tuple(x for x in SETS if x.name in args.sets.split(",")) if args.sets else None
         print(run_frozen(args.data or "../shared/data", sets=sets, log=log))
+        sys.exit(0)
+    if args.health:
+        print(run_health(args.data or "../shared/data", log=log))
         sys.exit(0)
     if args.field:
         sets = tuple(x for x in SETS if x.name in args.sets.split(",")) if args.sets else None

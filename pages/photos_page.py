@@ -7,13 +7,25 @@ from fishcore.data.scan import IMAGE_EXTENSIONS, thumbnail
 from fishcore.errors import FishcoreError
 from fishcore.store.model_files import read_card
 from fishcore.store.my_photos import ImportPlan
-from pages._i18n import error_text, num, tr
+from fishcore.training.health import check_dataset, keep
+from pages._i18n import error_text, num, pct, tr
 from pages._shared import dataset_area, readable_path, workspace
 
 PHOTO_TYPES = sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)
 NEW_CLASS = "\0new"
 PAGE_SIZE = 24
 COLUMNS = 6
+# Dataset health's kinds of flag (fishcore.training.health), in the app's words: what, and how it is found.
+HEALTH_WORDS = {
+    "mislabel": "Possibly in the wrong species",
+    "near_copy": "Near-copy under two species",
+    "outlier": "Unlike its species",
+}
+HEALTH_HOW = {
+    "mislabel": "a model that never saw the photo names another species with at least 80 % (cross-validation)",
+    "near_copy": "an almost identical photo (perceptual hash) is filed under another species",
+    "outlier": "more than 1.5 times further from the other photos of its species than they usually are from each other",
+}
 
 area = dataset_area()
 ws = workspace()
@@ -314,6 +326,63 @@ if counts:
         if st.button(tr("Move {n} selected to the trash", n=len(chosen)), disabled=not chosen):
             area.delete_photos(dataset, chosen)
             st.rerun()
+
+# --- dataset health ----------------------------------------------------------------------------
+st.subheader(tr("Dataset health"))
+st.caption(" · ".join(tr(HEALTH_WORDS[kind]) + ": " + tr(HEALTH_HOW[kind]) for kind in HEALTH_WORDS))
+health_key = f"health_{dataset}"
+if len(counts) >= 2 and st.button(tr("Check this dataset"), key="health_check", icon=":material/health_and_safety:"):
+    bar, update = bar_progress(tr("Looking at every photo..."))
+    try:
+        st.session_state[health_key] = check_dataset(area.path(dataset), ws.cache, update)
+    except FishcoreError as exc:
+        st.error(error_text(exc))
+    finally:
+        bar.empty()
+flags = st.session_state.get(health_key)
+if flags is not None:
+    root = area.path(dataset)
+    flags = [f for f in flags if (root / f.path).is_file()]  # moved or deleted since the check
+    if not flags:
+        st.success(tr("Nothing to look at: no photo was flagged."))
+    for n, f in enumerate(flags[:30]):
+        with st.container(border=True):
+            left, right = st.columns([1, 3])
+            left.image(str(thumbnail(root / f.path, 160, ws.thumbnails)), width="stretch")
+            right.markdown(f"**{tr(HEALTH_WORDS[f.kind])}** · `{f.path}`")
+            if f.kind == "mislabel":
+                right.caption(tr("Filed as {label}; looks like {other} ({p}).", label=f.label, other=f.suggested, p=pct(f.score)))
+            elif f.kind == "near_copy":
+                right.caption(
+                    tr(
+                        "Filed as {label}; almost the same photo is filed as {other}: {path}.",
+                        label=f.label,
+                        other=f.suggested,
+                        path=f.other,
+                    )
+                )
+            else:
+                right.caption(
+                    tr("{x} times further from the other photos of {label} than usual.", x=num(f.score, 1), label=f.label)
+                )
+            b1, b2, b3 = right.columns(3)
+            target = b1.selectbox(
+                tr("Move to"),
+                [c for c in counts if c != f.label],
+                key=f"health_to_{n}",
+                index=None,
+                placeholder=f.suggested or tr("Move to..."),
+            )
+            if target and b1.button(tr("Move to {species}", species=target), key=f"health_move_{n}"):
+                area.move_photos(dataset, [f.path], target)
+                st.rerun()
+            if b2.button(tr("Delete (to the trash)"), key=f"health_delete_{n}"):
+                area.delete_photos(dataset, [f.path])
+                st.rerun()
+            if b3.button(tr("Keep, stop flagging"), key=f"health_keep_{n}"):
+                keep(root, [f.path])
+                st.session_state[health_key] = [x for x in st.session_state[health_key] if x.path != f.path]
+                st.rerun()
 
 trash = area.trash(dataset)
 if trash:

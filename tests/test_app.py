@@ -300,6 +300,25 @@ def test_train_page_shows_a_rejected_setting_beside_its_control(tmp_path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("spec.json"))
 
 
+def test_dataset_health_on_my_photos_flags_a_photo_in_the_wrong_species_and_moves_it(tmp_path):
+    from conftest import make_image_folder
+
+    root = make_image_folder(tmp_path / "datasets" / "reef", ["red", "green", "blue"], 14, size=64)
+    wrong = sorted((root / "red").iterdir())[0]
+    wrong.rename(root / "green" / ("odd-" + wrong.name))
+    at = page("pages/photos_page.py")
+    at.selectbox(key="photos_dataset").set_value("reef").run()
+    button(at, "Check this dataset").click().run()
+    assert not at.exception and not at.error
+    assert any("Possibly in the wrong species" in m.value for m in at.markdown)
+    flagged = next(i for i, m in enumerate(at.markdown) if "Possibly in the wrong species" in m.value and "odd-" in m.value)
+    assert flagged is not None
+    n = next(int(sb.key.split("_")[-1]) for sb in at.selectbox if sb.key and sb.key.startswith("health_to_"))
+    at.selectbox(key=f"health_to_{n}").set_value("red").run()
+    next(b for b in at.button if b.key == f"health_move_{n}").click().run()
+    assert (root / "red" / ("odd-" + wrong.name)).is_file() and not (root / "green" / ("odd-" + wrong.name)).exists()
+
+
 def test_my_photos_creates_a_dataset_previews_an_upload_and_adds_it(tmp_path):
     """Photos of one species into a new class: a preview first, nothing written until Add."""
     import io

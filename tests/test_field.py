@@ -175,3 +175,27 @@ def test_a_version_taught_from_the_field_keeps_honest_verdicts(log, tmp_path):
     assert sum(r.verdict == CONFIDENT for r in predictor.predict(reef)) <= len(reef) * 0.1
     score = field_score(outcome.model_dir, log)
     assert score.total > 0 and score.right / score.total >= 0.8  # its own species, on photos it was not taught
+
+
+def test_dataset_health_finds_swapped_labels_near_copies_and_oddities_and_acts_on_them(tmp_path):
+    from fishcore.training.health import check_dataset, keep
+
+    from conftest import make_image_folder
+
+    root = make_image_folder(tmp_path / "d", ["red", "green", "blue"], 14, size=64)
+    swapped = sorted((root / "red").iterdir())[0]
+    swapped.rename(root / "green" / ("was-red-" + swapped.name))  # a red disc filed as green
+    (root / "blue" / "copy-of-green.png").write_bytes(sorted((root / "green").iterdir())[1].read_bytes())
+    flags = check_dataset(root, tmp_path / "cache")
+    by_kind = {k: [f for f in flags if f.kind == k] for k in ("mislabel", "near_copy", "outlier")}
+    assert by_kind["mislabel"][0].path == f"green/was-red-{swapped.name}" and by_kind["mislabel"][0].suggested == "red"
+    assert any(f.path == "blue/copy-of-green.png" or f.other == "blue/copy-of-green.png" for f in by_kind["near_copy"])
+    # The actions: move to the species it is, and keep (not flagged again).
+    area = DatasetArea(tmp_path)
+    assert area.move_photos("d", [f"green/was-red-{swapped.name}"], "red") == [f"red/was-red-{swapped.name}"]
+    keep(root, ["blue/copy-of-green.png"])
+    again = check_dataset(root, tmp_path / "cache")
+    assert not [f for f in again if f.kind == "mislabel" and f.path.endswith(swapped.name)]
+    assert not [f for f in again if f.path == "blue/copy-of-green.png"]
+    with pytest.raises(DatasetError):
+        area.move_photos("d", ["../../etc/passwd"], "red")

@@ -430,6 +430,21 @@ class DatasetArea:
         root = self.existing(dataset)
         return self._to_trash(root, [safe_name(cls, "class name")])
 
+    def move_photos(self, dataset: str, rel_paths: list[str], to_class: str) -> list[str]:
+        """Move photos into another class (made if new); their new relative paths."""
+        root = self.existing(dataset)
+        folder = _inside(root, root / safe_name(to_class, "class name"))
+        folder.mkdir(exist_ok=True)
+        moved = []
+        for rel in rel_paths:
+            src = _inside(root, root / rel)
+            if rel.startswith(TRASH) or len(PurePosixPath(rel).parts) != 2 or not src.is_file():
+                raise DatasetError(f"'{rel}' is not a photo of '{dataset}' (expected class/file)")
+            dst = folder / _unique({f.name.casefold() for f in folder.iterdir()}, src.name)
+            os.replace(src, dst)
+            moved.append(dst.relative_to(root).as_posix())
+        return moved
+
     def delete_photos(self, dataset: str, rel_paths: list[str]) -> str:
         root = self.existing(dataset)
         for rel in rel_paths:
