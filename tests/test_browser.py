@@ -511,3 +511,60 @@ def test_a_fisherman_corrects_an_answer_and_finds_it_in_the_catch_log(browser, w
     finally:
         context.close()
     assert not outside, f"requests left the machine: {sorted(set(outside))}"
+
+
+def test_confirmed_field_photos_teach_a_new_version_scored_on_the_users_photos(page, app_url):
+    """The loop in Chromium: confirm entries from the review queue with one tap each, teach the model, and find
+    the new version's accuracy on the field test set (confirmed photos it was never taught) on the Models page."""
+    from fishcore.store.catchlog import Answer, CatchLog, dispose_engines
+
+    root = require_shared(LSFD)
+    card = read_card(bundled_model_dir())
+    picked: dict[str, list[str]] = {}
+    for rel in card.split["test"]:
+        picked.setdefault(rel.split("/")[0], [])
+        if len(picked[rel.split("/")[0]]) < 6:
+            picked[rel.split("/")[0]].append(rel)
+    three = sorted(picked)[:3]
+    log = CatchLog(folder=APP_FOLDERS["work"] / "catchlog")  # the app's own log, as Predict fills it
+    for label in three:
+        for rel in picked[label]:
+            log.record((root / rel).read_bytes(), Answer(label, 0.55, "uncertain", "low_confidence", [(label, 0.55)]), "m", "c")
+    waiting = [e.id for e in log.entries() if e.word is None]
+    _open(page, app_url, "catchlog", "Catch log", "To confirm")
+    for _ in range(3):  # one tap each; the next entry comes at once
+        before = sum(1 for e in log.entries() if e.word is None)
+        page.locator("[data-testid='stButton'] button", has_text="Right").first.click()
+        for _ in range(60):
+            page.wait_for_timeout(500)
+            if sum(1 for e in log.entries() if e.word is None) < before:
+                break
+    assert sum(1 for e in log.entries() if e.id in waiting and e.word == "right") >= 3
+    for e in log.entries():  # the rest confirmed the same way, without 15 more clicks
+        if e.word is None:
+            log.set_word(e.id, "right", who="test")
+    dispose_engines()
+    page.reload()
+    page.get_by_text("Every entry has a word").first.wait_for(timeout=60_000)
+    box = page.get_by_role("textbox", name="Into the My photos dataset")
+    box.fill("lsfd-field")
+    box.press("Enter")
+    page.wait_for_timeout(1000)
+    start_from = page.get_by_text("Start it from the photos the active model was trained on")
+    if start_from.count():
+        start_from.first.click()  # off: a quick model of the field photos alone
+        page.wait_for_timeout(1000)
+    page.get_by_role("button", name="Teach the model").click()
+    page.get_by_text("a training run started").first.wait_for(timeout=120_000)
+    models = APP_FOLDERS["work"] / "models"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (models / "lsfd-field" / "card.json").is_file():
+        time.sleep(1)
+    assert (models / "lsfd-field" / "card.json").is_file(), "the taught version was not saved"
+    taught = read_card(models / "lsfd-field")
+    assert taught.dataset["field_photos"]["count"] > 0
+    _open(page, app_url, "models", "Models", "lsfd-field")
+    page.get_by_text("Field test: right on").first.wait_for(timeout=120_000)
+    page.get_by_text("Learned from").first.wait_for(timeout=30_000)
+    shoot(page, "models-field", full_page=True)
+    assert page.locator("[data-testid='stException']").count() == 0
