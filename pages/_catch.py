@@ -34,12 +34,15 @@ def word_text(word: str | None, species: str | None) -> str:
     return tr(WORD_WORDS[word], species=species or "")
 
 
-def word_buttons(log: CatchLog, entry: Entry, classes: list[str], key: str, name=str, copies: list[Entry] = ()) -> None:
+def word_buttons(
+    log: CatchLog, entry: Entry, classes: list[str], key: str, name=str, copies: list[Entry] = (), keys: bool = False
+) -> None:
     """Under an answer: one tap for Right, Wrong (a known species or a new name) or Not a fish; changeable later;
     and how many fish the photo counts, with their weight.
 
     ``name`` words a class name (the species card's name in the session's language). The word also goes to
-    ``copies``, the entry's near-copies (the review queue's item).
+    ``copies``, the entry's near-copies (the review queue's item). ``keys``: keyboard shortcuts on a desktop,
+    1 for Right and 3 for Not a fish (for the one item of the page that has them: the queue's).
     """
     entry_id, current = entry.id, entry.word
     c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
@@ -50,6 +53,7 @@ def word_buttons(log: CatchLog, entry: Entry, classes: list[str], key: str, name
         width="stretch",
         type="primary" if current == "right" else "secondary",
         icon=":material/check:",
+        shortcut="1" if keys else None,
     ):
         word = ("right", None)
     wrong = tr(WORD_WORDS["wrong"], species=name(entry.true_species)) if current == "wrong" else tr("Wrong, it is...")
@@ -70,6 +74,7 @@ def word_buttons(log: CatchLog, entry: Entry, classes: list[str], key: str, name
         width="stretch",
         type="primary" if current == "not_fish" else "secondary",
         icon=":material/block:",
+        shortcut="3" if keys else None,
     ):
         word = ("not_fish", None)
     with c4.popover(f"× {entry.count}", width="stretch", help=tr("How many fish this photo counts, and their weight")):

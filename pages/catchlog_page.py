@@ -9,7 +9,7 @@ import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.store.catchlog import NOT_SURE, LogFilter, accuracy_by_week, counted_as, counts_per_day, to_csv
-from fishcore.store.catchlog.queue import RANKING, review_queue, teachable
+from fishcore.store.catchlog.queue import review_queue, teachable
 from fishcore.store.model_files import read_card
 from pages._catch import VERDICT_WORDS, catch_log, species_known, start_teaching, word_buttons, word_text
 from pages._i18n import error_text, num, pct, tr, when
@@ -58,7 +58,13 @@ if not everything:
 queue = review_queue(everything)
 to_teach, held_back = teachable(everything)
 st.subheader(tr("To confirm"))
-st.caption(tr(RANKING))
+st.caption(
+    tr(
+        "Least sure first: each entry scores how unsure the model was (1 - confidence) plus half of how unlike its "
+        "training photos the photo is (fishcore.store.catchlog.queue); near-copies of one fish are one item. On a "
+        "desktop, the keys 1 (Right) and 3 (Not a fish) answer the first item."
+    )
+)
 if not queue:
     st.success(tr("Every entry has a word: nothing to confirm."))
 else:
@@ -82,7 +88,7 @@ else:
         )
         with right:
             choices = sorted({x.label for x in everything} | set(species_known(everything)))
-            word_buttons(log, e, choices, key=f"queue_{e.id}", copies=item.copies)
+            word_buttons(log, e, choices, key=f"queue_{e.id}", copies=item.copies, keys=True)
 
 with st.container(border=True):
     st.markdown(

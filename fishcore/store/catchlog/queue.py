@@ -21,10 +21,6 @@ from fishcore.store.catchlog import FIELD_TEST_EVERY, Entry, is_field_test
 __all__ = ["FIELD_TEST_EVERY", "is_field_test"]
 NEAR_COPY_BITS = 6  # as the dataset split's near-duplicate rule (fishcore.config.DataConfig.duplicate_distance)
 UNFAMILIAR_WEIGHT = 0.5
-RANKING = (
-    "Least sure first: each entry scores how unsure the model was (1 - confidence) plus half of how unlike its "
-    "training photos the photo is; near-copies of one fish are one item."
-)
 
 
 def review_score(confidence: float, distance: float | None, threshold: float | None) -> float:
