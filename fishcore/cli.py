@@ -555,8 +555,8 @@ def cmd_log(args: argparse.Namespace) -> int:
         return 0
     for e in items:
         if args.json:
-            print(json.dumps({**{k: v for k, v in e.__dict__.items() if k != "history"}, "created_at": e.created_at.isoformat(),
-                              "word_at": e.word_at.isoformat() if e.word_at else None}, ensure_ascii=False))  # fmt: skip
+            row = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in e.__dict__.items()}  # every date as text
+            print(json.dumps(row, ensure_ascii=False))
             continue
         word = {None: "no word yet", "right": "right", "not_fish": "not a fish"}.get(e.word, f"wrong: {e.true_species}")
         print(f"{e.id[:8]}  {e.created_at:%Y-%m-%d %H:%M}  {e.label} {e.confidence:.0%} {e.verdict}  x{e.count}  "

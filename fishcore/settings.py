@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fishcore.errors import ConfigError, PathNotAllowed
 
-# Every environment variable fishcore reads, with what it does (the README's table is made from this).
+# Every environment variable fishcore reads, with what it does (docs/architecture.md lists them).
 ENVIRONMENT: dict[str, str] = {
     "FISHCORE_HOME": "the project folder every default path starts from (default: the current directory)",
     "FISHCORE_MODELS_DIR": "where trained models are saved (default: <home>/models)",

@@ -112,12 +112,13 @@ with st.container(border=True):
     )
     start_from = None
     if dataset.strip() and dataset.strip() not in names and active is not None:
-        card_root = read_card(active).data_root
+        active_card = read_card(active)
+        card_root = active_card.data_root
         if (
             card_root is not None
             and card_root.is_dir()
             and st.checkbox(
-                tr("Start it from the photos the active model was trained on ({n} species)", n=len(read_card(active).classes)),
+                tr("Start it from the photos the active model was trained on ({n} species)", n=len(active_card.classes)),
                 value=True,
                 key="teach_start_from",
             )

@@ -23,7 +23,7 @@ import threading
 import unicodedata
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -164,7 +164,6 @@ class Entry:
     taught_at: datetime | None = None
     photo_file: str = ""
     phash: str | None = None
-    history: list[dict] = field(default_factory=list)
 
     @property
     def species(self) -> str:
@@ -558,7 +557,7 @@ class CatchLog:
 
 def _entry(row: dict) -> Entry:
     top = [(str(s), float(p)) for s, p in json.loads(row["top"])]
-    fields_ = {k: row[k] for k in Entry.__dataclass_fields__ if k in row and k not in ("top", "history", "photo_file", "phash")}
+    fields_ = {k: row[k] for k in Entry.__dataclass_fields__ if k in row and k not in ("top", "photo_file", "phash")}
     entry = Entry(**fields_, top=top, photo_file=row.get("file", ""), phash=row.get("phash"))
     entry.created_at, entry.word_at, entry.taught_at = _utc(entry.created_at), _utc(entry.word_at), _utc(entry.taught_at)
     return entry
