@@ -160,7 +160,10 @@ class PostgresServer:
 
     def _run(self, *cmd: str) -> None:
         # The server refuses to run as root: as root, run it as Debian's postgres user.
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        # runuser lives in sbin, which a plain user's PATH (or a clean shell's) may not hold.
+        sbin = [p for p in ("/usr/sbin/runuser", "/sbin/runuser") if Path(p).exists()]
+        runuser = shutil.which("runuser") or (sbin[0] if sbin else "runuser")
+        prefix = [runuser, "-u", "postgres", "--"] if os.geteuid() == 0 else []
         subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=120)
 
     def init(self) -> None:
