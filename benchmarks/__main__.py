@@ -8,6 +8,7 @@ from benchmarks.bench import run_benchmark
 from benchmarks.field import run_field
 from benchmarks.frozen import run_frozen
 from benchmarks.health import run_health
+from benchmarks.promise import run_promise
 from benchmarks.recipes import run_recipes
 from benchmarks.retrain import run_add_species
 from benchmarks.sessions import run_sessions
@@ -58,6 +59,12 @@ parser.add_argument(
     action="store_true",
     help="dataset health on copies of F4K and EGU with 5% of labels swapped: how many swaps it finds (DATA: ../shared/data)",
 )
+parser.add_argument(
+    "--promise",
+    action="store_true",
+    help="ways of choosing the confidence threshold and prediction sets, on seeded F4K and EGU splits (DATA: ../shared/data)",
+)
+parser.add_argument("--work", default=None, help="with --promise: keep the trained models here and reuse them")
 parser.add_argument("--variants", default=None, help="with --recipes: comma-separated variant names (default: all)")
 parser.add_argument("--sets", default=None, help="with --recipes or --frozen: comma-separated sets (default: f4k,egu)")
 parser.add_argument("--mode", default="auto", help="with --verdicts: the training mode of the models (default auto)")
@@ -80,6 +87,10 @@ try:
         sys.exit(0)
     if args.health:
         print(run_health(args.data or "../shared/data", log=log))
+        sys.exit(0)
+    if args.promise:
+        sets = tuple(x for x in SETS if x.name in args.sets.split(",")) if args.sets else None
+        print(run_promise(args.data or "../shared/data", sets=sets, work=args.work, log=log))
         sys.exit(0)
     if args.field:
         sets = tuple(x for x in SETS if x.name in args.sets.split(",")) if args.sets else None

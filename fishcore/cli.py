@@ -402,6 +402,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if outcome.test_report is not None:
         t = outcome.test_report
         print(f"test ({t.n} images): accuracy {t.accuracy:.4f}  macro-F1 {t.macro_f1:.4f}")
+    print(promise_words(card))
     print(f"saved {outcome.model_dir}" if outcome.model_dir else "nothing was saved")
     return 0
 
@@ -450,12 +451,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_verdicts(args: argparse.Namespace) -> int:
+    import torch
+
     from fishcore.data.scan import resolve
     from fishcore.errors import DatasetError
     from fishcore.inference.predict import Predictor, fit_verdict_profile
-    from fishcore.store.model_files import load_model, save_openset
+    from fishcore.store.model_files import HELDOUT_FILE, load_model, save_openset
+    from fishcore.training.heldout import VALIDATION, HeldOut, settle
 
-    model_dir = _model_dir(args.model)
+    model_dir = Path(_model_dir(args.model))
     model, card = load_model(model_dir)
     root = Path(args.data).expanduser() if args.data else card.data_root
     if root is None or not root.is_dir():
@@ -466,11 +470,19 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
 
     predictor = Predictor(model, card, engine="auto")
     profile = fit_verdict_profile(predictor, samples("train"), samples("val"), _bar("reading photos", args.quiet))
+    # The confidence threshold, temperature and prediction sets again, from the validation photos (a saved
+    # model cannot refit folds: training adds out-of-fold predictions, see fishcore.training.heldout).
+    val = samples("val")
+    logits = predictor.score_files([p for p, _ in val], progress=_bar("validation photos", args.quiet)).logits
+    held = HeldOut(logits, torch.tensor([t for _, t in val], dtype=torch.long), [VALIDATION] * len(val))
+    settle(card, held)
+    held.save(model_dir / HELDOUT_FILE)
     save_openset(model_dir, card, profile.reference, profile.card_entry())
     print(
         f"{model_dir}: verdict profile from {len(profile.reference)} training photos; distance threshold "
         f"{profile.distance_threshold:.4f}, fish-likeness threshold {profile.fish_threshold:.4f}"
     )
+    print(f"{model_dir}: {promise_words(card)}")
     return 0
 
 
@@ -577,7 +589,8 @@ def _log_answers(args: argparse.Namespace, predictor, results) -> None:
     checksum = model_checksum(Path(model_dir) / CARD_FILE)
     for r in results:
         threshold = predictor.openset.distance_threshold if predictor.openset else None
-        answer = Answer(r.label, r.confidence, r.verdict, r.reason, list(r.top), r.distance, threshold)
+        answer = Answer(r.label, r.confidence, r.verdict, r.reason, list(r.top), r.distance, threshold, list(r.candidates),
+                        r.coverage, args.threshold if args.threshold is not None else predictor.card.threshold)  # fmt: skip
         done = log.record(Path(r.file).read_bytes(), answer, Path(model_dir).name, checksum, place, count, weight, "command line")
         note = " (the database is away: kept in the spool)" if done.spooled else ""
         print(f"logged {r.file} as {done.entry_id[:8]}{note}", file=sys.stderr)
@@ -585,13 +598,31 @@ def _log_answers(args: argparse.Namespace, predictor, results) -> None:
 
 def _prediction_line(r) -> str:
     """One prediction in words, as the CLI prints it."""
-    from fishcore.inference.openset import CONFIDENT, NOT_A_FISH, REASON_WORDS
+    from fishcore.inference.openset import CONFIDENT, LOW_CONFIDENCE, NOT_A_FISH, REASON_WORDS
 
     if r.verdict == NOT_A_FISH:
         return f"{r.file}: not a fish ({REASON_WORDS[r.reason]} Closest species: {r.label} {r.confidence:.1%})"
     others = ", ".join(f"{label} {p:.1%}" for label, p in r.top[1:])
     flag = "" if r.verdict == CONFIDENT else f"  (not sure: {REASON_WORDS[r.reason]})"
+    if r.reason == LOW_CONFIDENCE and len(r.candidates) > 1:
+        flag += f"  one of: {', '.join(label for label, _ in r.candidates)} ({r.coverage:.0%})"
     return f"{r.file}: {r.label} {r.confidence:.1%}{flag}" + (f"  [then {others}]" if others else "")
+
+
+def promise_words(card) -> str:
+    """What the model's "confident" promises, and what backs it, in one line."""
+    from fishcore.inference.calibration import Promise
+
+    p = Promise.from_card(card.promise)
+    if p is None:
+        return (f"confident from {card.threshold:.0%}: one fixed threshold, chosen before thresholds were chosen per "
+                "model; `fishcore verdicts MODEL` chooses this model's own from its validation photos")  # fmt: skip
+    share = f"{p.confident_right} of {p.confident} confident answers right on {p.photos} held-out photos"
+    if not p.backed:
+        return f"confident from {p.threshold:.1%}: too few held-out photos to promise {p.precision:.0%} ({share})"
+    kept = f"{p.confident_right} of {p.right} right answers confident"
+    return (f"confident from {p.threshold:.1%}: at least {p.precision:.0%} of confident answers right "
+            f"({p.level:.0%} sure; {share}; {kept})")  # fmt: skip
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

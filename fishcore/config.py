@@ -230,7 +230,10 @@ class TrainConfig:
     val_every: int = 10  # iterations; validation also runs at each epoch end
     patience: int = 6  # validations without a lower validation loss before stopping
     seed: int = 0
-    calibrate: bool = True  # fit a softmax temperature on the validation split
+    calibrate: bool = True  # fit a softmax temperature on the held-out predictions
+    # Out-of-fold refits over the training photos (instant and fast modes) that add held-out predictions for
+    # the confidence threshold and prediction sets (fishcore.training.heldout); 0: the validation split alone.
+    held_out_folds: int = 5
     # "auto": instant, then fast mode at a few freeze points, compared on validation within `budget`;
     # "instant": logistic regression on the cached features of the whole frozen backbone (seconds);
     # "fast": frozen-trunk features computed once per view and cached (K augmented views per photo);
@@ -256,6 +259,8 @@ class TrainConfig:
         check_int("patience", self.patience, 1, 1_000_000)
         check_int("seed", self.seed, 0, 2**32 - 1)
         check_bool("calibrate", self.calibrate)
+        if self.held_out_folds != 0:
+            check_int("held_out_folds", self.held_out_folds, 2, 20)
         check_choice("mode", self.mode, MODES)
         check_int("views", self.views, 0, 64)
         check_choice("precision", self.precision, PRECISIONS)
@@ -292,7 +297,9 @@ SETTING_HELP: dict[str, str] = {
     "class_weights": "weigh each species' loss by how rare it is in the training split, so rare species count as much",
     "val_every": "validate every N iterations (0: only at epoch end)",
     "patience": "validations without improvement before stopping",
-    "calibrate": "fit a confidence temperature on the validation split",
+    "calibrate": "fit a confidence temperature on the held-out predictions",
+    "held_out_folds": "out-of-fold refits over the training photos (instant, fast) that back the confidence "
+    "threshold and prediction sets with more held-out photos; 0: the validation split alone",
     "mode": "auto: instant, then fast mode from a deeper stage, compared on validation within --budget. "
     "instant: logistic regression on the cached features of the whole frozen backbone (seconds). "
     "fast: cache the frozen layers' output for the clean + K augmented views of each photo and train the "

@@ -7,8 +7,9 @@ import secrets
 import streamlit as st
 
 from fishcore.errors import FishcoreError
+from fishcore.inference.openset import CONFIDENT
 from fishcore.store.catchlog import CatchLog, Entry
-from pages._i18n import error_text, tr
+from pages._i18n import error_text, pct, tr
 
 NEW_SPECIES = "\0new"
 # The user's word, in the app's words.
@@ -129,3 +130,10 @@ def start_teaching(log: CatchLog, area, dataset: str, start_from, budget: float)
     job = start_job(ws.jobs, spec)
     st.session_state["job_id"] = job.id
     return lesson
+
+
+def set_text(e: Entry) -> str:
+    """ "one of: A, B (90 %)" for an answer that was not confident and had a prediction set, else nothing."""
+    if e.verdict == CONFIDENT or len(e.candidates) < 2 or e.set_coverage is None:
+        return ""
+    return tr("one of: {species} ({coverage})", species=", ".join(s for s, _ in e.candidates), coverage=pct(e.set_coverage))

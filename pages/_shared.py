@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -9,9 +10,10 @@ import streamlit as st
 
 from fishcore.data.scan import DatasetScan, scan
 from fishcore.errors import PathNotAllowed
+from fishcore.inference.calibration import Promise
 from fishcore.inference.predict import Predictor
 from fishcore.settings import Paths, paths_restricted
-from fishcore.store.model_files import CARD_FILE
+from fishcore.store.model_files import CARD_FILE, ModelCard
 from fishcore.store.my_photos import DatasetArea
 from fishcore.store.workspace import Workspace
 from pages._i18n import error_text, language, pct, tr
@@ -205,3 +207,38 @@ def species_card_panel(predictor: Predictor, label: str) -> None:
     scientific = f" · *{card['scientific']}*" if card.get("scientific") else ""
     note = card.get(f"note_{lang}") or card.get("note_en") or ""
     st.markdown(f"**{names or label}**{scientific}  \n{note}")
+
+
+def slider_threshold(card: ModelCard) -> float:
+    """The card's threshold on the slider's 0.01 steps, rounded up (never laxer than chosen)."""
+    return math.ceil(round(card.threshold * 100, 6)) / 100
+
+
+def promise_caption(card: ModelCard, threshold: float | None = None) -> str:
+    """What a confidence threshold (default: the model's own) promises, from the photos the model never trained on."""
+    p = Promise.from_card(card.promise)
+    chosen = slider_threshold(card)
+    threshold = chosen if threshold is None else threshold
+    if p is None:
+        return tr(
+            "This model was saved before each model got its own threshold: its {threshold} is one number for every "
+            "model and promises nothing. Retrain it, or run `fishcore verdicts` on it, to have one chosen.",
+            threshold=pct(card.threshold),
+        )
+    n, k = p.at(threshold)  # confident answers and the right ones among them: right answers still confident
+    share = tr(
+        "on {photos} photos it never trained on, {k} of {n} confident answers were right and {kept} of its {right} "
+        "right answers were confident",
+        photos=p.photos, k=k, n=n, kept=k, right=p.right,
+    )  # fmt: skip
+    if abs(threshold - chosen) < 1e-9:
+        if p.backed:
+            return tr(
+                "Chosen for this model: at least {precision} of its confident answers are right ({level} sure; {share}).",
+                precision=pct(p.precision), level=pct(p.level), share=share,
+            )  # fmt: skip
+        return tr(
+            "Too few photos to promise {precision} of confident answers right: {share}. Add photos and retrain.",
+            precision=pct(p.precision), share=share,
+        )  # fmt: skip
+    return tr("At {threshold}: {share}.", threshold=pct(threshold), share=share)

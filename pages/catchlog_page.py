@@ -11,7 +11,7 @@ from fishcore.errors import FishcoreError
 from fishcore.store.catchlog import NOT_SURE, LogFilter, accuracy_by_week, counted_as, counts_per_day, to_csv
 from fishcore.store.catchlog.queue import review_queue, teachable
 from fishcore.store.model_files import read_card
-from pages._catch import VERDICT_WORDS, catch_log, species_known, start_teaching, word_buttons, word_text
+from pages._catch import VERDICT_WORDS, catch_log, set_text, species_known, start_teaching, word_buttons, word_text
 from pages._i18n import error_text, num, pct, tr, when
 from pages._shared import dataset_area, workspace
 
@@ -76,7 +76,7 @@ else:
             left.image(str(log.photo_path(e.photo_sha256)), width="stretch")
         except FishcoreError as exc:
             left.caption(error_text(exc))
-        right.markdown(f"### {e.label} · {pct(e.confidence)}")
+        right.markdown(f"### {e.label} · {pct(e.confidence)}" + (f"  \n{set_text(e)}" if set_text(e) else ""))
         right.caption(
             tr(
                 "{left} to confirm · {when} · {place}",
@@ -256,7 +256,9 @@ for e in shown[(number - 1) * PAGE : number * PAGE]:
         except FishcoreError as exc:
             left.caption(error_text(exc))
         right.markdown(
-            f"**{e.label}** · {pct(e.confidence)} · {tr(VERDICT_WORDS[e.verdict])}  \n"
+            f"**{e.label}** · {pct(e.confidence)} · {tr(VERDICT_WORDS[e.verdict])}"
+            + (f" · {set_text(e)}" if set_text(e) else "")
+            + "  \n"
             + tr(
                 "{when} · {place} · model {model} · {count} fish",
                 when=when(e.created_at.isoformat()),

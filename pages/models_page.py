@@ -14,7 +14,7 @@ from fishcore.store.species import save_cards
 from fishcore.training.field import FieldScore, field_score
 from pages._catch import catch_log
 from pages._i18n import error_text, num, pct, tr, when
-from pages._shared import workspace
+from pages._shared import promise_caption, workspace
 
 # A species card's fields and the editor's column for each.
 CARD_COLUMNS = {"en": "English name", "id": "Indonesian name", "scientific": "Scientific name",
@@ -136,11 +136,12 @@ for family, members in families.items():
                 )
                 c[4].metric(tr("Backbone"), card.backbone)
                 c[5].metric(tr("Training"), f"{num(card.training.total_seconds)} s", help=mode)
+                st.caption(promise_caption(card))
                 if score and score.total:
                     st.caption(
                         tr(
-                            "Field test: right on {right} of {total} of your confirmed photos; confident answers right: "
-                            "{c_right} of {c_total}.",
+                            "Field test: right on {right} of {total} of your confirmed photos; confident answers right "
+                            "on your photos: {c_right} of {c_total}.",
                             right=score.right,
                             total=score.total,
                             c_right=score.confident_right,

@@ -12,13 +12,22 @@ import pandas as pd
 import streamlit as st
 
 from fishcore.errors import FishcoreError
-from fishcore.inference.openset import NOT_A_FISH, REASON_WORDS, UNCERTAIN
+from fishcore.inference.openset import LOW_CONFIDENCE, NOT_A_FISH, REASON_WORDS, UNCERTAIN
 from fishcore.store.catchlog import Answer, model_checksum
 from fishcore.store.model_files import CARD_FILE
 from fishcore.store.samples import sample_photos
 from pages._catch import catch_log, who, word_buttons
 from pages._i18n import error_text, pct, tr
-from pages._shared import SAMPLE_SET_WORDS, heat_map_panel, load_predictor, species_card_panel, species_name, workspace
+from pages._shared import (
+    SAMPLE_SET_WORDS,
+    heat_map_panel,
+    load_predictor,
+    promise_caption,
+    slider_threshold,
+    species_card_panel,
+    species_name,
+    workspace,
+)
 
 st.title(tr("What fish is this?"))
 model_dir = workspace().active_model()
@@ -89,14 +98,15 @@ with st.expander(tr("Settings"), icon=":material/tune:"):
         tr('Say "not sure" below this confidence'),
         0.0,
         1.0,
-        float(predictor.card.threshold),
-        0.05,
+        slider_threshold(predictor.card),
+        0.01,
         key="pred_threshold",
         help=tr(
             "The model's probability for its top answer. Photos unlike every training photo (other species, "
             "other things) are flagged whatever their probability."
         ),
     )
+    st.caption(promise_caption(predictor.card, threshold))
     st.divider()
     recording = st.toggle(
         tr("Record answers in the catch log"),
@@ -132,11 +142,12 @@ def verdict_box(p, prefix: str = "") -> None:
     if p.verdict == NOT_A_FISH:
         st.warning(f"### {prefix}{tr('Not a fish I can name.')}\n{tr(REASON_WORDS[p.reason])}", icon=":material/block:")
     elif p.verdict == UNCERTAIN:
-        st.warning(
-            f"### {prefix}{tr('Not sure.')}\n"
-            + tr("Best guess: {species} ({confidence}).", species=name, confidence=pct(p.confidence))
-            + f" {tr(REASON_WORDS[p.reason])}"
-        )
+        if p.reason == LOW_CONFIDENCE and len(p.candidates) > 1:
+            names = ", ".join(species_name(predictor, label) for label, _ in p.candidates)
+            guess = tr("Probably one of: {species} ({coverage}).", species=names, coverage=pct(p.coverage))
+        else:
+            guess = tr("Best guess: {species} ({confidence}).", species=name, confidence=pct(p.confidence))
+        st.warning(f"### {prefix}{tr('Not sure.')}\n" + guess + f" {tr(REASON_WORDS[p.reason])}")
     else:
         st.success(f"### {prefix}{name}\n" + tr("{confidence} confident", confidence=pct(p.confidence, 1)))
 
@@ -175,8 +186,9 @@ if recording:
         key = (checksum, hashlib.sha1(data).hexdigest())
         if key not in logged:
             try:
-                threshold = predictor.openset.distance_threshold if predictor.openset else None
-                answer = Answer(p.label, p.confidence, p.verdict, p.reason, list(p.top), p.distance, threshold)
+                line = predictor.openset.distance_threshold if predictor.openset else None
+                answer = Answer(p.label, p.confidence, p.verdict, p.reason, list(p.top), p.distance, line,
+                                list(p.candidates), p.coverage, threshold)  # fmt: skip
                 place = st.session_state.get("catch_place", "")
                 done = log.record(data, answer, model_dir.name, checksum, place=place, session=who())
             except FishcoreError as exc:

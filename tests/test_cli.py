@@ -187,6 +187,7 @@ BAD_TRAIN_VALUES = {
     "--label-smoothing": ["1", "-0.1", "x"],
     "--val-every": ["-1", "x"],
     "--patience": ["0", "x"],
+    "--held-out-folds": ["1", "21", "-1", "x"],
     "--seed": ["-1", "x"],
     "--mode": ["turbo"],
     "--views": ["-1", "65", "x"],

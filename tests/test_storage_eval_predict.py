@@ -105,7 +105,7 @@ def test_predictor_topk_probabilities_and_uncertain_verdict(saved, tmp_path):
     probs = predictor.probabilities([class_image(0, 1, 40), class_image(1, 2, 40)])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
     as_json = json.loads(json.dumps(pred.to_dict()))
-    assert set(as_json) == {"file", "top", "verdict", "reason", "distance", "fish_likeness"}
+    assert set(as_json) == {"file", "top", "verdict", "reason", "distance", "fish_likeness", "set", "set_coverage"}
     assert set(as_json["top"][0]) == {"label", "prob"} and as_json["verdict"] == "uncertain"
     # Bytes in, same answer as the file.
     [from_bytes] = predictor.predict([f.read_bytes()], top_k=2, threshold=0.999)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from PIL import Image
 from fishcore.data.augment import build_transforms
 from fishcore.data.scan import ImageSource, load_image
 from fishcore.errors import ImageError, ModelFileError, WeightsError
-from fishcore.inference.calibration import calibrated_probabilities
+from fishcore.inference.calibration import Promise, SetRule, calibrated_probabilities
 from fishcore.inference.engine import Engine
 from fishcore.inference.openset import (
     CONFIDENT,
@@ -46,6 +46,9 @@ class Prediction:
     reason: str = ""
     distance: float | None = None  # to the nearest training photo (cosine); None without an open-set profile
     fish_likeness: float | None = None  # ImageNet fish/crustacean probability mass
+    # The prediction set: the species it is one of, with the stated coverage (None: a model saved without a rule)
+    candidates: list[tuple[str, float]] = field(default_factory=list)
+    coverage: float | None = None
 
     @property
     def label(self) -> str:
@@ -63,6 +66,8 @@ class Prediction:
             "reason": self.reason,
             "distance": self.distance,
             "fish_likeness": self.fish_likeness,
+            "set": [{"label": label, "prob": prob} for label, prob in self.candidates],
+            "set_coverage": self.coverage,
         }
 
 
@@ -114,6 +119,8 @@ class Predictor:
             except WeightsError:
                 imagenet = None  # no fish-likeness signal: unfamiliar photos are "uncertain", never "not a fish"
         self.has_fish_signal = imagenet is not None
+        self.promise = Promise.from_card(card.promise)  # None for a model saved before thresholds were chosen
+        self.set_rule = SetRule.from_card(card.prediction_sets)
         # The stage training fine-tuned from (a loaded model is frozen throughout, so ask its card).
         cfg = card.model_config
         cut = cfg.freeze_until if cfg.freeze_until is not None else get_backbone(card.backbone).default_freeze_until
@@ -169,6 +176,12 @@ class Predictor:
     def probabilities(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
         """Calibrated class probabilities, one row per image."""
         return calibrated_probabilities(self.scores(images, batch_size).logits, self.card.temperature).numpy()
+
+    def candidates(self, probs: np.ndarray) -> tuple[list[tuple[str, float]], float | None]:
+        """The prediction set of one photo's calibrated probabilities, and its coverage (nothing without a rule)."""
+        if self.set_rule is None:
+            return [], None
+        return [(self.classes[i], float(probs[i])) for i in self.set_rule.members(probs)], self.set_rule.coverage
 
     def judged(self, prediction: Prediction, threshold: float | None = None) -> Prediction:
         """The prediction with its verdict and reason (re)decided at a confidence threshold (default: the card's)."""
@@ -227,12 +240,15 @@ class Predictor:
                     if names
                     else (str(Path(sources[n])) if isinstance(sources[n], (str, os.PathLike)) else f"image {n + 1}")
                 )
+                candidates, coverage = self.candidates(p)
                 guess = Prediction(
                     name,
                     top,
                     UNCERTAIN,
                     distance=float(distances[j]) if distances is not None else None,
                     fish_likeness=float(scores.fish[j]),
+                    candidates=candidates,
+                    coverage=coverage,
                 )
                 results.append(self.judged(guess, threshold))
             if progress:
@@ -261,11 +277,14 @@ class Predictor:
         k = max(1, min(top_k, len(self.classes)))
         top = [(self.classes[i], float(combined[i])) for i in np.argsort(-combined)[:k]]
         distances = [p.distance for p in singles if p.distance is not None]
+        candidates, coverage = self.candidates(combined)
         together = Prediction(
             f"{len(singles)} photos together",
             top,
             UNCERTAIN,
             distance=float(np.mean(distances)) if distances else None,
             fish_likeness=float(np.mean([p.fish_likeness for p in singles if p.fish_likeness is not None] or [0.0])),
+            candidates=candidates,
+            coverage=coverage,
         )
         return self.judged(together, threshold), [replace(p, top=p.top[:k]) for p in singles]

@@ -33,6 +33,7 @@ CARD_FILE = "card.json"
 METRICS_FILE = "metrics.jsonl"
 TEST_REPORT_FILE = "test_report.json"
 REFERENCE_FILE = "reference.npy"  # features of some training photos, for verdicts (inference/openset.py)
+HELDOUT_FILE = "heldout.npz"  # logits of photos the model never trained on: its threshold and sets (training/heldout.py)
 
 
 def bundled_model_dir() -> Path:
@@ -131,7 +132,7 @@ class ModelCard:
     backbone_weights_sha256: str | None = None
     backbone_weights_source: str = ""
     temperature: float = 1.0
-    threshold: float = 0.6
+    threshold: float = 0.6  # "confident" from this calibrated probability on: chosen per model (see `promise`)
     config: dict[str, Any] = field(default_factory=dict)  # {"data": ..., "model": ..., "train": ...}
     split: dict[str, Any] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)  # root, fingerprint, counts, citation, notes
@@ -142,6 +143,11 @@ class ModelCard:
     lineage: dict[str, Any] = field(default_factory=dict)
     # How verdicts tell "not a fish" and "a species I do not know" (fishcore.inference.openset); {} for older models.
     openset: dict[str, Any] = field(default_factory=dict)
+    # What the threshold promises and what backs it (fishcore.inference.calibration.Promise); {} for older
+    # models, whose 0.6 was one number for every model.
+    promise: dict[str, Any] = field(default_factory=dict)
+    # The rule of the prediction sets for answers that are not confident (calibration.SetRule); {} for older models.
+    prediction_sets: dict[str, Any] = field(default_factory=dict)
     # Species cards by class: names in English and Indonesian, scientific name, note (fishcore.store.species).
     species: dict[str, dict[str, str]] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))

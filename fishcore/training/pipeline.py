@@ -19,19 +19,28 @@ import numpy as np
 
 from fishcore.config import DataConfig, to_dict
 from fishcore.data.augment import IMAGENET_MEAN, IMAGENET_STD
-from fishcore.data.scan import DatasetScan, Split, require_classes, resolve, scan, split_dataset
+from fishcore.data.scan import DatasetScan, Split, group_items, require_classes, resolve, scan, split_dataset
 from fishcore.errors import DatasetError
 from fishcore.events import EventName, Phase, StopReason, StopRequested, TrainEvent
-from fishcore.inference.calibration import calibrated_probabilities, fit_temperature
+from fishcore.inference.calibration import calibrated_probabilities
 from fishcore.inference.evaluate import EvalReport, evaluate_files, report_from_probabilities
 from fishcore.inference.predict import Predictor, fit_verdict_profile
 from fishcore.models.backbones import get_backbone
 from fishcore.runtime import seed_everything
 from fishcore.settings import Paths
 from fishcore.store.jsonfile import write_json
-from fishcore.store.model_files import METRICS_FILE, REFERENCE_FILE, TEST_REPORT_FILE, ModelCard, TrainingRecord, save_version
+from fishcore.store.model_files import (
+    HELDOUT_FILE,
+    METRICS_FILE,
+    REFERENCE_FILE,
+    TEST_REPORT_FILE,
+    ModelCard,
+    TrainingRecord,
+    save_version,
+)
 from fishcore.store.my_photos import field_photos_of
 from fishcore.store.species import cards_for
+from fishcore.training.heldout import HeldOut, held_out, settle
 from fishcore.training.loop import TrainResult
 from fishcore.training.run import EventLog, MetricsLog, TrainingRun
 from fishcore.training.strategies import STRATEGIES, Fitted, TrainingData
@@ -78,6 +87,8 @@ def prepare_data(
     def samples(paths: Sequence[str]) -> list[tuple[str, int]]:
         return [(str(path), classes.index(label)) for path, label in resolve(result.root, paths)]
 
+    group_of = dict(zip((item.path for item in result.items), group_items(result.items, data_cfg), strict=True))
+
     data = TrainingData(
         classes=classes,
         train=samples(split.train),
@@ -85,16 +96,20 @@ def prepare_data(
         # Test photos from the dataset itself get cached features too; a separate test folder is read from files.
         test=[] if split.test_root else samples(split.test),
         sha={str(result.root / item.path): item.sha256 for item in result.items},
+        train_groups=[group_of[path] for path in split.train],
     )
     return result, split, data
 
 
-def calibrate(fitted: Fitted, enabled: bool) -> float:
-    """Softmax temperature fitted on the validation split (1.0 when disabled or without validation photos)."""
-    if not enabled:
-        return 1.0
-    logits, targets = fitted.val_logits()
-    return fit_temperature(logits, targets) if len(targets) else 1.0
+def calibrate(fitted: Fitted, card: ModelCard, data: TrainingData, run: TrainingRun) -> HeldOut:
+    """What the model's probabilities mean, from predictions on photos it (or its fold's model) never trained on.
+
+    Sets the card's temperature, confidence threshold with its promise, and prediction-set rule (settle);
+    returns the held-out logits, which are saved with the model.
+    """
+    held = held_out(run, fitted.val_logits(), [t for _, t in data.train], data.train_groups, fitted.fold_fit)
+    settle(card, held, run.train_cfg.calibrate)
+    return held
 
 
 def fit_verdicts(
@@ -183,7 +198,9 @@ def finish(fitted: Fitted, card: ModelCard, data: TrainingData, result: DatasetS
     files = {}
     try:
         run.progress(Phase.CALIBRATING, 0, 1)
-        card.temperature = calibrate(fitted, run.train_cfg.calibrate)
+        held = calibrate(fitted, card, data, run)
+        held.save(scratch / HELDOUT_FILE)
+        files[HELDOUT_FILE] = scratch / HELDOUT_FILE
         files[REFERENCE_FILE] = fit_verdicts(fitted, card, data, scratch, run.progress)
         run.progress(Phase.EVALUATING, 0, len(split.test))
         test_report = evaluate_test(fitted, card, result, split, run.check)

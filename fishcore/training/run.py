@@ -149,13 +149,17 @@ class TrainingRun:
         options: RunOptions | None = None,
         limit: TimeLimit | None = None,
         candidate: str | None = None,
+        quiet: bool = False,
     ) -> TrainingRun:
-        """A sub-run with other configs or a tighter limit, sharing this one's stream, stop request and generator."""
+        """A sub-run with other configs or a tighter limit, sharing this one's stream, stop request and generator.
+
+        ``quiet``: its events go nowhere (a refit whose steps are not the run's progress); the stop is still shared.
+        """
         sub = TrainingRun(data or self.data_cfg, model or self.model_cfg, train or self.train_cfg, options or self.options)
         sub.limits = (*self.limits, limit) if limit else self.limits
         sub.candidate = candidate or self.candidate
         sub.generator = self.generator
-        sub._listeners, sub._stop = self._listeners, self._stop  # shared, not copied
+        sub._listeners, sub._stop = ([] if quiet else self._listeners), self._stop  # shared, not copied
         return sub
 
     @property

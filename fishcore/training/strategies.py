@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from fishcore.config import AugmentConfig, ModelConfig
 from fishcore.data.augment import build_transforms
@@ -29,6 +29,7 @@ from fishcore.models.backbones import get_backbone
 from fishcore.models.net import FishNet, build_model
 from fishcore.runtime import seed_everything
 from fishcore.training.features import CachedViews, FeatureStore, TailModel
+from fishcore.training.heldout import FoldFit
 from fishcore.training.loop import ImageListDataset, TrainResult, balanced_weights, compute_logits, fit
 from fishcore.training.run import TimeLimit, TrainingRun
 
@@ -44,6 +45,8 @@ class TrainingData:
     val: Samples
     test: Samples  # empty when the test photos come from a separate folder (evaluated from files)
     sha: dict[str, str]
+    # Group of each training photo (track, video, near-copies): out-of-fold refits keep a group in one fold.
+    train_groups: list[object] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +62,9 @@ class Fitted:
     # Logits of TrainingData.test from cached features, or None: then the test photos are read from files.
     test_logits: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None
     stats: dict = field(default_factory=dict)
+    # A fresh model of the same recipe fitted on some training photos, predicting others (training/heldout.py);
+    # None where a refit costs too much (full mode).
+    fold_fit: FoldFit | None = None
 
 
 def _targets(samples: Samples) -> list[int]:
@@ -129,6 +135,22 @@ def fit_fast(run: TrainingRun, data: TrainingData) -> Fitted:
     result = fit(tail, train_set, val_set, run, class_weights=_class_weights(data))
     model.cpu().eval()
     test_set = CachedViews(test_f, _targets(data.test), random_view=False)
+    targets = _targets(data.train)
+
+    def fold_fit(rest: np.ndarray, held: np.ndarray, sub: TrainingRun) -> torch.Tensor:
+        # As long as the final model trained to its best validation (no validation of its own: cheaper, and
+        # the fold's model learns as much as the final one did).
+        steps = result.best_iteration or result.iterations or 1
+        epochs = max(1, round(steps / math.ceil(len(rest) / run.train_cfg.batch_size)))
+        fold_run = sub.derive(model=run.model_cfg, train=replace(run.train_cfg, epochs=epochs))
+        fold_run.generator = seed_everything(run.train_cfg.seed)
+        fold_model, _ = build_model(run.model_cfg, len(data.classes))
+        fold_tail = TailModel(fold_model)
+        weights = balanced_weights([targets[i] for i in rest], len(data.classes))
+        fit(fold_tail, Subset(CachedViews(train_f, targets), rest.tolist()), None, fold_run, class_weights=weights)
+        held_set = Subset(CachedViews(train_f, targets, random_view=False), held.tolist())
+        return _loader_logits(fold_tail.eval(), held_set, fold_run)[0]
+
     return Fitted(
         "fast",
         model,
@@ -138,6 +160,7 @@ def fit_fast(run: TrainingRun, data: TrainingData) -> Fitted:
         lambda: _loader_logits(tail, val_set, run),
         (lambda: _loader_logits(tail, test_set, run)) if data.test else None,
         {**stats, "views": run.train_cfg.views},
+        fold_fit,
     )
 
 
@@ -195,6 +218,17 @@ def fit_instant(run: TrainingRun, data: TrainingData) -> Fitted:
         with torch.no_grad():
             return fc(features[:, 0].float()), torch.tensor(_targets(samples), dtype=torch.long)
 
+    views = train_f.shape[1]
+
+    def fold_fit(rest: np.ndarray, held: np.ndarray, sub: TrainingRun) -> torch.Tensor:
+        from sklearn.linear_model import LogisticRegression
+
+        rows = (rest[:, None] * views + np.arange(views)).ravel()  # every view of the fold's photos
+        fold_clf = LogisticRegression(max_iter=1000, C=clf.C, class_weight=clf.class_weight).fit((x[rows] - mean) / std, y[rows])
+        log_p = np.full((len(held), len(data.classes)), -30.0)  # a class the fold never saw is never picked
+        log_p[:, fold_clf.classes_] = fold_clf.predict_log_proba((train_f[held, 0].float().numpy() - mean) / std)
+        return torch.as_tensor(log_p, dtype=torch.float32)
+
     seconds = time.perf_counter() - started
     result = TrainResult(epochs_run=0, iterations=int(np.max(clf.n_iter_)), seconds=seconds, precision="fp32")
     if len(val_f):
@@ -216,6 +250,7 @@ def fit_instant(run: TrainingRun, data: TrainingData) -> Fitted:
         lambda: logits_of(val_f, data.val),
         (lambda: logits_of(test_f, data.test)) if data.test else None,
         {**stats, "views": run.train_cfg.views},
+        fold_fit,
     )
 
 

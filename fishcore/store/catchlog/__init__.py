@@ -23,7 +23,7 @@ import threading
 import unicodedata
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ VERDICT_CODES = ("confident", "uncertain", "not_a_fish")
 PLACE_MAX, SESSION_MAX, SPECIES_MAX = 200, 100, 100
 COUNT_MAX, WEIGHT_MAX_KG = 100_000, 100_000.0
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0003"
+HEAD = "0004"
 _SHA = re.compile(r"[0-9a-f]{64}")
 
 
@@ -112,6 +112,9 @@ class Answer:
     top: list[tuple[str, float]]
     distance: float | None = None  # to the nearest training photo (cosine), when the model has a profile
     distance_threshold: float | None = None  # beyond it the photo is "unfamiliar"
+    candidates: list[tuple[str, float]] = field(default_factory=list)  # the prediction set, most probable first
+    set_coverage: float | None = None  # how often such a set holds the right species
+    threshold: float | None = None  # the confidence threshold the verdict used
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,9 @@ class Entry:
     distance_threshold: float | None = None
     taught_to: str | None = None
     taught_at: datetime | None = None
+    candidates: list[tuple[str, float]] = field(default_factory=list)
+    set_coverage: float | None = None
+    threshold: float | None = None
     photo_file: str = ""
     phash: str | None = None
 
@@ -353,6 +359,9 @@ class CatchLog:
             "weight_kg": check_weight(weight_kg),
             "distance": None if answer.distance is None else float(answer.distance),
             "distance_threshold": None if answer.distance_threshold is None else float(answer.distance_threshold),
+            "candidates": json.dumps([[str(s), float(p)] for s, p in answer.candidates]) if answer.candidates else None,
+            "set_coverage": _fraction(answer.set_coverage, "set coverage"),
+            "threshold": _fraction(answer.threshold, "threshold"),
         }
         photo_row = self.store_photo(photo)
         row["photo_sha256"] = photo_row["sha256"]
@@ -555,10 +564,22 @@ class CatchLog:
         return make_url(self.url).render_as_string(hide_password=True)
 
 
+def _fraction(value: float | None, what: str) -> float | None:
+    """A probability-like value (0-1) as stored, or None."""
+    if value is None:
+        return None
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise CatchLogError(f"{what} must be from 0 to 1 (got {value!r})", what=what)
+    return number
+
+
 def _entry(row: dict) -> Entry:
     top = [(str(s), float(p)) for s, p in json.loads(row["top"])]
-    fields_ = {k: row[k] for k in Entry.__dataclass_fields__ if k in row and k not in ("top", "photo_file", "phash")}
-    entry = Entry(**fields_, top=top, photo_file=row.get("file", ""), phash=row.get("phash"))
+    candidates = [(str(s), float(p)) for s, p in json.loads(row["candidates"])] if row.get("candidates") else []
+    skip = ("top", "candidates", "photo_file", "phash")
+    fields_ = {k: row[k] for k in Entry.__dataclass_fields__ if k in row and k not in skip}
+    entry = Entry(**fields_, top=top, candidates=candidates, photo_file=row.get("file", ""), phash=row.get("phash"))
     entry.created_at, entry.word_at, entry.taught_at = _utc(entry.created_at), _utc(entry.word_at), _utc(entry.taught_at)
     return entry
 
@@ -620,8 +641,11 @@ def accuracy_by_week(items: Iterable[Entry]) -> list[dict]:
     ]
 
 
-CSV_COLUMNS = ("id", "created_at", "place", "session", "model_name", "model_checksum", "label", "confidence", "verdict",
-               "reason", "count", "weight_kg", "word", "true_species", "word_by", "word_at", "photo_sha256", "top")  # fmt: skip
+CSV_COLUMNS = (
+    "id", "created_at", "place", "session", "model_name", "model_checksum", "label", "confidence", "verdict", "reason",
+    "count", "weight_kg", "word", "true_species", "word_by", "word_at", "photo_sha256", "top", "candidates",
+    "set_coverage", "threshold",
+)  # fmt: skip
 
 
 def safe_cell(value: Any) -> str:
@@ -636,7 +660,8 @@ def to_csv(items: Iterable[Entry]) -> str:
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
     for e in items:
-        row = {**e.__dict__, "top": "; ".join(f"{s} {p:.3f}" for s, p in e.top)}
+        row = {**e.__dict__, "top": "; ".join(f"{s} {p:.3f}" for s, p in e.top),
+               "candidates": "; ".join(s for s, _ in e.candidates)}  # fmt: skip
         writer.writerow([safe_cell(row[c]) for c in CSV_COLUMNS])
     return buf.getvalue()
 

@@ -52,6 +52,10 @@ entries = Table(
     Column("distance_threshold", Float, nullable=True),
     Column("taught_to", String(200), nullable=True),
     Column("taught_at", DateTime(timezone=True), nullable=True),
+    # Version 4: the prediction set ("one of: A, B") with its coverage, and the threshold the verdict used.
+    Column("candidates", Text, nullable=True),  # JSON: [[species, probability], ...], most probable first
+    Column("set_coverage", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
 )
 
 # Every word ever given, oldest first (version 2): changing one's mind keeps the earlier word.

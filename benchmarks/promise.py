@@ -1,0 +1,238 @@
+"""`./run.sh bench --promise [ROOT]`: does "confident" keep its promise on new photos, and do the sets cover?
+
+On each shared set with an honest split (F4K by track, EGU by video), over several seeded splits, a
+model is trained with the defaults (`train DATA --group-pattern ...`, nothing else). Its held-out
+predictions (validation, and out-of-fold over the training photos: heldout.npz in the model folder)
+are what every way of choosing compared here may use; the test split is what each is judged on, with
+the verdicts as the product gives them (the open-set check included):
+
+- today: temperature on validation, the fixed threshold 0.6;
+- validation: temperature on validation, the lowest threshold at which validation's confident answers
+  are 95 % right (no margin), and the same with a Clopper-Pearson margin at 90 % confidence;
+- held-out: temperature on validation + out-of-fold predictions, the threshold without and with the
+  margin (the last is what training does).
+
+Per way: confident answers right on test (mean, and the worst split), right answers still confident,
+and the thresholds. Then prediction sets at 90 %: split conformal with the score 1 - p(true species)
+(what the product uses) and adaptive prediction sets (APS, the summed probability down to the true
+species), each fitted on validation alone and on all held-out predictions; coverage on test (overall
+and among the answers that are not confident) and the mean set size. Nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.accuracy import SETS, BenchSet
+from benchmarks.common import measured_on
+
+PROMISE, COVERAGE = 0.95, 0.9
+
+
+@dataclass
+class Scored:
+    """One trained model: held-out logits and kinds, test logits, targets and verdict signals."""
+
+    name: str
+    recipe: str
+    seconds: float
+    held_logits: np.ndarray
+    held_targets: np.ndarray
+    held_val: np.ndarray  # bool: a validation row (else out-of-fold)
+    test_logits: np.ndarray
+    test_targets: np.ndarray
+    familiar: np.ndarray  # bool per test photo: passes the open-set check (else never confident)
+
+
+def _train_and_score(root: Path, bench_set: BenchSet, seed: int, work: Path, log) -> Scored:
+    from fishcore.config import DataConfig, ModelConfig, TrainConfig
+    from fishcore.data.scan import resolve
+    from fishcore.inference.predict import Predictor
+    from fishcore.store.model_files import HELDOUT_FILE, read_card
+    from fishcore.training.heldout import VALIDATION, HeldOut
+    from fishcore.training.pipeline import train_folder
+    from fishcore.training.run import RunOptions, TrainingRun
+
+    out = work / f"{bench_set.name}-{seed}"
+    started = time.perf_counter()
+    if not (out / HELDOUT_FILE).is_file():
+        log(f"{bench_set.name} split {seed}: training with the defaults...")
+        run = TrainingRun(DataConfig(group_pattern=bench_set.group_pattern, seed=seed), ModelConfig(), TrainConfig(seed=seed),
+                          RunOptions(out_dir=str(out), cache_dir=str(work / "cache")))  # fmt: skip
+        train_folder(root / bench_set.name, run)
+    seconds = time.perf_counter() - started
+    card = read_card(out)
+    held = HeldOut.load(out / HELDOUT_FILE)
+    predictor = Predictor.load(out, engine="auto")
+    files = resolve(card.test_root, card.split["test"])
+    scores = predictor.score_files([p for p, _ in files])
+    distances = predictor.openset.distances(scores.features)
+    familiar = distances <= predictor.openset.distance_threshold
+    return Scored(
+        f"{bench_set.name}-{seed}", card.training.recipe or card.training.mode, seconds,
+        held.logits.numpy(), held.targets.numpy(), np.array([k == VALIDATION for k in held.kinds]),
+        scores.logits.numpy(), np.array([card.classes.index(label) for _, label in files]), familiar,
+    )  # fmt: skip
+
+
+def _softmax(logits: np.ndarray, t: float) -> np.ndarray:
+    z = logits / t
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def _temperature(logits: np.ndarray, targets: np.ndarray) -> float:
+    import torch
+
+    from fishcore.inference.calibration import fit_temperature
+
+    return fit_temperature(torch.as_tensor(logits), torch.as_tensor(targets, dtype=torch.long))
+
+
+# (words, held-out rows used, margin level or None for the fixed 0.6, descend and stop at the first failure)
+WAYS = (
+    ("today: validation temperature, fixed 0.6", "val", None, False),
+    ("validation, no margin", "val", 0.0, False),
+    ("validation + margin (90 %)", "val", 0.9, False),
+    ("held-out (validation + out-of-fold), no margin", "all", 0.0, False),
+    ("held-out + margin (90 %), descending, stop at the first failure", "all", 0.9, True),
+    ("held-out + margin (90 %), lowest passing: what training does", "all", 0.9, False),
+)
+PRODUCT = WAYS[-1]
+
+
+def _threshold_row(m: Scored, source: str, level: float | None, sequential: bool) -> dict:
+    from fishcore.inference.calibration import choose_threshold
+
+    rows = m.held_val if source == "val" else np.ones(len(m.held_targets), bool)
+    logits, targets = m.held_logits[rows], m.held_targets[rows]
+    t = _temperature(logits, targets)
+    if level is None:
+        threshold = 0.6
+    else:
+        p = _softmax(logits, t)
+        threshold = choose_threshold(p.max(1), p.argmax(1) == targets, PROMISE, level, sequential=sequential).threshold
+    test = _softmax(m.test_logits, t)
+    right = test.argmax(1) == m.test_targets
+    confident = m.familiar & (test.max(1) >= threshold)
+    return {
+        "precision": (right & confident).sum() / confident.sum() if confident.any() else float("nan"),
+        "kept": (right & confident).sum() / right.sum() if right.any() else float("nan"),
+        "threshold": threshold,
+        "n": int(confident.sum()),
+        "confident": confident,
+        "probs": test,
+    }
+
+
+def _aps_scores(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Adaptive prediction sets' score: the summed probability of the species ranked at or above the true one."""
+    order = np.argsort(-probs, axis=1)
+    ranked = np.take_along_axis(probs, order, 1)
+    cum = np.cumsum(ranked, 1)
+    rank = np.argmax(order == targets[:, None], axis=1)
+    return cum[np.arange(len(targets)), rank]
+
+
+def _sets(m: Scored, source: str, kind: str, confident: np.ndarray) -> dict:
+    from fishcore.inference.calibration import SetRule, conformal_quantile
+
+    rows = m.held_val if source == "val" else np.ones(len(m.held_targets), bool)
+    logits, targets = m.held_logits[rows], m.held_targets[rows]
+    t = _temperature(logits, targets)
+    held, test = _softmax(logits, t), _softmax(m.test_logits, t)
+    if kind == "lac":
+        rule = SetRule(COVERAGE, conformal_quantile(1 - held[np.arange(len(targets)), targets], COVERAGE), len(targets))
+        members = [set(rule.members(p).tolist()) for p in test]
+    else:
+        q = conformal_quantile(_aps_scores(held, targets), COVERAGE)
+        order = np.argsort(-test, axis=1)
+        cum = np.cumsum(np.take_along_axis(test, order, 1), 1)
+        members = [set(o[: int(np.searchsorted(c, q - 1e-12)) + 1].tolist()) for o, c in zip(order, cum, strict=True)]
+    covered = np.array([y in s for y, s in zip(m.test_targets, members, strict=True)])
+    size = np.array([len(s) for s in members])
+    unsure = ~confident
+    return {
+        "coverage": covered.mean(),
+        "coverage_unsure": covered[unsure].mean() if unsure.any() else float("nan"),
+        "size": size.mean(),
+        "size_unsure": size[unsure].mean() if unsure.any() else float("nan"),
+    }
+
+
+def _mean(values) -> str:
+    values = [v for v in values if v == v]
+    return f"{statistics.mean(values):.3f}" if values else "-"
+
+
+def run_promise(root: str, sets: tuple[BenchSet, ...] | None = None, work: str | None = None, log=print) -> str:
+    """Train (or reuse, in ``work``) a default model per set and split; return the tables as Markdown."""
+    base = Path(root).expanduser().resolve()
+    chosen = [s for s in (sets or SETS) if s.group_pattern and (base / s.name).is_dir()]
+    if not chosen:
+        raise FileNotFoundError(f"none of the sets with an honest group split is in {base}")
+    with tempfile.TemporaryDirectory(prefix="fishcore-promise-") as tmp:
+        folder = Path(work).expanduser() if work else Path(tmp)
+        models = {s.name: [_train_and_score(base, s, seed, folder, log) for seed in s.seeds] for s in chosen}
+    what = (
+        f"; data {base}; command `./run.sh bench --promise {root}`. Models trained with the defaults on each seeded "
+        "split; every way may use only the held-out predictions, all are judged on the test split. Confident = "
+        "familiar (the open-set check) and the calibrated top probability at or over the threshold."
+    )
+    header = " | ".join(f"{s.name} confident right (worst split) | {s.name} right answers confident | {s.name} thresholds"
+                        for s in chosen)  # fmt: skip
+    lines = [measured_on(what), "", f"| way of choosing the threshold | {header} |", "|---|" + "---|---|---|" * len(chosen)]
+    confident_of: dict[tuple[str, int], np.ndarray] = {}
+    for way, source, level, sequential in WAYS:
+        cells = []
+        for s in chosen:
+            rows = [_threshold_row(m, source, level, sequential) for m in models[s.name]]
+            if (way, source, level, sequential) == PRODUCT:
+                for i, r in enumerate(rows):
+                    confident_of[(s.name, i)] = r["confident"]
+            worst = min((r["precision"] for r in rows if r["precision"] == r["precision"]), default=float("nan"))
+            cells += [
+                f"{_mean(r['precision'] for r in rows)} ({worst:.3f})",
+                _mean(r["kept"] for r in rows),
+                " / ".join(f"{r['threshold']:.2f}" for r in rows),
+            ]
+        lines.append(f"| {way} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Prediction sets at {COVERAGE:.0%} (temperature and set rule fitted on the same held-out rows; "
+        "'not confident' are the test photos the product's threshold leaves not confident):",
+        "",
+        "| set rule, fitted on | "
+        + " | ".join(
+            f"{s.name} coverage | {s.name} coverage, not confident | {s.name} mean size | {s.name} size, not confident"
+            for s in chosen
+        )
+        + " |",
+        "|---|" + "---|---|---|---|" * len(chosen),
+    ]
+    for label, source, kind in (
+        ("1 - p(true), validation", "val", "lac"),
+        ("1 - p(true), held-out: what the product uses", "all", "lac"),
+        ("APS, validation", "val", "aps"),
+        ("APS, held-out", "all", "aps"),
+    ):
+        cells = []
+        for s in chosen:
+            rows = [_sets(m, source, kind, confident_of[(s.name, i)]) for i, m in enumerate(models[s.name])]
+            cells += [_mean(r[k] for r in rows) for k in ("coverage", "coverage_unsure", "size", "size_unsure")]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "| model | recipe | held-out photos (validation + out-of-fold) | test photos | test accuracy | seconds |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for s in chosen:
+        for m in models[s.name]:
+            acc = float((m.test_logits.argmax(1) == m.test_targets).mean())
+            lines.append(f"| {m.name} | {m.recipe} | {int(m.held_val.sum())} + {int((~m.held_val).sum())} | "
+                         f"{len(m.test_targets)} | {acc:.3f} | {m.seconds:.0f} |")  # fmt: skip
+    return "\n".join(lines)
