@@ -61,6 +61,12 @@ def test_home_shows_the_bundled_model_card():
     assert any(m.label == "Test macro-F1" for m in at.metric)
 
 
+def test_models_page_says_what_each_models_confident_promises():
+    at = page("pages/models_page.py")
+    assert not at.exception
+    assert any("Chosen for this model: at least 95% of its confident answers are right" in c.value for c in at.caption)
+
+
 def test_data_page_without_a_dataset_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setenv("FISHCORE_DATA", str(tmp_path / "nothing here"))
     at = page("pages/data_page.py")
@@ -100,10 +106,16 @@ def test_predict_names_uploaded_and_camera_photos():
     at.selectbox(key="pred_heat_0_class").set_value(photos[1][1]).run()
     assert any("This map: " in c.value for c in at.caption)
     at.toggle(key="pred_heat_on_0").set_value(False).run()
-    # Raising the threshold re-judges the same predictions: now every photo is "not sure".
+    # The slider starts at the model's own threshold and says what it promises, from its held-out photos.
+    assert at.slider(key="pred_threshold").value == read_card(bundled_model_dir()).threshold
+    assert any("Chosen for this model: at least 95% of its confident answers are right" in c.value for c in at.caption)
+    # Raising the threshold re-judges the same predictions: now every photo is "not sure", one of a few species.
     at.slider(key="pred_threshold").set_value(1.0).run()
     assert not at.exception and not at.success
     assert sum("Not sure" in w.value for w in at.warning) == 3
+    assert any(c.value.startswith("At 100%: on 274 photos it never trained on, 0 of 0") for c in at.caption)
+    # A set of one says the best guess; a set of several names them with the coverage.
+    assert all(("Probably one of:" in w.value and "(90%)" in w.value) or "Best guess:" in w.value for w in at.warning)
 
 
 def test_predict_records_each_answer_once_and_takes_the_users_word(tmp_path):

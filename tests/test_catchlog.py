@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -33,7 +34,8 @@ from fishcore.store.catchlog.schema import metadata
 from conftest import REPO, class_image
 
 ANSWER = Answer("Sea Bass", 0.91, "confident", "known", [("Sea Bass", 0.91), ("Trout", 0.05)])
-UNSURE = Answer("Trout", 0.41, "uncertain", "low_confidence", [("Trout", 0.41), ("Sea Bass", 0.38)])
+UNSURE = Answer("Trout", 0.41, "uncertain", "low_confidence", [("Trout", 0.41), ("Sea Bass", 0.38)], 0.1, 0.2,
+                [("Trout", 0.41), ("Sea Bass", 0.38)], 0.9, 0.72)  # fmt: skip
 
 
 def photo(seed: int = 0, fmt: str = "JPEG") -> bytes:
@@ -100,6 +102,10 @@ def test_every_answer_is_recorded_with_its_photo_once_and_the_users_word(log):
     assert (e.label, e.verdict, e.count, e.weight_kg) == ("Sea Bass", "confident", 3, 1.5)
     assert (e.place, e.session) == ("Muara Angke", "phone")
     assert e.top[0] == ("Sea Bass", 0.91) and e.created_at.tzinfo is not None
+    assert e.candidates == [] and e.set_coverage is None and e.threshold is None  # said nothing of a set
+    unsure = next(e for e in items if e.id == other.entry_id)
+    assert unsure.candidates == [("Trout", 0.41), ("Sea Bass", 0.38)] and (unsure.set_coverage, unsure.threshold) == (0.9, 0.72)
+    assert "Trout; Sea Bass" in to_csv([unsure])
     assert log.photo_path(e.photo_sha256).read_bytes() == photo(1)
     # The user's word: wrong and what it is (a new name too), then changed; the history keeps both.
     log.set_word(again.entry_id, "wrong", "Kakap merah", who="Pak Budi")
@@ -138,6 +144,8 @@ def test_every_answer_is_recorded_with_its_photo_once_and_the_users_word(log):
         ({"weight_kg": "inf"}, "above 0"),
         ({"count": 0}, "whole number"),
         ({"count": "2.5"}, "whole number"),
+        ({"answer": replace(UNSURE, threshold=1.5)}, "threshold must be from 0 to 1"),
+        ({"answer": replace(UNSURE, set_coverage=float("nan"))}, "set coverage must be from 0 to 1"),
     ],
 )
 def test_bad_input_answers_clearly_and_writes_nothing(log, change, message):

@@ -167,14 +167,18 @@ def test_version_1_cards_are_migrated_on_load(tmp_path):
     assert again.to_dict() == card.to_dict()
 
 
-def test_the_bundled_version_2_model_migrates_to_one_metrics_history():
-    """The bundled model was saved as card format 2: every training event in the card (`history`) and in
-    metrics.jsonl. Read now, the card has no second history and metrics.jsonl gives its validation rows."""
-    from fishcore.store.model_files import bundled_model_dir, read_metrics
+def test_a_version_2_card_migrates_to_one_metrics_history():
+    """Card format 2 kept every training event in the card (`history`) and in metrics.jsonl. The bundled model
+    was saved so (its metrics.jsonl still is); its card as format 2 wrote it, read now, has no second history,
+    and metrics.jsonl gives the validation rows."""
+    from fishcore.store.model_files import METRICS_FILE, bundled_model_dir, read_metrics
 
-    raw = json.loads((bundled_model_dir() / "card.json").read_text())
-    assert raw["format_version"] == 2 and len(raw["history"]) == 132  # as shipped: the file is not rewritten
-    card = read_card(bundled_model_dir())
+    events = [json.loads(line) for line in (bundled_model_dir() / METRICS_FILE).read_text().splitlines()]
+    raw = read_card(bundled_model_dir()).to_dict()
+    raw["training"].pop("evaluations")
+    raw.update(format_version=2, history=events)  # as format 2 wrote it
+    assert len(raw["history"]) == 137 and sum(e["name"] == "validation" for e in events) == 12
+    card = ModelCard.from_dict(raw)
     assert card.format_version == 3 and not hasattr(card, "history") and "history" not in card.to_dict()
     validations = [row for row in raw["history"] if row["name"] == "validation"]
     assert card.training.evaluations == len(validations) == 12

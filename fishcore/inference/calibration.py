@@ -144,7 +144,10 @@ def choose_threshold(
         if conf[i] < floor:
             break
         if bound(i) >= precision:
-            chosen = float(conf[i])
+            # Every threshold above the next lower held-out confidence accepts the same held-out answers: the
+            # lowest of them (or the floor) is chosen, so a gap with no held-out answers is not held against it.
+            below = conf[np.searchsorted(-conf, -conf[i], side="right") :]
+            chosen = float(below[0]) + 1e-6 if len(below) and below[0] >= floor else floor
         elif sequential and chosen is not None:
             break
     backed = chosen is not None
@@ -153,11 +156,11 @@ def choose_threshold(
         chosen = plain.threshold if plain.backed else None
     if chosen is None:
         chosen = float(min(1.0, conf[0] + 1e-6)) if len(conf) and conf[0] >= floor else floor
-    threshold = max(floor, chosen)
+    threshold = math.ceil(max(floor, chosen) * 1e6) / 1e6
     accepted = confidence >= threshold
     n, k = int(accepted.sum()), int(correct[accepted].sum())
     return Promise(
-        threshold=round(threshold, 6),
+        threshold=threshold,
         precision=precision,
         level=level,
         backed=backed,
