@@ -64,6 +64,7 @@ parser.add_argument(
     action="store_true",
     help="ways of choosing the confidence threshold and prediction sets, on seeded F4K and EGU splits (DATA: ../shared/data)",
 )
+parser.add_argument("--bundled", action="store_true", help="with --verdicts: the bundled model instead of trained ones")
 parser.add_argument("--work", default=None, help="with --promise: keep the trained models here and reuse them")
 parser.add_argument("--variants", default=None, help="with --recipes: comma-separated variant names (default: all)")
 parser.add_argument("--sets", default=None, help="with --recipes or --frozen: comma-separated sets (default: f4k,egu)")
@@ -100,7 +101,7 @@ try:
         print(run_sessions(args.data or "../shared/data", log=log))
         sys.exit(0)
     if args.verdicts:
-        print(run_verdicts(args.data or "../shared/data", mode=args.mode, log=log))
+        print(run_verdicts(args.data or "../shared/data", mode=args.mode, log=log, bundled=args.bundled))
         sys.exit(0)
     if args.add_species:
         print(run_add_species(args.data or "../shared/data", log=log))

@@ -43,8 +43,33 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f} % ({part}/{whole})" if whole else "-"
 
 
-def run_verdicts(root: str, sets: tuple[BenchSet, ...] = SETS, mode: str = "auto", per_set: int = 300, log=print) -> str:
-    """Train a model per present set and return the table of verdict rates as Markdown."""
+def _row(predictor, name: str, test: list[tuple[Path, str]], nonfish: list[Path], others: dict[str, list[Path]]) -> dict:
+    """One model's verdict counts: its own correct test photos, everyday photos, photos of other sets' species."""
+    guesses = predictor.predict([path for path, _ in test], top_k=1)
+    known = [p for p, (_, label) in zip(guesses, test, strict=True) if p.label == label]
+    row = {
+        "model": name,
+        "known": _pct(sum(p.verdict == CONFIDENT for p in known), len(known)),
+        "familiar": _pct(sum(p.reason in (KNOWN, LOW_CONFIDENCE) for p in known), len(known)),
+    }
+    if nonfish:
+        verdicts = [p.verdict for p in predictor.predict(nonfish, top_k=1)]
+        row["nonfish"] = _pct(sum(v != CONFIDENT for v in verdicts), len(verdicts))
+        row["not_a_fish"] = _pct(sum(v == NOT_A_FISH for v in verdicts), len(verdicts))
+    unknown = []
+    for other, files in others.items():
+        verdicts = [p.verdict for p in predictor.predict(files, top_k=1)]
+        unknown.append(f"{other}: {_pct(sum(v != CONFIDENT for v in verdicts), len(verdicts))}")
+    row["unknown"] = "; ".join(unknown) or "-"
+    return row
+
+
+def run_verdicts(
+    root: str, sets: tuple[BenchSet, ...] = SETS, mode: str = "auto", per_set: int = 300, log=print, bundled: bool = False
+) -> str:
+    """Train a model per present set (or, ``bundled``, take the bundled model) and return the table of verdict rates."""
+    from fishcore.data.scan import resolve
+    from fishcore.store.model_files import bundled_model_dir, read_card
     from fishcore.training.pipeline import train_folder
     from fishcore.training.run import RunOptions, TrainingRun
 
@@ -53,8 +78,14 @@ def run_verdicts(root: str, sets: tuple[BenchSet, ...] = SETS, mode: str = "auto
     nonfish = _sample(base / NONFISH, per_set) if (base / NONFISH).is_dir() else []
     others = {s.name: _sample(base / s.name, per_set) for s in present}
     rows = []
+    if bundled:
+        card = read_card(bundled_model_dir())
+        predictor = Predictor.load(bundled_model_dir(), engine="auto")
+        test = resolve(card.test_root, card.split["test"])
+        rows.append(_row(predictor, f"bundled: lsfd ({card.training.mode} mode, threshold {card.threshold:.2f})", test,
+                         nonfish, {k: v for k, v in others.items() if k != "lsfd"}))  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="fishcore-verdicts-") as tmp:
-        for s in present:
+        for s in [] if bundled else present:
             log(f"training on {s.name} ({mode} mode)...")
             start = time.perf_counter()
             data_cfg = DataConfig(group_pattern=s.group_pattern, seed=s.seeds[0])
@@ -62,32 +93,13 @@ def run_verdicts(root: str, sets: tuple[BenchSet, ...] = SETS, mode: str = "auto
             outcome = train_folder(base / s.name, TrainingRun(data_cfg, ModelConfig(), TrainConfig(mode=mode), options))
             seconds = time.perf_counter() - start
             predictor = Predictor.load(outcome.model_dir, engine="auto")
-            # Correctly classified test photos (as the predictor classifies them now).
-            test = outcome.test_report.rows
-            guesses = predictor.predict([base / s.name / r["file"] for r in test], top_k=1)
-            known = [p for p, r in zip(guesses, test, strict=True) if p.label == r["true"]]
-            kept = sum(p.verdict == CONFIDENT for p in known)
-            familiar = sum(p.reason in (KNOWN, LOW_CONFIDENCE) for p in known)
-            row = {
-                "model": f"{s.name} ({outcome.card.training.recipe or mode}, {seconds:.0f} s)",
-                "known": _pct(kept, len(known)),
-                "familiar": _pct(familiar, len(known)),
-            }
-            if nonfish:
-                verdicts = [p.verdict for p in predictor.predict(nonfish, top_k=1)]
-                row["nonfish"] = _pct(sum(v != CONFIDENT for v in verdicts), len(verdicts))
-                row["not_a_fish"] = _pct(sum(v == NOT_A_FISH for v in verdicts), len(verdicts))
-            unknown = []
-            for other, files in others.items():
-                if other == s.name:
-                    continue
-                verdicts = [p.verdict for p in predictor.predict(files, top_k=1)]
-                unknown.append(f"{other}: {_pct(sum(v != CONFIDENT for v in verdicts), len(verdicts))}")
-            row["unknown"] = "; ".join(unknown) or "-"
-            rows.append(row)
-            log(str(row))
+            test = [(base / s.name / r["file"], r["true"]) for r in outcome.test_report.rows]
+            name = f"{s.name} ({outcome.card.training.recipe or mode}, {seconds:.0f} s, threshold {outcome.card.threshold:.2f})"
+            rows.append(_row(predictor, name, test, nonfish, {k: v for k, v in others.items() if k != s.name}))
+            log(str(rows[-1]))
     lines = [
-        f"Verdicts on photos the thresholds never saw ({cpu_name()}; models trained with `--mode {mode}`, seed 0)",
+        f"Verdicts on photos the thresholds never saw ({cpu_name()}; "
+        + ("the bundled model)" if bundled else f"models trained with `--mode {mode}`, seed 0)"),
         "",
         "| model trained on | known species, correct: not flagged unfamiliar | of those, also over the confidence "
         "threshold: confident (>= 98 %) | everyday photos not confident (>= 95 %) | of those, said 'not a fish' "

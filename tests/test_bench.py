@@ -106,6 +106,48 @@ def test_verdicts_bench_counts_known_everyday_and_unknown_photos(tmp_path):
 
 
 @pytest.mark.slow
+def test_verdicts_bench_measures_the_bundled_model(tmp_path):
+    import shutil
+
+    from benchmarks.verdicts import run_verdicts
+
+    from conftest import SHARED_DATA, require_shared
+
+    for name in ("nonfish", "f4k"):
+        files = sorted(p for p in require_shared(SHARED_DATA / name).rglob("*") if p.is_file())[::25][:12]
+        for p in files:
+            dest = tmp_path / name / p.relative_to(SHARED_DATA / name)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(p, dest)
+    table = run_verdicts(str(tmp_path), per_set=12, log=lambda m: None, bundled=True)
+    [row] = [line for line in table.splitlines() if line.startswith("| bundled")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert "threshold 0.60" in cells[0] and cells[2].endswith("/269)") and cells[3].endswith("/12)") and "f4k:" in cells[5]
+
+
+@pytest.mark.slow
+def test_promise_bench_compares_the_ways_and_the_sets(tmp_path):
+    from benchmarks.accuracy import BenchSet
+    from benchmarks.promise import WAYS, run_promise
+
+    from conftest import SHARED_DATA, require_shared
+
+    require_shared(SHARED_DATA / "f4k")
+    sets = (BenchSet("f4k", r"fish_(\d+)_", (0,), ""),)
+    table = run_promise(str(SHARED_DATA), sets=sets, work=str(tmp_path), log=lambda m: None, mode="instant")
+    print(table)
+    for way, *_ in WAYS:
+        row = next(line for line in table.splitlines() if line.startswith(f"| {way} |"))
+        precision, kept, thresholds = (c.strip() for c in row.strip("|").split("|")[1:])
+        assert re.fullmatch(r"[01]\.\d{3} \(\d+/\d+\)", precision) and re.fullmatch(r"[01]\.\d{3} \(\d+/\d+\)", kept)
+        assert float(thresholds) >= 0.6
+    assert "| 1 - p(true), held-out: what the product uses |" in table and "Confident mistakes" in table
+    assert re.search(r"\| f4k-0 \| instant \| \d+ \+ \d+ \| \d+ \|", table)
+    # The models are kept in `work`: a second run reuses them.
+    assert run_promise(str(SHARED_DATA), sets=sets, work=str(tmp_path), log=lambda m: None, mode="instant") == table
+
+
+@pytest.mark.slow
 def test_recipes_table_has_each_variant_and_the_flip_averaging_rows(tmp_path):
     from benchmarks.accuracy import BenchSet
     from benchmarks.recipes import ENSEMBLES, FLIP, ensemble_rows, run_recipes
