@@ -171,6 +171,14 @@ def _sets(m: Scored, source: str, kind: str, confident: np.ndarray) -> dict:
     }
 
 
+def _auroc(m: Scored) -> str:
+    from sklearn.metrics import roc_auc_score
+
+    probs = _softmax(m.test_logits, _temperature(m.held_logits, m.held_targets))
+    right = probs.argmax(1) == m.test_targets
+    return f"{roc_auc_score(right, probs.max(1)):.2f}" if 0 < right.sum() < len(right) else "-"
+
+
 def _share(part: int, whole: int) -> str:
     return f"{part / whole:.3f}" if whole else "-"
 
@@ -224,6 +232,8 @@ def run_promise(
         for name, rows in product.items() for i, r in enumerate(rows) if r["wrong"]
     )  # fmt: skip
     lines += ["", f"Confident mistakes of what training does, by the track or video they come from: {misses or 'none'}."]
+    lines += ["", "How well the calibrated top probability tells right from wrong test answers (AUROC per split): "
+              + "; ".join(f"{s.name} " + ", ".join(_auroc(m) for m in models[s.name]) for s in chosen) + "."]  # fmt: skip
     lines += [
         "",
         f"Prediction sets at {COVERAGE:.0%} (temperature and set rule fitted on the same held-out rows; "

@@ -219,6 +219,12 @@ def promise_caption(card: ModelCard, threshold: float | None = None) -> str:
     p = Promise.from_card(card.promise)
     chosen = slider_threshold(card)
     threshold = chosen if threshold is None else threshold
+    if p is None and card.training.stop_reason == "user":
+        return tr(
+            "Training was stopped before this model's threshold was chosen: its {threshold} is the fixed one and "
+            "promises nothing. Train it to the end to have one chosen.",
+            threshold=pct(card.threshold),
+        )
     if p is None:
         return tr(
             "This model was saved before each model got its own threshold: its {threshold} is one number for every "

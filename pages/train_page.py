@@ -1,5 +1,6 @@
 """Train: configure a run, start it as a background job, and watch it live."""
 
+import contextlib
 import re
 from datetime import datetime
 from pathlib import Path
@@ -12,9 +13,10 @@ from fishcore.config import PAPER_AUGMENT, AugmentConfig, DataConfig, ModelConfi
 from fishcore.errors import ConfigError, FishcoreError
 from fishcore.events import EventName
 from fishcore.models.backbones import BACKBONES
+from fishcore.store.model_files import read_card
 from fishcore.training.jobs import FINAL_STATES, Job, JobSpec, active_job, list_jobs, start_job
 from pages._i18n import error_text, num, tr
-from pages._shared import dataset_area, dataset_input, outcome_words, phase_word, workspace
+from pages._shared import dataset_area, dataset_input, outcome_words, phase_word, promise_caption, workspace
 
 PRECISION_NAMES = {"auto": "Auto", "bf16": "bfloat16 mixed precision", "fp32": "float32"}
 BUDGETS = {60: "about 1 minute", 180: "about 3 minutes", 600: "about 10 minutes"}
@@ -313,6 +315,8 @@ def monitor(job: Job) -> None:
             saved = Path(status["model_dir"])
             st.session_state["evaluate_model"] = status["model_dir"]
             st.write(tr("Saved to `{path}`.", path=saved))
+            with contextlib.suppress(FishcoreError):  # a folder removed since: the line above says where it was
+                st.caption(promise_caption(read_card(saved)))
             c1, c2 = st.columns(2)
             current = ws.active_model()
             if saved.is_dir() and (current is None or current.resolve() != saved.resolve()):

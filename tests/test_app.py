@@ -296,6 +296,9 @@ def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
     assert any("Stopped by request" in s.value for s in at.success)
     saved = [d for d in (tmp_path / "models").iterdir() if (d / "card.json").is_file()]
     assert len(saved) == 1 and read_card(saved[0]).training.precision == "fp32"
+    # Stopped before its threshold was chosen: the fixed one, and the page says it promises nothing.
+    assert read_card(saved[0]).promise == {}
+    assert any(c.value.startswith("Training was stopped before this model's threshold was chosen") for c in at.caption)
 
 
 def test_train_page_shows_a_rejected_setting_beside_its_control(tmp_path):

@@ -133,7 +133,7 @@ def held_out(run: TrainingRun, val: tuple[torch.Tensor, torch.Tensor], train_tar
     parts, targets, kinds = [val_logits.float()], [val_targets.long()], [VALIDATION] * len(val_targets)
     started = time.monotonic()
     done, folds = 0, run.train_cfg.held_out_folds if fit_fold is not None else 0
-    if folds and len(train_targets) >= 2 * folds:
+    if folds and len(train_targets) >= 2 * folds and not run.stop_requested:  # a stopped run keeps validation alone
         budget = run.train_cfg.budget * HELD_OUT_SHARE
         logits, idx, done = cross_fit(run, train_targets, groups, fit_fold, budget, folds)
         if done:
