@@ -451,9 +451,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_verdicts(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
-    from fishcore.data.scan import resolve
+    from fishcore.config import from_dict
+    from fishcore.data.scan import group_items, resolve
     from fishcore.errors import DatasetError
     from fishcore.inference.predict import Predictor, fit_verdict_profile
     from fishcore.store.model_files import HELDOUT_FILE, load_model, save_openset
@@ -474,7 +476,12 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
     # model cannot refit folds: training adds out-of-fold predictions, see fishcore.training.heldout).
     val = samples("val")
     logits = predictor.score_files([p for p, _ in val], progress=_bar("validation photos", args.quiet)).logits
-    held = HeldOut(logits, torch.tensor([t for _, t in val], dtype=torch.long), [VALIDATION] * len(val))
+    # The groups of its split (near-copies, tracks): photos of one count as one in the threshold's margin.
+    data_cfg = from_dict(DataConfig, card.config.get("data"))
+    scanned = scan(root, data_cfg.min_side, cache_dir=Paths.from_env().cache / "scans")
+    group_of = dict(zip((item.path for item in scanned.items), group_items(scanned.items, data_cfg), strict=True))
+    groups = np.array([group_of.get(rel, -1 - n) for n, rel in enumerate(card.split.get("val", []))])
+    held = HeldOut(logits, torch.tensor([t for _, t in val], dtype=torch.long), [VALIDATION] * len(val), groups)
     settle(card, held)
     held.save(model_dir / HELDOUT_FILE)
     save_openset(model_dir, card, profile.reference, profile.card_entry())

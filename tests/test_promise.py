@@ -84,6 +84,18 @@ def test_the_threshold_never_drops_below_the_floor_and_the_curve_counts_answers(
     assert again == promise
 
 
+def test_photos_of_one_group_count_as_one_in_the_margin():
+    from fishcore.inference.calibration import effective_sizes
+
+    assert effective_sizes(np.arange(4)).tolist() == [1, 2, 3, 4]  # each photo alone
+    assert effective_sizes(np.zeros(4)).tolist() == [1, 1, 1, 1]  # one video: one observation
+    conf = np.linspace(1.0, 0.6, 200)
+    right = np.ones(200, bool)
+    alone = choose_threshold(conf, right)
+    videos = choose_threshold(conf, right, groups=np.arange(200) // 20)  # ten videos of twenty frames
+    assert alone.backed and not videos.backed and videos.groups == 10 and alone.groups == 200
+
+
 def test_the_sequential_rule_stops_at_the_first_failure():
     conf = np.linspace(1.0, 0.6, 300)
     right = np.ones(300, bool)
@@ -159,8 +171,12 @@ def test_training_chooses_and_records_the_threshold_and_sets_from_held_out_photo
     assert rule.coverage == 0.9 and rule.photos == p.photos and 0 < rule.quantile <= 1
     # The held-out logits back what the card says: the same threshold comes out of them again.
     probs = torch.softmax(held.logits / card.temperature, 1).numpy()
-    again = choose_threshold(probs.max(1), probs.argmax(1) == held.targets.numpy())
+    again = choose_threshold(probs.max(1), probs.argmax(1) == held.targets.numpy(), groups=held.groups)
     assert again.threshold == pytest.approx(p.threshold, abs=1e-5)
+    # Frames of one track count as one: fewer groups than photos, and a laxer threshold if they were not.
+    assert 0 < p.groups < p.photos and len(set(held.groups.tolist())) == p.groups
+    alone = choose_threshold(probs.max(1), probs.argmax(1) == held.targets.numpy())
+    assert alone.threshold <= p.threshold and alone.bound >= p.bound
 
 
 @pytest.mark.slow

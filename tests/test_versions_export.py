@@ -62,12 +62,18 @@ def test_saving_under_a_taken_name_makes_the_next_version_with_its_lineage(tmp_p
 
 
 def test_onnx_export_agrees_with_the_predictor(tmp_path):
-    folder = save_version(_model(), _card(temperature=1.7), tmp_path / "m")
+    card = _card(temperature=1.7, threshold=0.73)
+    card.promise = {"precision": 0.95, "level": 0.9, "backed": True, "photos": 200, "curve": [[0.0, 200, 150]]}
+    card.prediction_sets = {"coverage": 0.9, "quantile": 0.4, "photos": 200}
+    folder = save_version(_model(), card, tmp_path / "m")
     onnx_file, labels, prep = export_onnx(folder, tmp_path / "out" / "fish")
     assert onnx_file.name == "fish.onnx" and labels.read_text().split() == ["a", "b", "c"]
     spec = json.loads(prep.read_text())
     assert spec["image_size"] == 32 and spec["mean"] == [0.5] * 3 and spec["temperature"] == 1.7
+    assert spec["threshold"] == 0.73 and spec["promise"] == {"precision": 0.95, "level": 0.9, "backed": True, "photos": 200}
+    assert spec["prediction_sets"] == {"coverage": 0.9, "quantile": 0.4}
     predictor = Predictor.load(folder)
+    assert predictor.promise is None  # an incomplete promise (a card edited by hand) is read as none
     images = [class_image(i % 3, seed=i, size=60) for i in range(5)]
     expected = predictor.probabilities(images)
     x = torch.stack([predictor.preprocess(im) for im in images]).numpy()

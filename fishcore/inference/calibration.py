@@ -56,13 +56,32 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
     return min(max(t, 0.5), 10.0) if math.isfinite(t) else 1.0
 
 
-def precision_lower_bound(right: int, n: int, level: float) -> float:
-    """One-sided Clopper-Pearson lower bound of a proportion: right of n, true share >= this with `level` confidence."""
-    if n == 0 or right == 0:
+def precision_lower_bound(right: float, n: float, level: float) -> float:
+    """One-sided Clopper-Pearson lower bound of a proportion: right of n, true share >= this with `level` confidence.
+
+    ``right`` and ``n`` may be effective counts (not whole numbers) when photos come in correlated groups.
+    """
+    if n <= 0 or right <= 0:
         return 0.0
     from scipy.stats import beta
 
     return float(beta.ppf(1.0 - level, right, n - right + 1))
+
+
+def effective_sizes(groups: np.ndarray) -> np.ndarray:
+    """Kish's effective sample size of the first i + 1 rows, for every i: n^2 / sum of squared group sizes.
+
+    Photos of one group (frames of a video, near-copies) are nearly one observation: a group of g photos
+    counts as about one, and photos each in a group of their own count fully.
+    """
+    sizes: dict = {}
+    squares, out = 0, np.empty(len(groups))
+    for i, g in enumerate(groups):
+        c = sizes.get(g, 0)
+        sizes[g] = c + 1
+        squares += 2 * c + 1
+        out[i] = (i + 1) ** 2 / squares
+    return out
 
 
 @dataclass
@@ -77,8 +96,9 @@ class Promise:
     right: int  # of them, answered right
     confident: int  # at the threshold
     confident_right: int
-    bound: float  # lower bound of the confident answers' precision at the threshold
+    bound: float  # lower bound of the confident answers' precision at the threshold (groups counted as one)
     method: str = ""
+    groups: int = 0  # distinct groups among the held-out photos (tracks, videos, near-copies; a photo alone is one)
     # (threshold, confident, confident right) on the held-out photos at every 0.01: what the slider says
     curve: list[list[float]] = field(default_factory=list)
 
@@ -87,10 +107,8 @@ class Promise:
 
     @classmethod
     def from_card(cls, entry: dict | None) -> Promise | None:
-        if not entry:
-            return None
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in entry.items() if k in known})
+        """The card's promise; None when there is none, or when it is incomplete (a card edited by hand)."""
+        return _from_entry(cls, entry)
 
     def at(self, threshold: float) -> tuple[int, int]:
         """(confident, confident right) on the held-out photos at a threshold (the nearest 0.01 at or above it)."""
@@ -98,6 +116,16 @@ class Promise:
             if t >= threshold - 1e-9:
                 return int(n), int(k)
         return 0, 0
+
+
+def _from_entry(cls, entry):
+    if not isinstance(entry, dict) or not entry:
+        return None
+    known = set(cls.__dataclass_fields__)
+    try:
+        return cls(**{k: v for k, v in entry.items() if k in known})
+    except TypeError:
+        return None
 
 
 def confidence_curve(confidence: np.ndarray, correct: np.ndarray) -> list[list[float]]:
@@ -117,12 +145,15 @@ def choose_threshold(
     floor: float = THRESHOLD_FLOOR,
     method: str = "",
     sequential: bool = False,
+    groups: np.ndarray | None = None,
 ) -> Promise:
     """The lowest threshold at which confident answers keep the promise on held-out predictions.
 
     At a threshold, the answers at or above it must have a one-sided Clopper-Pearson lower bound of their
-    precision of at least ``precision`` (``level`` 0: their share itself). The lowest threshold that passes
-    is chosen; ``sequential`` instead descends from the most confident answer and stops at the first
+    precision of at least ``precision`` (``level`` 0: their share itself). With ``groups`` (one id per
+    answer), the bound is taken on Kish's effective number of answers: frames of one video, or
+    near-copies, count as about one, so a model is not trusted for having seen one fish many times. The
+    lowest threshold that passes is chosen; ``sequential`` instead descends from the most confident answer and stops at the first
     threshold that fails after one passed (fixed-sequence testing, as in Learn-then-Test, Angelopoulos et
     al. 2021: stricter, one early mistake ends it). Never below ``floor``. When none passes, the promise is
     not backed: the threshold is then the lowest at which the held-out share itself keeps it (or above
@@ -133,11 +164,13 @@ def choose_threshold(
     order = np.argsort(-confidence, kind="stable")
     conf, hit = confidence[order], correct[order]
     right_so_far = np.cumsum(hit)
+    group_ids = np.arange(len(conf)) if groups is None else np.asarray(groups)[order]
+    n_eff = effective_sizes(group_ids)
 
     def bound(i: int) -> float:  # the answers 0..i (conf >= conf[i]), ties included
         j = int(np.searchsorted(-conf, -conf[i], side="right")) - 1
         n, k = j + 1, int(right_so_far[j])
-        return precision_lower_bound(k, n, level) if level > 0 else k / n
+        return precision_lower_bound(k / n * n_eff[j], n_eff[j], level) if level > 0 else k / n
 
     chosen = None
     for i in range(len(conf)):
@@ -152,23 +185,27 @@ def choose_threshold(
             break
     backed = chosen is not None
     if not backed and level > 0:  # too few held-out photos for the margin: the plain share, said so
-        plain = choose_threshold(confidence, correct, precision, 0.0, floor, sequential=sequential)
+        plain = choose_threshold(confidence, correct, precision, 0.0, floor, sequential=sequential, groups=groups)
         chosen = plain.threshold if plain.backed else None
     if chosen is None:
         chosen = float(min(1.0, conf[0] + 1e-6)) if len(conf) and conf[0] >= floor else floor
     threshold = math.ceil(max(floor, chosen) * 1e6) / 1e6
     accepted = confidence >= threshold
     n, k = int(accepted.sum()), int(correct[accepted].sum())
+    eff = float(n_eff[n - 1]) if n else 0.0  # the accepted answers are the n most confident
+    share = k / n if n else 0.0
+    final_bound = precision_lower_bound(share * eff, eff, level) if level > 0 else share
     return Promise(
         threshold=threshold,
         precision=precision,
         level=level,
         backed=backed,
         photos=len(confidence),
+        groups=len(set(group_ids.tolist())),
         right=int(correct.sum()),
         confident=n,
         confident_right=k,
-        bound=round(precision_lower_bound(k, n, level) if level > 0 else (k / n if n else 0.0), 4),
+        bound=round(final_bound, 4),
         method=method,
         curve=confidence_curve(confidence, correct),
     )
@@ -193,10 +230,8 @@ class SetRule:
 
     @classmethod
     def from_card(cls, entry: dict | None) -> SetRule | None:
-        if not entry:
-            return None
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in entry.items() if k in known})
+        """The card's set rule; None when there is none, or when it is incomplete (a card edited by hand)."""
+        return _from_entry(cls, entry)
 
     def members(self, probs: np.ndarray) -> np.ndarray:
         """Indices of the set, most probable first."""

@@ -59,6 +59,10 @@ def preprocessing(card: ModelCard) -> dict:
         "std": card.std,
         "temperature": card.temperature,
         "threshold": card.threshold,
+        # What the threshold promises (share of confident answers right) and the prediction sets' rule: a set
+        # holds every species with probability >= 1 - quantile (and the top one), `coverage` of the time.
+        "promise": {k: card.promise[k] for k in ("precision", "level", "backed", "photos") if k in card.promise},
+        "prediction_sets": {k: card.prediction_sets[k] for k in ("coverage", "quantile") if k in card.prediction_sets},
         "classes": card.classes,
     }
 

@@ -48,6 +48,9 @@ class HeldOut:
     logits: torch.Tensor  # (n, classes), float32
     targets: torch.Tensor  # (n,), long
     kinds: list[str]  # VALIDATION or OUT_OF_FOLD, per row
+    # The group (track, video, near-copies) of each row: photos of one group count as one in the margin.
+    # None: every row its own group (held-out predictions saved before groups were kept).
+    groups: np.ndarray | None = None
     folds_done: int = 0
     folds_planned: int = 0
     seconds: float = 0.0
@@ -59,15 +62,17 @@ class HeldOut:
         return sum(k == kind for k in self.kinds)
 
     def save(self, path: str | os.PathLike) -> None:
+        groups = np.arange(len(self)) if self.groups is None else np.asarray(self.groups)
         np.savez_compressed(
             path, logits=self.logits.numpy().astype(np.float32), targets=self.targets.numpy().astype(np.int64),
-            kinds=np.array(self.kinds, dtype="U16"),
+            kinds=np.array(self.kinds, dtype="U16"), groups=groups.astype(np.int64),
         )  # fmt: skip
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> HeldOut:
         with np.load(Path(path), allow_pickle=False) as z:
-            return cls(torch.from_numpy(z["logits"]), torch.from_numpy(z["targets"]), [str(k) for k in z["kinds"]])
+            groups = z["groups"] if "groups" in z.files else None
+            return cls(torch.from_numpy(z["logits"]), torch.from_numpy(z["targets"]), [str(k) for k in z["kinds"]], groups)
 
 
 def assign_folds(targets: Sequence[int], groups: Sequence[object], folds: int, seed: int) -> np.ndarray:
@@ -126,24 +131,33 @@ def cross_fit(
     return torch.cat(logits), torch.cat(indices), done
 
 
-def held_out(run: TrainingRun, val: tuple[torch.Tensor, torch.Tensor], train_targets: Sequence[int],
-             groups: Sequence[object], fit_fold: FoldFit | None) -> HeldOut:  # fmt: skip
+def held_out(
+    run: TrainingRun,
+    val: tuple[torch.Tensor, torch.Tensor],
+    val_groups: Sequence[int],
+    train_targets: Sequence[int],
+    train_groups: Sequence[int],
+    fit_fold: FoldFit | None,
+) -> HeldOut:
     """The final model's validation logits plus out-of-fold logits over the training photos where the strategy can refit."""
     val_logits, val_targets = val
     parts, targets, kinds = [val_logits.float()], [val_targets.long()], [VALIDATION] * len(val_targets)
+    groups = [np.asarray(val_groups, dtype=np.int64).reshape(-1)]
     started = time.monotonic()
     done, folds = 0, run.train_cfg.held_out_folds if fit_fold is not None else 0
     if folds and len(train_targets) >= 2 * folds and not run.stop_requested:  # a stopped run keeps validation alone
         budget = run.train_cfg.budget * HELD_OUT_SHARE
-        logits, idx, done = cross_fit(run, train_targets, groups, fit_fold, budget, folds)
+        logits, idx, done = cross_fit(run, train_targets, train_groups, fit_fold, budget, folds)
         if done:
             parts.append(logits)
             targets.append(torch.as_tensor(np.asarray(train_targets)[idx.numpy()], dtype=torch.long))
             kinds += [OUT_OF_FOLD] * len(idx)
+            groups.append(np.asarray(train_groups, dtype=np.int64)[idx.numpy()])
     n_classes = max((p.shape[1] for p in parts if p.ndim == 2 and p.shape[0]), default=0)
     parts = [p for p in parts if p.shape[0]]
     logits = torch.cat(parts) if parts else torch.zeros(0, n_classes)
-    return HeldOut(logits, torch.cat(targets), kinds, done, folds, round(time.monotonic() - started, 2))
+    return HeldOut(logits, torch.cat(targets), kinds, np.concatenate(groups), done, folds,
+                   round(time.monotonic() - started, 2))  # fmt: skip
 
 
 def settle(card: ModelCard, held: HeldOut, calibrate: bool = True) -> None:
@@ -162,7 +176,8 @@ def settle(card: ModelCard, held: HeldOut, calibrate: bool = True) -> None:
     probs = calibrated_probabilities(held.logits, card.temperature).numpy()
     targets = held.targets.numpy()
     where = f"{held.count(VALIDATION)} validation + {held.count(OUT_OF_FOLD)} out-of-fold predictions"
-    promise = choose_threshold(probs.max(1), probs.argmax(1) == targets, method=f"Clopper-Pearson margin on {where}")
+    method = f"Clopper-Pearson margin on {where}, photos of one group counted as one"
+    promise = choose_threshold(probs.max(1), probs.argmax(1) == targets, method=method, groups=held.groups)
     card.threshold = promise.threshold
     card.promise = {**promise.card_entry(), "validation": held.count(VALIDATION), "out_of_fold": held.count(OUT_OF_FOLD),
                     "folds": held.folds_done, "folds_planned": held.folds_planned, "seconds": held.seconds}  # fmt: skip

@@ -97,6 +97,7 @@ def prepare_data(
         test=[] if split.test_root else samples(split.test),
         sha={str(result.root / item.path): item.sha256 for item in result.items},
         train_groups=[group_of[path] for path in split.train],
+        val_groups=[group_of[path] for path in split.val],
     )
     return result, split, data
 
@@ -107,7 +108,8 @@ def calibrate(fitted: Fitted, card: ModelCard, data: TrainingData, run: Training
     Sets the card's temperature, confidence threshold with its promise, and prediction-set rule (settle);
     returns the held-out logits, which are saved with the model.
     """
-    held = held_out(run, fitted.val_logits(), [t for _, t in data.train], data.train_groups, fitted.fold_fit)
+    targets = [t for _, t in data.train]
+    held = held_out(run, fitted.val_logits(), data.val_groups, targets, data.train_groups, fitted.fold_fit)
     settle(card, held, run.train_cfg.calibrate)
     return held
 

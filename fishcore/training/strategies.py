@@ -45,8 +45,10 @@ class TrainingData:
     val: Samples
     test: Samples  # empty when the test photos come from a separate folder (evaluated from files)
     sha: dict[str, str]
-    # Group of each training photo (track, video, near-copies): out-of-fold refits keep a group in one fold.
-    train_groups: list[object] = field(default_factory=list)
+    # Group of each training and validation photo (track, video, near-copies): out-of-fold refits keep a group
+    # in one fold, and the confidence threshold's margin counts a group's photos as one.
+    train_groups: list[int] = field(default_factory=list)
+    val_groups: list[int] = field(default_factory=list)
 
 
 @dataclass
