@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from fishcore.errors import FishcoreError
-from fishcore.inference.openset import LOW_CONFIDENCE, NOT_A_FISH, REASON_WORDS, UNCERTAIN
+from fishcore.inference.openset import CONFIDENT, LOW_CONFIDENCE, NOT_A_FISH, REASON_WORDS, UNCERTAIN
 from fishcore.store.catchlog import Answer, model_checksum
 from fishcore.store.model_files import CARD_FILE
 from fishcore.store.samples import sample_photos
@@ -247,6 +247,14 @@ if len(results) > 1:
     )
     st.download_button(tr("Download as CSV"), table.to_csv(index=False), "predictions.csv", "text/csv")
 
+if predictor.promise is not None and predictor.promise.backed and any(p and p.verdict == CONFIDENT for _, _, p, _ in results):
+    st.caption(
+        tr(
+            "Confident answers of this model were right at least {precision} of the time on photos it never trained on.",
+            precision=pct(predictor.promise.precision),
+        ),
+        help=promise_caption(predictor.card, threshold),
+    )
 for n, (name, data, p, err) in enumerate(results):
     st.divider()
     if err:

@@ -109,6 +109,7 @@ def test_predict_names_uploaded_and_camera_photos():
     # The slider starts at the model's own threshold and says what it promises, from its held-out photos.
     assert at.slider(key="pred_threshold").value == read_card(bundled_model_dir()).threshold
     assert any("Chosen for this model: at least 95% of its confident answers are right" in c.value for c in at.caption)
+    assert any(c.value.startswith("Confident answers of this model were right at least 95%") for c in at.caption)
     # Raising the threshold re-judges the same predictions: now every photo is "not sure", one of a few species.
     at.slider(key="pred_threshold").set_value(1.0).run()
     assert not at.exception and not at.success
