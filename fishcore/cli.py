@@ -578,7 +578,9 @@ def cmd_log(args: argparse.Namespace) -> int:
             print(json.dumps(row, ensure_ascii=False))
             continue
         word = {None: "no word yet", "right": "right", "not_fish": "not a fish"}.get(e.word, f"wrong: {e.true_species}")
-        print(f"{e.id[:8]}  {e.created_at:%Y-%m-%d %H:%M}  {e.label} {e.confidence:.0%} {e.verdict}  x{e.count}  "
+        unsure = e.verdict != "confident" and len(e.candidates) > 1 and e.set_coverage is not None
+        one_of = f" (one of: {', '.join(s for s, _ in e.candidates)}, {e.set_coverage:.0%})" if unsure else ""
+        print(f"{e.id[:8]}  {e.created_at:%Y-%m-%d %H:%M}  {e.label} {e.confidence:.0%} {e.verdict}{one_of}  x{e.count}  "
               f"{e.place or '-'}  {e.model_name}  [{word}]")  # fmt: skip
     if not args.json:
         print(f"{len(items)} entries ({log.describe()}{f'; {log.pending()} waiting in the spool' if log.pending() else ''})")

@@ -217,3 +217,27 @@ def test_refitting_a_saved_model_chooses_its_threshold_from_validation(f4k_model
     p = Promise.from_card(again.promise)
     assert p.photos == len(card.split["val"]) and HeldOut.load(copy / HELDOUT_FILE).count(VALIDATION) == p.photos
     assert again.prediction_sets["photos"] == p.photos and again.threshold == p.threshold
+
+
+@pytest.mark.slow
+def test_predict_log_keeps_the_set_and_log_list_and_export_show_it(f4k_model, tmp_path, monkeypatch, capsys):
+    from fishcore.cli import main
+    from fishcore.store.catchlog import CatchLog
+
+    monkeypatch.setenv("FISHCORE_CATCHLOG_DIR", str(tmp_path / "log"))
+    root = read_card(f4k_model.model_dir).test_root
+    photos = [str(root / r["file"]) for r in f4k_model.test_report.rows[:3]]
+    assert main(["predict", str(f4k_model.model_dir), *photos, "--threshold", "1.0", "--log", "--place", "Muara Angke"]) == 0
+    entries = CatchLog().entries()
+    assert len(entries) == 3 and all(e.threshold == 1.0 and e.set_coverage == 0.9 and e.candidates for e in entries)
+    assert all(e.candidates[0][0] == e.label and e.verdict != CONFIDENT for e in entries)
+    capsys.readouterr()
+    assert main(["log", "list"]) == 0
+    listed = capsys.readouterr().out
+    several = [e for e in entries if len(e.candidates) > 1]
+    assert all(f"one of: {', '.join(s for s, _ in e.candidates)}, 90%" in listed for e in several)
+    assert main(["log", "export", "--out", str(tmp_path / "log.csv")]) == 0
+    header = (tmp_path / "log.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[-3:] == ["candidates", "set_coverage", "threshold"]
+    assert main(["log", "confirm", entries[0].id[:8], "right"]) == 0
+    assert CatchLog().get(entries[0].id).word == "right"
