@@ -136,6 +136,28 @@ def test_folds_keep_a_group_together_and_spread_each_class():
         assert sizes.min() >= 3 and sizes.max() <= 9
 
 
+def test_a_failing_refit_keeps_the_folds_done_and_a_stop_still_stops():
+    from fishcore.events import StopRequested
+    from fishcore.training.heldout import cross_fit
+    from fishcore.training.run import TrainingRun
+
+    targets, groups = [0, 1] * 10, list(range(20))
+    calls = []
+
+    def fit_fold(rest, held, sub):
+        calls.append(len(held))
+        if len(calls) == 2:
+            raise ValueError("a broken refit")
+        return torch.zeros(len(held), 2)
+
+    logits, idx, done = cross_fit(TrainingRun(), targets, groups, fit_fold, budget=60, folds=5)
+    assert done == 1 and len(calls) == 2 and logits.shape == (calls[0], 2) and len(idx) == calls[0]
+    run = TrainingRun()
+    run.request_stop()
+    with pytest.raises(StopRequested):
+        cross_fit(run, targets, groups, fit_fold, budget=60, folds=5)
+
+
 def test_held_out_predictions_round_trip(tmp_path):
     held = HeldOut(torch.randn(4, 3), torch.tensor([0, 1, 2, 1]), [VALIDATION, VALIDATION, OUT_OF_FOLD, OUT_OF_FOLD])
     held.save(tmp_path / "h.npz")

@@ -12,6 +12,7 @@ Full mode (the whole network every step) is too costly to refit: there only vali
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fishcore.events import Phase
+from fishcore.events import Phase, StopRequested
 from fishcore.inference.calibration import (
     THRESHOLD_FLOOR,
     calibrated_probabilities,
@@ -31,6 +32,8 @@ from fishcore.inference.calibration import (
 )
 from fishcore.store.model_files import ModelCard
 from fishcore.training.run import TimeLimit, TrainingRun
+
+log = logging.getLogger(__name__)
 
 HELD_OUT_SHARE = 0.5  # of TrainConfig.budget: the most the folds may take together
 MIN_FOLD_SECONDS = 10.0
@@ -122,7 +125,14 @@ def cross_fit(
             break
         run.progress(Phase.CALIBRATING, f, folds)
         sub = run.derive(limit=TimeLimit(max(MIN_FOLD_SECONDS, left / (folds - f))), quiet=True)
-        logits.append(fit_fold(rest, held, sub).float())
+        try:
+            fold_logits = fit_fold(rest, held, sub).float()
+        except StopRequested:
+            raise
+        except Exception as exc:  # a refit that fails costs its held-out rows, never the trained model
+            log.warning("out-of-fold refit %d of %d failed (%s); the folds done so far are kept", f + 1, folds, exc)
+            break
+        logits.append(fold_logits)
         indices.append(torch.as_tensor(held))
         done += 1
     run.progress(Phase.CALIBRATING, folds, folds)

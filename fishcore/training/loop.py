@@ -236,7 +236,10 @@ def fit(
     # channels_last runs MobileNet/ResNet convolutions about 1.7x faster on CPU (measured, batch 16-32).
     model.to(device, memory_format=torch.channels_last)
     # num_workers=0: worker processes can hang or fork badly inside a server process (Streamlit).
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=0, generator=run.generator)
+    # A last batch of one photo cannot train BatchNorm layers (no spread to normalise by): it is left out.
+    lone_last = len(train_set) > cfg.batch_size and len(train_set) % cfg.batch_size == 1
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=0, generator=run.generator,
+                        drop_last=lone_last)  # fmt: skip
     val_loader = DataLoader(val_set, batch_size=64, num_workers=0) if val_set is not None and len(val_set) else None
     optimizer, scheduler = make_optimizer(model, cfg)
     weight = class_weights.to(device) if cfg.class_weights and class_weights is not None else None
