@@ -94,6 +94,10 @@ with st.expander(tr("Settings"), icon=":material/tune:"):
             species=", ".join(species_name(predictor, c) for c in predictor.classes),
         )
     )
+    # A model's own threshold whenever the active model changes (a moved slider stays for the same model).
+    if st.session_state.get("pred_threshold_of") != predictor.card.weights_sha256:
+        st.session_state["pred_threshold_of"] = predictor.card.weights_sha256
+        st.session_state.pop("pred_threshold", None)
     threshold = st.slider(
         tr('Say "not sure" below this confidence'),
         0.0,
