@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from fishcore.errors import FishcoreError
+from fishcore.inference.calibration import Promise
 from fishcore.store.catchlog.queue import field_test_set
 from fishcore.store.export import export_onnx, import_model_zip
 from fishcore.store.model_files import bundled_model_dir, delete_model, family_of, model_archive
@@ -148,6 +149,15 @@ for family, members in families.items():
                             c_total=score.confident,
                         )
                     )
+                    promise = Promise.from_card(card.promise)
+                    if promise is not None and score.breaks_promise(promise.precision):
+                        st.warning(
+                            tr(
+                                "On your photos this version's confident answers are right less often than the "
+                                "{precision} it promises: teach it your confirmed photos (Catch log) and retrain.",
+                                precision=pct(promise.precision),
+                            )
+                        )
                 field = card.dataset.get("field_photos")
                 if field:
                     st.caption(tr("Learned from {n} field photos of the catch log.", n=field["count"]))

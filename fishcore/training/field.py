@@ -91,6 +91,14 @@ class FieldScore:
     def accuracy(self) -> float | None:
         return self.right / self.total if self.total else None
 
+    def breaks_promise(self, precision: float, level: float = 0.9) -> bool:
+        """True when the confident answers on these photos are clearly less often right than promised: even
+        the upper bound of their share (Clopper-Pearson, ``level``) is under ``precision``."""
+        from fishcore.inference.calibration import precision_lower_bound
+
+        wrong = self.confident - self.confident_right
+        return self.confident > 0 and 1.0 - precision_lower_bound(wrong, self.confident, level) < precision
+
 
 def field_score(model_dir: str | os.PathLike, log: CatchLog, entries: list[Entry] | None = None) -> FieldScore:
     """How right a model version is on the users' own confirmed photos that no version was taught with."""
