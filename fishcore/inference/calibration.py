@@ -102,8 +102,13 @@ class Promise:
     # (threshold, confident, confident right) on the held-out photos at every 0.01: what the slider says
     curve: list[list[float]] = field(default_factory=list)
 
+    @property
+    def coverage(self) -> float:
+        """Share of the held-out answers that are confident at the threshold (selective classification's coverage)."""
+        return self.confident / self.photos if self.photos else 0.0
+
     def card_entry(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "coverage": round(self.coverage, 4)}
 
     @classmethod
     def from_card(cls, entry: dict | None) -> Promise | None:
