@@ -123,6 +123,14 @@ class Job:
         if not pid:
             # Not started yet: give the launcher a few seconds to record the pid.
             return time.time() - (self.dir / "spec.json").stat().st_mtime < 30
+        # One glance is not enough to declare a worker dead (a full CI run once saw a just-launched worker
+        # refused for a moment, and a second job started beside it): look again a fifth of a second later.
+        if self._is_worker(pid):
+            return True
+        time.sleep(0.2)
+        return self._is_worker(pid)
+
+    def _is_worker(self, pid: int) -> bool:
         try:
             proc = psutil.Process(pid)
             if proc.status() == psutil.STATUS_ZOMBIE:
