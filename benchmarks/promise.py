@@ -53,6 +53,7 @@ class Scored:
     familiar: np.ndarray  # bool per test photo: passes the open-set check (else never confident)
     test_groups: list[str]  # the track or video of each test photo
     fold_seconds: float  # of the out-of-fold refits
+    precision: str  # of the training steps (bf16 where the processor has it, else fp32)
 
 
 def _train_and_score(root: Path, bench_set: BenchSet, seed: int, work: Path, log, mode: str = "auto") -> Scored:
@@ -85,6 +86,7 @@ def _train_and_score(root: Path, bench_set: BenchSet, seed: int, work: Path, log
         np.arange(len(held)) if held.groups is None else held.groups,
         scores.logits.numpy(), np.array([card.classes.index(label) for _, label in files]), familiar,
         [group.search(Path(p).name).group(1) for p, _ in files], float(card.promise.get("seconds") or 0.0),
+        card.training.precision,
     )  # fmt: skip
 
 
@@ -269,11 +271,11 @@ def run_promise(
             rows = [_sets(m, source, kind, confident_of[(s.name, i)]) for i, m in enumerate(models[s.name])]
             cells += [_mean(r[k] for r in rows) for k in ("coverage", "coverage_unsure", "size", "size_unsure")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "| model | recipe | held-out photos (validation + out-of-fold) | test photos | test accuracy | training s "
-              "| out-of-fold refits s |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += ["", "| model | recipe | training precision | held-out photos (validation + out-of-fold) | test photos "
+              "| test accuracy | training s | out-of-fold refits s |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for s in chosen:
         for m in models[s.name]:
             acc = float((m.test_logits.argmax(1) == m.test_targets).mean())
-            lines.append(f"| {m.name} | {m.recipe} | {int(m.held_val.sum())} + {int((~m.held_val).sum())} | "
+            lines.append(f"| {m.name} | {m.recipe} | {m.precision} | {int(m.held_val.sum())} + {int((~m.held_val).sum())} | "
                          f"{len(m.test_targets)} | {acc:.3f} | {m.seconds:.0f} | {m.fold_seconds:.0f} |")  # fmt: skip
     return "\n".join(lines)

@@ -142,7 +142,7 @@ def test_promise_bench_compares_the_ways_and_the_sets(tmp_path):
         assert re.fullmatch(r"[01]\.\d{3} \(\d+/\d+\)", precision) and re.fullmatch(r"[01]\.\d{3} \(\d+/\d+\)", kept)
         assert float(thresholds.split(" (")[0]) >= 0.6
     assert "| 1 - p(true), held-out: what the product uses |" in table and "Confident mistakes" in table
-    assert re.search(r"\| f4k-0 \| instant \| \d+ \+ \d+ \| \d+ \|", table)
+    assert re.search(r"\| f4k-0 \| instant \| (bf16|fp32) \| \d+ \+ \d+ \| \d+ \|", table)
     # The models are kept in `work`: a second run reuses them.
     assert run_promise(str(SHARED_DATA), sets=sets, work=str(tmp_path), log=lambda m: None, mode="instant") == table
 
