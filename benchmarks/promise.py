@@ -114,12 +114,13 @@ WAYS = (
     ("held-out (validation + out-of-fold), no margin", "all", 0.0, False, False),
     ("held-out + margin (90 %), each photo counted", "all", 0.9, False, False),
     ("held-out + margin (90 %), each photo counted, descending to the first failure", "all", 0.9, True, False),
+    ("held-out, each track or video weighted equally, no margin", "all", "weighted", False, True),
     ("held-out + margin (90 %), a track or video counted as one: what training does", "all", 0.9, False, True),
 )
 PRODUCT = WAYS[-1]
 
 
-def _threshold_row(m: Scored, source: str, level: float | None, sequential: bool, grouped: bool) -> dict:
+def _threshold_row(m: Scored, source: str, level: float | str | None, sequential: bool, grouped: bool) -> dict:
     from fishcore.inference.calibration import choose_threshold
 
     rows = m.held_val if source == "val" else np.ones(len(m.held_targets), bool)
@@ -128,6 +129,9 @@ def _threshold_row(m: Scored, source: str, level: float | None, sequential: bool
     backed = None
     if level is None:
         threshold = 0.6
+    elif level == "weighted":
+        p = _softmax(logits, t)
+        threshold = _weighted_threshold(p.max(1), p.argmax(1) == targets, m.held_groups[rows])
     else:
         p = _softmax(logits, t)
         groups = m.held_groups[rows] if grouped else None
@@ -146,6 +150,20 @@ def _threshold_row(m: Scored, source: str, level: float | None, sequential: bool
         "wrong_groups": sorted({g for g, c, r in zip(m.test_groups, confident, right, strict=True) if c and not r}),
         "wrong": int((confident & ~right).sum()),
     }
+
+
+def _weighted_threshold(conf: np.ndarray, right: np.ndarray, groups: np.ndarray, floor: float = 0.6) -> float:
+    """The lowest threshold at which the confident answers' share, each group's answers weighing 1 in all, is 95 %."""
+    order = np.argsort(-conf, kind="stable")
+    chosen = None
+    for i in range(len(order)):
+        if conf[order[i]] < floor:
+            break
+        _, where, sizes = np.unique(groups[order[: i + 1]], return_inverse=True, return_counts=True)
+        weights = 1.0 / sizes[where]
+        if (weights * right[order[: i + 1]]).sum() / weights.sum() >= PROMISE:
+            chosen = float(conf[order[i]])
+    return chosen if chosen is not None else 1.0
 
 
 def _aps_scores(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
