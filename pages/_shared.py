@@ -244,7 +244,8 @@ def promise_caption(card: ModelCard, threshold: float | None = None) -> str:
                 precision=pct(p.precision), level=pct(p.level), share=share,
             )  # fmt: skip
         return tr(
-            "Too few photos to promise {precision} of confident answers right: {share}. Add photos and retrain.",
+            "The photos it never trained on are too few, or too alike (frames of a few videos), to promise "
+            "{precision} of confident answers right: {share}. Add photos of more fish and retrain.",
             precision=pct(p.precision), share=share,
         )  # fmt: skip
     return tr("At {threshold}: {share}.", threshold=pct(threshold), share=share)

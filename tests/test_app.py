@@ -1,5 +1,6 @@
 """Every page through streamlit.testing.v1.AppTest, with the real bundled model and real photos."""
 
+import json
 import time
 
 import pytest
@@ -61,10 +62,20 @@ def test_home_shows_the_bundled_model_card():
     assert any(m.label == "Test macro-F1" for m in at.metric)
 
 
-def test_models_page_says_what_each_models_confident_promises():
+def test_models_page_says_what_each_models_confident_promises(tmp_path):
+    import shutil
+
+    # A copy of the bundled model whose held-out photos could not back the promise (as on video frames).
+    copy = tmp_path / "models" / "frames"
+    shutil.copytree(bundled_model_dir(), copy)
+    card = json.loads((copy / "card.json").read_text())
+    card["promise"]["backed"] = False
+    (copy / "card.json").write_text(json.dumps(card))
     at = page("pages/models_page.py")
     assert not at.exception
-    assert any("Chosen for this model: at least 95% of its confident answers are right" in c.value for c in at.caption)
+    captions = [c.value for c in at.caption]
+    assert any("Chosen for this model: at least 95% of its confident answers are right" in c for c in captions)
+    assert any(c.startswith("The photos it never trained on are too few, or too alike") for c in captions)
 
 
 def test_data_page_without_a_dataset_says_what_to_do(monkeypatch, tmp_path):
