@@ -91,10 +91,12 @@ def _train_and_score(root: Path, bench_set: BenchSet, seed: int, work: Path, log
 
 
 def _softmax(logits: np.ndarray, t: float) -> np.ndarray:
-    z = logits / t
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
+    """The product's calibrated probabilities (fishcore.inference.calibration), for numpy logits."""
+    import torch
+
+    from fishcore.inference.calibration import calibrated_probabilities
+
+    return calibrated_probabilities(torch.as_tensor(logits), t).numpy()
 
 
 def _temperature(logits: np.ndarray, targets: np.ndarray) -> float:

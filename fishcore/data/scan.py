@@ -435,6 +435,8 @@ class Split:
     test: tuple[str, ...]
     groups: int = 0  # how many near-duplicate groups the images formed
     test_root: str | None = None  # set when the test images come from a separate folder
+    # The group of each photo of the dataset (path -> id): training uses it, the card does not keep it.
+    group_of: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         return {
@@ -550,6 +552,7 @@ def split_dataset(result: DatasetScan, cfg: DataConfig, test_scan: DatasetScan |
         test=tuple(test),
         groups=len(members),
         test_root=str(test_scan.root) if test_scan is not None else None,
+        group_of={item.path: g for item, g in zip(result.items, groups, strict=True)},
     )
 
 

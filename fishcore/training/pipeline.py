@@ -19,7 +19,7 @@ import numpy as np
 
 from fishcore.config import DataConfig, to_dict
 from fishcore.data.augment import IMAGENET_MEAN, IMAGENET_STD
-from fishcore.data.scan import DatasetScan, Split, group_items, require_classes, resolve, scan, split_dataset
+from fishcore.data.scan import DatasetScan, Split, require_classes, resolve, scan, split_dataset
 from fishcore.errors import DatasetError
 from fishcore.events import EventName, Phase, StopReason, StopRequested, TrainEvent
 from fishcore.inference.calibration import calibrated_probabilities
@@ -87,8 +87,6 @@ def prepare_data(
     def samples(paths: Sequence[str]) -> list[tuple[str, int]]:
         return [(str(path), classes.index(label)) for path, label in resolve(result.root, paths)]
 
-    group_of = dict(zip((item.path for item in result.items), group_items(result.items, data_cfg), strict=True))
-
     data = TrainingData(
         classes=classes,
         train=samples(split.train),
@@ -96,8 +94,8 @@ def prepare_data(
         # Test photos from the dataset itself get cached features too; a separate test folder is read from files.
         test=[] if split.test_root else samples(split.test),
         sha={str(result.root / item.path): item.sha256 for item in result.items},
-        train_groups=[group_of[path] for path in split.train],
-        val_groups=[group_of[path] for path in split.val],
+        train_groups=[split.group_of[path] for path in split.train],
+        val_groups=[split.group_of[path] for path in split.val],
     )
     return result, split, data
 
