@@ -62,7 +62,8 @@ GRID = (
 def train_step(spec: str) -> dict:
     """One `train` run of the accuracy grid (spec: JSON of data, split seed, configs, out and cache folders)."""
     spec = json.loads(spec)
-    from fishcore.config import DataConfig, ModelConfig, TrainConfig
+    from fishcore.config import DataConfig, TrainConfig
+    from fishcore.models.config import ModelConfig
     from fishcore.training.pipeline import train_folder
     from fishcore.training.run import RunOptions, TrainingRun
 

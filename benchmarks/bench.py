@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import measured_on, run_step
-from fishcore.config import DataConfig, ModelConfig, TrainConfig
+from fishcore.config import DataConfig, TrainConfig
+from fishcore.models.config import ModelConfig
 
 
 def train_step(data: str, out: str, cache: str, mode: str, epochs: str, cap: str, precision: str) -> dict:
@@ -101,7 +102,7 @@ def logreg_step(data: str, data_cfg: DataConfig | None = None) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     from fishcore.data.augment import build_transforms
-    from fishcore.data.scan import load_image
+    from fishcore.data.images import load_image
     from fishcore.inference.engine import Engine
     from fishcore.models.net import build_model
 
@@ -126,7 +127,7 @@ def knn_step(data: str) -> dict:
     """The older fish-type papers' method: colour histograms in HSV and nearest neighbours."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    from fishcore.data.scan import load_image
+    from fishcore.data.images import load_image
     from fishcore.training.compare import hsv_histogram
 
     def hist(path):

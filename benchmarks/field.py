@@ -37,8 +37,9 @@ DISTANCE_MARGIN = 1.25  # the verdicts' rule (fishcore.inference.openset)
 
 def _features(root: Path, bench_set: BenchSet, seed: int, cache: Path):
     """The honest split of one set and the pooled instant-mode features of every photo in it (cached)."""
-    from fishcore.config import DataConfig, ModelConfig
+    from fishcore.config import DataConfig
     from fishcore.models.backbones import get_backbone
+    from fishcore.models.config import ModelConfig
     from fishcore.models.net import build_model
     from fishcore.training.features import FeatureStore
     from fishcore.training.pipeline import prepare_data

@@ -52,7 +52,7 @@ class _Features:
     def _image(self, path: str, letterbox: bool):
         from PIL import ImageOps
 
-        from fishcore.data.scan import load_image_file
+        from fishcore.data.images import load_image_file
         from fishcore.models.imagenet import IMAGENET_MEAN
 
         image = load_image_file(path, min_size=self.size)

@@ -57,9 +57,10 @@ class Scored:
 
 
 def _train_and_score(root: Path, bench_set: BenchSet, seed: int, work: Path, log, mode: str = "auto") -> Scored:
-    from fishcore.config import DataConfig, ModelConfig, TrainConfig
-    from fishcore.data.scan import resolve
+    from fishcore.config import DataConfig, TrainConfig
+    from fishcore.data.split import resolve
     from fishcore.inference.predict import Predictor
+    from fishcore.models.config import ModelConfig
     from fishcore.store.model_files import HELDOUT_FILE, read_card
     from fishcore.training.heldout import VALIDATION, HeldOut
     from fishcore.training.pipeline import train_folder

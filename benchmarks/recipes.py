@@ -101,7 +101,7 @@ def _flip_scores(fitted, data) -> dict[str, float]:
     from sklearn.metrics import f1_score
 
     from fishcore.data.augment import build_transforms
-    from fishcore.data.scan import load_image_file
+    from fishcore.data.images import load_image_file
 
     model, size = fitted.model.eval(), fitted.model_cfg.image_size
     transform = build_transforms(None, False, size)
@@ -156,7 +156,8 @@ def run_recipes(
     log=print,
 ) -> str:
     """Every variant on every split of every set present; returns the Markdown table (means over splits)."""
-    from fishcore.config import DataConfig, ModelConfig, TrainConfig
+    from fishcore.config import DataConfig, TrainConfig
+    from fishcore.models.config import ModelConfig
     from fishcore.settings import Paths
     from fishcore.training.pipeline import prepare_data
     from fishcore.training.strategies import AUTO_FREEZE_POINTS, AUTO_MAX_EPOCHS

@@ -17,11 +17,12 @@ import threading
 import time
 from pathlib import Path
 
-from fishcore.config import ModelConfig, TrainConfig
+from fishcore.config import TrainConfig
 from fishcore.inference.predict import Predictor
+from fishcore.models.config import ModelConfig
 from fishcore.runtime import cpu_name
-from fishcore.store.catchlog import Answer, CatchLog, model_checksum
-from fishcore.store.model_files import CARD_FILE, bundled_model_dir
+from fishcore.store.catchlog import CatchLog
+from fishcore.store.model_files import bundled_model_dir, model_checksum
 from fishcore.training.jobs import JobSpec, start_job
 
 SESSIONS = 8
@@ -36,7 +37,7 @@ def _round(predictor: Predictor, photos: list[Path], log: CatchLog | None = None
     """8 sessions at once; with ``log``, each answer is also recorded (its seconds appended to ``logging``)."""
     latencies: list[float] = []
     lock = threading.Lock()
-    checksum = model_checksum(bundled_model_dir() / CARD_FILE)
+    checksum = model_checksum(bundled_model_dir())
 
     def session(k: int) -> None:
         mine = photos[k * PHOTOS_PER_SESSION : (k + 1) * PHOTOS_PER_SESSION]
@@ -45,8 +46,7 @@ def _round(predictor: Predictor, photos: list[Path], log: CatchLog | None = None
             [p] = predictor.predict([photo], top_k=3)
             if log is not None:
                 logged = time.perf_counter()
-                answer = Answer(p.label, p.confidence, p.verdict, p.reason, list(p.top))
-                log.record(photo.read_bytes(), answer, bundled_model_dir().name, checksum, session=f"session {k}")
+                log.record(photo.read_bytes(), predictor.answer(p), bundled_model_dir().name, checksum, session=f"session {k}")
                 with lock:
                     logging.append(time.perf_counter() - logged)
             with lock:

@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 
 from benchmarks.accuracy import SETS, BenchSet
-from fishcore.config import DataConfig, ModelConfig, TrainConfig
+from fishcore.config import DataConfig, TrainConfig
 from fishcore.data.scan import scan
 from fishcore.inference.openset import CONFIDENT, KNOWN, LOW_CONFIDENCE, NOT_A_FISH
 from fishcore.inference.predict import Predictor
+from fishcore.models.config import ModelConfig
 from fishcore.runtime import cpu_name
 
 NONFISH = "nonfish"
@@ -68,7 +69,7 @@ def run_verdicts(
     root: str, sets: tuple[BenchSet, ...] = SETS, mode: str = "auto", per_set: int = 300, log=print, bundled: bool = False
 ) -> str:
     """Train a model per present set (or, ``bundled``, take the bundled model) and return the table of verdict rates."""
-    from fishcore.data.scan import resolve
+    from fishcore.data.split import resolve
     from fishcore.store.model_files import bundled_model_dir, read_card
     from fishcore.training.pipeline import train_folder
     from fishcore.training.run import RunOptions, TrainingRun

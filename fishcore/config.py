@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fishcore.errors import ConfigError
-from fishcore.models.backbones import BACKBONES
 
 T = TypeVar("T")
 
@@ -24,6 +23,78 @@ LR_SCHEDULES = ("constant", "plateau")
 HEADS = ("residual", "linear")
 # What `evaluate --split` can score: every photo of a folder, or one of the splits saved with a model.
 SPLITS = ("all", "train", "val", "test")
+
+
+# --- one setting: its meaning, limits and choices, for the check, the CLI flag and the Train page ----------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one setting of a config may be and what it means: the config checks values against it, the CLI's
+    `train` flags and the Train page's advanced widgets are generated from it (as Hugging Face keeps a field's
+    help in its metadata)."""
+
+    help: str
+    kind: type = float  # int, float, bool or str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple[str, ...] = ()
+    optional: bool = False  # None is allowed (and means what `help` says)
+    label: str = ""  # the Train page's label; "" keeps it off the page
+    step: float | None = None  # the Train page's step
+    off_flag: str = ""  # a flag that turns an on-by-default setting off (--from-scratch)
+
+
+def setting(default: Any, rule: Rule) -> Any:
+    """A config field with its Rule."""
+    return field(default=default, metadata={"rule": rule})
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting as the CLI and the Train page see it: its name, its config's default and its Rule."""
+
+    name: str
+    default: Any
+    rule: Rule
+    config: type
+
+
+def settings_of(*configs: type) -> dict[str, Setting]:
+    """Every setting of these configs by name, in order; a name in two configs (seed) once, from the first."""
+    out: dict[str, Setting] = {}
+    for cls in configs:
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            if "rule" in f.metadata and f.name not in out:
+                out[f.name] = Setting(f.name, getattr(defaults, f.name), f.metadata["rule"], cls)
+    return out
+
+
+def check_setting(name: str, value: Any, rule: Rule) -> None:
+    """Raise ConfigError unless value is what rule allows."""
+    if value is None and rule.optional:
+        return
+    if rule.kind is bool:
+        check_bool(name, value)
+    elif rule.choices:
+        check_choice(name, value, rule.choices)
+    elif rule.kind is int:
+        check_int(name, value, int(rule.lo if rule.lo is not None else -(2**63)), None if rule.hi is None else int(rule.hi))
+    elif rule.kind is float:
+        check_number(name, value, -math.inf if rule.lo is None else rule.lo, math.inf if rule.hi is None else rule.hi,
+                     rule.lo_open, rule.hi_open)  # fmt: skip
+    elif not isinstance(value, str):
+        raise ConfigError(name, value, "must be text")
+
+
+def check_settings(cfg: Any) -> None:
+    """Check every field of a config that has a Rule."""
+    for f in dataclasses.fields(cfg):
+        if "rule" in f.metadata:
+            check_setting(f.name, getattr(cfg, f.name), f.metadata["rule"])
 
 
 # --- checks shared by the configs ------------------------------------------------------------
@@ -64,42 +135,39 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) ->
         raise ConfigError(name, value, f"must be one of: {', '.join(choices)}")
 
 
-def check_optional_str(name: str, value: Any) -> None:
-    if value is not None and not isinstance(value, str):
-        raise ConfigError(name, value, "must be text")
-
-
 # --- the configs -----------------------------------------------------------------------------
+
+# Two photos whose 64-bit perceptual hashes differ in at most this many bits are near-copies (flipped or
+# rotated copies, frames of one fish): the split, dataset health, the review queue and My photos all use it
+# through fishcore.data.nearcopy; DataConfig.duplicate_distance changes it for one split.
+NEAR_COPY_BITS = 6
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """How a dataset folder is read and split."""
 
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    seed: int = 0
-    # Keep near-duplicate photos (flipped/rotated copies, perceptual hash) in the same split.
-    group_near_duplicates: bool = True
-    # Max Hamming distance between 64-bit perceptual hashes that counts as "the same photo".
-    duplicate_distance: int = 6
-    # Optional regex; files whose names give the same first group stay together (e.g. video tracks).
-    group_pattern: str | None = None
-    # A separate folder used as the whole test split instead of carving one out of the data.
-    test_dir: str | None = None
-    min_side: int = 16
+    val_fraction: float = setting(0.15, Rule("share of the photos held out for validation", float, 0, 1, hi_open=True))
+    test_fraction: float = setting(0.15, Rule("share of the photos held out for the final test", float, 0, 1, hi_open=True))
+    seed: int = setting(0, Rule("seed of the split and of training", int, 0, 2**32 - 1, label="Seed"))
+    group_near_duplicates: bool = setting(True, Rule(
+        "keep near-copies on one side of the split (flipped or rotated copies, by perceptual hash)", bool,
+        off_flag="--no-group-duplicates"))  # fmt: skip
+    duplicate_distance: int = setting(NEAR_COPY_BITS, Rule(
+        "bits of 64 in which two photos' perceptual hashes may differ and still count as near-copies", int, 0, 64))
+    group_pattern: str | None = setting(None, Rule(
+        r"regex on file names; files whose names give the same first (group) stay on one side of the split, e.g. "
+        r"'fish_(\d+)_' for video tracks (default: none)", str, optional=True))  # fmt: skip
+    test_dir: str | None = setting(None, Rule(
+        "a separate folder used as the whole test split (default: one carved out of DATA)", str, optional=True))
+    min_side: int = setting(16, Rule("photos smaller than this many pixels on a side are unusable", int, 1, 4096))
 
     def __post_init__(self) -> None:
-        check_number("val_fraction", self.val_fraction, 0, 1, hi_open=True)
-        check_number("test_fraction", self.test_fraction, 0, 1, hi_open=True)
+        check_settings(self)
         if self.val_fraction + self.test_fraction >= 1:
             raise ConfigError(
                 "test_fraction", self.test_fraction, f"with val_fraction {self.val_fraction} leaves nothing to train on"
             )
-        check_int("seed", self.seed, 0, 2**32 - 1)
-        check_bool("group_near_duplicates", self.group_near_duplicates)
-        check_int("duplicate_distance", self.duplicate_distance, 0, 64)
-        check_optional_str("group_pattern", self.group_pattern)
         if self.group_pattern:
             try:
                 compiled = re.compile(self.group_pattern)
@@ -107,8 +175,6 @@ class DataConfig:
                 raise ConfigError("group_pattern", self.group_pattern, f"is not a valid regular expression ({exc})") from None
             if compiled.groups < 1:
                 raise ConfigError("group_pattern", self.group_pattern, "needs a (group) that names what belongs together")
-        check_optional_str("test_dir", self.test_dir)
-        check_int("min_side", self.min_side, 1, 4096)
 
 
 @dataclass(frozen=True)
@@ -183,139 +249,62 @@ assert {p.name for p in AUGMENT_SPEC} == {f.name for f in dataclasses.fields(Aug
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Backbone, how much of it is frozen, and the residual head."""
-
-    backbone: str = "mobilenet_v2"
-    pretrained: bool = True
-    # Index of the first trainable backbone stage; None means the backbone's default.
-    freeze_until: int | None = None
-    # False: frozen stages keep ImageNet BatchNorm statistics (eval mode). True: they adapt.
-    train_frozen_bn: bool = False
-    # "residual": the paper's extra residual block before the classifier; "linear": pooling and a linear layer.
-    head: str = "residual"
-    head_width: int = 128
-    dropout: float = 0.2
-    image_size: int = 224
-
-    def __post_init__(self) -> None:
-        check_choice("backbone", self.backbone, sorted(BACKBONES))
-        check_bool("pretrained", self.pretrained)
-        if self.freeze_until is not None:
-            stages = BACKBONES[self.backbone].num_stages
-            check_int("freeze_until", self.freeze_until, 0, stages)
-        check_bool("train_frozen_bn", self.train_frozen_bn)
-        check_choice("head", self.head, HEADS)
-        check_int("head_width", self.head_width, 1, 4096)
-        check_number("dropout", self.dropout, 0, 1, hi_open=True)
-        # Five stride-2 stages: below 32 px the last feature map would be empty.
-        check_int("image_size", self.image_size, 32, 1024)
-
-
-@dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings; defaults follow the paper (Adam, lr 3e-4, validate every 10 steps)."""
 
-    epochs: int = 3
-    batch_size: int = 32
-    lr: float = 3e-4
-    weight_decay: float = 0.0
-    # "plateau": the learning rate halves after 2 validations without a lower loss; "constant": the paper's.
-    lr_schedule: str = "constant"
-    label_smoothing: float = 0.0  # cross-entropy target smoothing (training loss only)
+    epochs: int = setting(3, Rule(
+        "epochs of the fast and full modes; automatic mode trains until the validation photos stop improving",
+        int, 1, 10_000, label="Epochs"))  # fmt: skip
+    batch_size: int = setting(32, Rule("photos per optimiser step", int, 1, 4096, label="Batch size"))
+    lr: float = setting(3e-4, Rule("Adam's learning rate", float, 0, 10, lo_open=True, label="Learning rate", step=1e-4))
+    weight_decay: float = setting(0.0, Rule("Adam's L2 penalty on the trained weights", float, 0, 1, label="Weight decay",
+                                            step=1e-4))  # fmt: skip
+    lr_schedule: str = setting("constant", Rule(
+        "plateau: halve the learning rate after 2 validations without a lower loss; constant: the paper's",
+        str, choices=LR_SCHEDULES, label="Learning-rate schedule"))  # fmt: skip
+    label_smoothing: float = setting(0.0, Rule(
+        "cross-entropy label smoothing of the training loss (0: none)", float, 0, 1, hi_open=True, label="Label smoothing",
+        step=0.05))  # fmt: skip
     # Weight each class's loss by n / (classes x n_class), so rare species count as much as common ones (instant
     # mode: a balanced logistic regression). On by default: `bench --recipes` on 3 EGU video splits raised validation
     # macro-F1 from 0.489 to 0.571 (test 0.507 vs 0.504, F4K unchanged on validation); balanced sets are unaffected.
-    class_weights: bool = True
-    val_every: int = 10  # iterations; validation also runs at each epoch end
-    patience: int = 6  # validations without a lower validation loss before stopping
-    seed: int = 0
-    calibrate: bool = True  # fit a softmax temperature on the held-out predictions
-    # Out-of-fold refits over the training photos (instant and fast modes) that add held-out predictions for
-    # the confidence threshold and prediction sets (fishcore.training.heldout); 0: the validation split alone.
-    held_out_folds: int = 5
-    # "auto": instant, then fast mode at a few freeze points, compared on validation within `budget`;
-    # "instant": logistic regression on the cached features of the whole frozen backbone (seconds);
-    # "fast": frozen-trunk features computed once per view and cached (K augmented views per photo);
-    # "full": augmentation recomputed on the fly every epoch, the whole network run each step.
-    mode: str = "auto"
-    views: int = 2  # K augmented views per training photo in fast mode (plus the clean one)
-    # "auto": bfloat16 mixed precision where the hardware has it (AMX/AVX512-BF16 CPUs, recent GPUs), else
-    # float32 (FISHCORE_PRECISION changes what auto means). Only the training steps and validation use it;
-    # saved weights, calibration, test metrics and prediction stay float32.
-    precision: str = "auto"
-    budget: float = 180.0  # seconds auto mode may spend looking for the best recipe (a ceiling, not a target)
+    class_weights: bool = setting(True, Rule(
+        "weigh each species' loss by how rare it is in the training photos, so rare species count as much", bool,
+        label="Balance rare species"))  # fmt: skip
+    val_every: int = setting(10, Rule("validate every N iterations (0: only at each epoch's end)", int, 0, 1_000_000,
+                                      label="Validate every N iterations"))  # fmt: skip
+    patience: int = setting(6, Rule("validations without a lower validation loss before training stops", int, 1, 1_000_000,
+                                    label="Early-stopping patience"))  # fmt: skip
+    seed: int = setting(0, Rule("seed of the split and of training", int, 0, 2**32 - 1))
+    calibrate: bool = setting(True, Rule("fit a confidence temperature on the held-out predictions", bool,
+                                         off_flag="--no-calibrate"))  # fmt: skip
+    # Out-of-fold refits over the training photos (fishcore.training.heldout): 0 or 2-20.
+    held_out_folds: int = setting(5, Rule(
+        "out-of-fold refits over the training photos (instant and fast modes) that back the confidence threshold and "
+        "prediction sets with more held-out photos; 0: the validation photos alone", int, 0, 20))  # fmt: skip
+    mode: str = setting("auto", Rule(
+        "auto: instant, then fast mode from a deeper stage, compared on the validation photos within the time budget. "
+        "instant: logistic regression on the cached features of the whole frozen backbone (seconds). "
+        "fast: cache the frozen layers' output for the clean + K augmented views of each photo and train the "
+        "rest on it. full: augment on the fly every epoch (the paper's way)", str, choices=MODES, label="Mode"))  # fmt: skip
+    views: int = setting(2, Rule("augmented views per training photo (instant and fast modes), besides the photo itself",
+                                 int, 0, 64, label="Augmented views per photo (instant and fast modes)"))  # fmt: skip
+    # FISHCORE_PRECISION changes what "auto" means. Only the training steps and validation use it.
+    precision: str = setting("auto", Rule(
+        "arithmetic of the training steps: auto = bfloat16 mixed precision where the processor does it in hardware "
+        "(about twice as fast, same accuracy in our tests), else float32; the saved model and predictions are "
+        "always float32", str, choices=PRECISIONS, label="Precision"))  # fmt: skip
+    budget: float = setting(180.0, Rule(
+        "seconds automatic mode may spend comparing ways of training on the validation photos (a ceiling, not a target)",
+        float, 10, 86_400))  # fmt: skip
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
-        check_int("epochs", self.epochs, 1, 10_000)
-        check_int("batch_size", self.batch_size, 1, 4096)
-        check_number("lr", self.lr, 0, 10, lo_open=True)
-        check_number("weight_decay", self.weight_decay, 0, 1)
-        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        check_number("label_smoothing", self.label_smoothing, 0, 1, hi_open=True)
-        check_bool("class_weights", self.class_weights)
-        check_int("val_every", self.val_every, 0, 1_000_000)
-        check_int("patience", self.patience, 1, 1_000_000)
-        check_int("seed", self.seed, 0, 2**32 - 1)
-        check_bool("calibrate", self.calibrate)
-        if self.held_out_folds != 0:
-            check_int("held_out_folds", self.held_out_folds, 2, 20)
-        check_choice("mode", self.mode, MODES)
-        check_int("views", self.views, 0, 64)
-        check_choice("precision", self.precision, PRECISIONS)
-        check_number("budget", self.budget, 10, 86_400)
+        check_settings(self)
+        if self.held_out_folds == 1:
+            raise ConfigError("held_out_folds", self.held_out_folds, "must be 0 (none) or from 2 to 20")
         if not isinstance(self.augment, AugmentConfig):
             raise ConfigError("augment", self.augment, "must be an AugmentConfig")
-
-
-# What each setting of DataConfig, ModelConfig and TrainConfig means, for the flags and forms generated from
-# them (the CLI's `train` flags). A setting in two configs (seed) is one flag that sets both.
-SETTING_HELP: dict[str, str] = {
-    "val_fraction": "share of the photos held out for validation",
-    "test_fraction": "share of the photos held out for the final test",
-    "seed": "seed of the split and of training",
-    "group_near_duplicates": "keep near-duplicate photos (flipped or rotated copies) on one side of the split",
-    "duplicate_distance": "Hamming distance of perceptual hashes that counts as the same photo",
-    "group_pattern": r"regex on file names; same first group = same split (e.g. 'fish_(\d+)_')",
-    "test_dir": "separate folder to use as the whole test split",
-    "min_side": "photos smaller than this many pixels on a side are unusable",
-    "backbone": "the ImageNet-pretrained network",
-    "pretrained": "ImageNet weights (off: random initial weights)",
-    "freeze_until": "first trainable backbone stage (default: per backbone; auto mode picks its own)",
-    "train_frozen_bn": "let frozen stages' BatchNorm statistics adapt",
-    "head": "residual: the paper's extra residual block; linear: none",
-    "head_width": "channels of the residual head",
-    "dropout": "dropout before the classifier",
-    "image_size": "photos are resized to this many pixels square",
-    "epochs": "epochs of fast and full modes; auto mode trains until validation stops improving",
-    "batch_size": "photos per optimiser step",
-    "lr": "Adam's learning rate",
-    "weight_decay": "Adam's L2 penalty on the trained weights",
-    "lr_schedule": "plateau: halve the learning rate after 2 validations without a lower loss; constant: the paper's",
-    "label_smoothing": "cross-entropy label smoothing (0-1)",
-    "class_weights": "weigh each species' loss by how rare it is in the training split, so rare species count as much",
-    "val_every": "validate every N iterations (0: only at epoch end)",
-    "patience": "validations without improvement before stopping",
-    "calibrate": "fit a confidence temperature on the held-out predictions",
-    "held_out_folds": "out-of-fold refits over the training photos (instant, fast) that back the confidence "
-    "threshold and prediction sets with more held-out photos; 0: the validation split alone",
-    "mode": "auto: instant, then fast mode from a deeper stage, compared on validation within --budget. "
-    "instant: logistic regression on the cached features of the whole frozen backbone (seconds). "
-    "fast: cache the frozen layers' output for the clean + K augmented views of each photo and train the "
-    "rest on it. full: augment on the fly every epoch (the paper's way)",
-    "views": "K augmented views per training photo (instant, fast)",
-    "precision": "arithmetic of the training steps: auto = bfloat16 mixed precision where the CPU/GPU has it in "
-    "hardware, else float32; the saved model and prediction are float32",
-    "budget": "seconds auto mode may spend comparing recipes on the validation split (a ceiling, not a target)",
-}
-SETTING_CHOICES: dict[str, tuple[str, ...]] = {
-    "backbone": tuple(sorted(BACKBONES)),
-    "head": HEADS,
-    "lr_schedule": LR_SCHEDULES,
-    "mode": MODES,
-    "precision": PRECISIONS,
-}
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

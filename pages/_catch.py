@@ -10,10 +10,11 @@ from fishcore.errors import FishcoreError
 from fishcore.inference.openset import CONFIDENT
 from fishcore.store.catchlog import CatchLog, Entry
 from pages._i18n import error_text, pct, tr
+from pages._state import state
 
 NEW_SPECIES = "\0new"
-# The user's word, in the app's words.
-WORD_WORDS = {"right": "Right", "wrong": "Wrong, it is {species}", "not_fish": "Not a fish"}
+# The user's word on an answer, as the app says it.
+WORD_LABELS = {"right": "Right", "wrong": "Wrong, it is {species}", "not_fish": "Not a fish"}
 VERDICT_WORDS = {"confident": "confident", "uncertain": "not sure", "not_a_fish": "not a fish"}
 
 
@@ -22,17 +23,24 @@ def catch_log() -> CatchLog:
     return CatchLog()
 
 
+def where_kept(log: CatchLog) -> str:
+    """Where the answers are kept, in a fisherman's words (the folder or database address is for the docs, not here)."""
+    if log.backend == "postgresql":
+        return tr("Recorded answers and their photos are kept in the office's shared catch log.")
+    return tr("Recorded answers and their photos are kept on this computer.")
+
+
 def who() -> str:
     """Who gives a word: the name or device label typed on Predict, else a label for this browser session."""
-    if not st.session_state.get("catch_who"):
-        st.session_state["catch_who"] = f"session {secrets.token_hex(2)}"
-    return st.session_state["catch_who"]
+    if not state().catch_who:
+        state().catch_who = f"session {secrets.token_hex(2)}"
+    return state().catch_who
 
 
 def word_text(word: str | None, species: str | None) -> str:
     if word is None:
         return tr("No word yet")
-    return tr(WORD_WORDS[word], species=species or "")
+    return tr(WORD_LABELS[word], species=species or "")
 
 
 def word_buttons(
@@ -57,7 +65,7 @@ def word_buttons(
         shortcut="1" if keys else None,
     ):
         word = ("right", None)
-    wrong = tr(WORD_WORDS["wrong"], species=name(entry.true_species)) if current == "wrong" else tr("Wrong, it is...")
+    wrong = tr(WORD_LABELS["wrong"], species=name(entry.true_species)) if current == "wrong" else tr("Wrong, it is...")
     with c2.popover(wrong, width="stretch", icon=":material/edit:"):
         options = [*classes, NEW_SPECIES]
         pick = st.selectbox(
@@ -110,25 +118,15 @@ def species_known(entries) -> list[str]:
 
 
 def start_teaching(log: CatchLog, area, dataset: str, start_from, budget: float):
-    """Teach the confirmed photos into ``dataset`` (first filled from ``start_from``, a dataset folder, when new)
-    and start the training job; the lesson."""
-    from fishcore.store.my_photos import safe_name
-    from fishcore.training.field import teach, teaching_job_spec
-    from fishcore.training.jobs import active_job, start_job
+    """Teach the confirmed photos and start the training job (fishcore.training.field.teach_and_train); the lesson.
+    This session's Train page then watches the job."""
+    from fishcore.training.field import teach_and_train
     from pages._shared import workspace
 
     ws = workspace()
-    if active_job(ws.jobs) is not None:
-        raise FishcoreError("a training run is already going: teach the model when it has finished")
-    name = safe_name(dataset, "dataset name")
-    if start_from is not None and name not in area.names():
-        area.create(name)
-        with st.spinner(tr("Copying the photos the model was trained on...")):
-            area.apply_import(area.plan_import(name, start_from))
-    lesson = teach(log, area, name)
-    spec = teaching_job_spec(lesson.dataset_dir, ws.models, name, budget, len(lesson.taught))
-    job = start_job(ws.jobs, spec)
-    st.session_state["job_id"] = job.id
+    with st.spinner(tr("Copying the photos the model was trained on...") if start_from is not None else tr("Teaching...")):
+        lesson, job = teach_and_train(log, area, ws.jobs, ws.models, dataset, start_from, budget)
+    state().train_job = job.id
     return lesson
 
 

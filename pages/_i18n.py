@@ -15,6 +15,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages._state import state
+
 LANGUAGES = {"en": "English", "id": "Bahasa Indonesia"}
 SOURCE = "en"
 LOCALES = Path(__file__).resolve().parent.parent / "assets" / "locales"
@@ -32,8 +34,8 @@ def language() -> str:
     """The session's language code: ?lang= in the URL wins, then the session's choice, then English."""
     asked = st.query_params.get("lang")
     if asked in LANGUAGES:
-        st.session_state["lang"] = asked
-    return st.session_state.get("lang", SOURCE)
+        state().lang = asked
+    return (state().lang or SOURCE)
 
 
 def tr(text: str, **values) -> str:
@@ -124,8 +126,8 @@ def widget_words() -> None:
 
 
 def _chosen() -> None:
-    st.session_state["lang"] = st.session_state["lang_choice"]
-    st.query_params["lang"] = st.session_state["lang"]  # a link or a refresh keeps the language
+    state().lang = st.session_state["lang_choice"]
+    st.query_params["lang"] = state().lang  # a link or a refresh keeps the language
 
 
 def language_switch() -> None:

@@ -17,6 +17,7 @@ from fishcore.store.model_files import CARD_FILE, ModelCard
 from fishcore.store.my_photos import DatasetArea
 from fishcore.store.workspace import Workspace
 from pages._i18n import error_text, language, pct, tr
+from pages._state import state
 
 OTHER_FOLDER = "\0other"
 
@@ -60,11 +61,11 @@ def dataset_input(key: str = "dataset", label: str | None = None) -> str:
     """The dataset the pages work on (one per session): one of My photos' datasets, or any folder by path."""
     if "dataset_path" not in st.session_state:
         default = workspace().default_data
-        st.session_state["dataset_path"] = str(default) if default else ""
+        state().dataset_path = str(default) if default else ""
     area = dataset_area()
     names = area.names()
     if names:
-        current = Path(st.session_state["dataset_path"] or ".").expanduser()
+        current = Path(state().dataset_path or ".").expanduser()
         chosen = current.name if current.parent.resolve() == area.root.resolve() and current.name in names else OTHER_FOLDER
         options = [*names, OTHER_FOLDER]
         choice = st.selectbox(
@@ -76,17 +77,17 @@ def dataset_input(key: str = "dataset", label: str | None = None) -> str:
             help=tr("Datasets made on the My photos page, or any folder with one sub-folder of photos per species."),
         )
         if choice != OTHER_FOLDER:
-            st.session_state["dataset_path"] = str(area.path(choice))
-            return st.session_state["dataset_path"]
+            state().dataset_path = str(area.path(choice))
+            return state().dataset_path
         if chosen != OTHER_FOLDER:
-            st.session_state["dataset_path"] = ""
+            state().dataset_path = ""
     value = st.text_input(
         label or tr("Dataset folder"),
-        value=st.session_state["dataset_path"],
+        value=state().dataset_path,
         key=f"{key}_path_box",
         help=tr("A folder with one sub-folder of photos per species. Set FISHCORE_DATA to change the default."),
     )
-    st.session_state["dataset_path"] = value.strip()
+    state().dataset_path = value.strip()
     if not value.strip():
         return ""
     return str(readable_path(value.strip()))
@@ -170,7 +171,7 @@ def heat_map_panel(predictor: Predictor, source: bytes | str, label: str, key: s
     )
     opacity = c2.slider(tr("Heat map opacity"), 0.0, 1.0, 0.5, 0.05, key=f"{key}_opacity")
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    maps = st.session_state.setdefault("heat_maps", {})
+    maps = state().heat_maps
     cache_key = (predictor.card.weights_sha256, hashlib.sha1(data).hexdigest(), chosen)
     if cache_key not in maps:
         try:
@@ -228,7 +229,7 @@ def promise_caption(card: ModelCard, threshold: float | None = None) -> str:
     if p is None:
         return tr(
             "This model was saved before each model got its own threshold: its {threshold} is one number for every "
-            "model and promises nothing. Retrain it, or run `fishcore verdicts` on it, to have one chosen.",
+            "model and promises nothing. Train it again to have one chosen.",
             threshold=pct(card.threshold),
         )
     n, k = p.at(threshold)  # confident answers and the right ones among them: right answers still confident

@@ -10,11 +10,12 @@ import streamlit as st
 
 from fishcore.config import AUGMENT_SPEC, PAPER_AUGMENT, AugmentConfig
 from fishcore.data.augment import preview
-from fishcore.data.scan import load_image
+from fishcore.data.images import load_image
 from fishcore.errors import FishcoreError
 from fishcore.store.samples import sample_set
 from pages._i18n import error_text, num, tr
 from pages._shared import SAMPLE_SET_WORDS, dataset_input, scan_dataset
+from pages._state import state
 
 SOURCES = {"dataset": "From the dataset", "upload": "Upload", "camera": "Camera"}
 
@@ -69,7 +70,7 @@ if image is None:
     st.stop()
 
 defaults = AugmentConfig()
-current = st.session_state.get("augment_cfg", defaults)
+current = (state().augment_cfg or defaults)
 values = {}
 with st.sidebar:
     st.header(tr("Augmentation"))
@@ -95,13 +96,13 @@ with st.sidebar:
                 tr(p.label), float(p.minimum), float(p.maximum), float(value), float(p.step), help=tr(p.help), key=key
             )
 cfg = AugmentConfig(**values)
-st.session_state["augment_cfg"] = cfg
+state().augment_cfg = cfg
 
 c1, c2, c3 = st.columns([2, 1, 1])
 n = c1.slider(tr("Views"), 1, 16, 8, key="aug_n")
-seed = st.session_state.setdefault("aug_seed", 0)
+seed = state().aug_seed
 if c2.button(tr("New random draw"), width="stretch"):
-    st.session_state["aug_seed"] = seed = seed + 1
+    state().aug_seed = seed = seed + 1
 c3.metric(tr("Seed"), seed)
 
 try:

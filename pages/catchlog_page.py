@@ -9,25 +9,26 @@ import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.store.catchlog import NOT_SURE, LogFilter, accuracy_by_week, counted_as, counts_per_day, to_csv
-from fishcore.store.catchlog.queue import review_queue, teachable
-from fishcore.store.model_files import read_card
-from pages._catch import VERDICT_WORDS, catch_log, set_text, species_known, start_teaching, word_buttons, word_text
+from fishcore.store.catchlog.field_test import teachable
+from fishcore.store.catchlog.queue import review_queue
+from fishcore.store.model_files import family_of, read_card
+from pages._catch import VERDICT_WORDS, catch_log, set_text, species_known, start_teaching, where_kept, word_buttons, word_text
 from pages._i18n import error_text, num, pct, tr, when
 from pages._shared import dataset_area, workspace
 
 PAGE = 20  # entries per page
-# What an entry is to training (fishcore.store.catchlog.used_as), in the app's words.
+# What an entry is to training (fishcore.store.catchlog.field_test.used_as), in the app's words.
 USED_AS_WORDS = {"field test": "field test set", "taught": "taught (training data)", "not taught yet": "not taught yet"}
 ANY = "\0any"
 
 st.title(tr("Catch log"))
 log = catch_log()
 st.caption(
-    tr(
-        "Every answer Predict gives is recorded here with its photo, kept on this machine ({where}). Recording can "
-        "be turned off in Predict's settings.",
-        where=log.describe() if log.backend == "postgresql" else str(log.folder),
-    )
+    tr("Every answer Predict gives is recorded here with its photo.")
+    + " "
+    + where_kept(log)
+    + " "
+    + tr("Recording can be turned off in Predict's settings.")
 )
 try:
     written = log.flush_spool()
@@ -39,11 +40,7 @@ if written:
     st.success(tr("{n} entries that waited for the database were written to it.", n=written))
 if waiting:
     st.warning(
-        tr(
-            "{n} entries wait on this machine for the database ({db}); they are written when it is back.",
-            n=waiting,
-            db=log.describe(),
-        )
+        tr("{n} entries wait on this computer for the shared catch log; they are written when it is back.", n=waiting)
     )
 try:
     everything = log.entries()
@@ -58,13 +55,22 @@ if not everything:
 queue = review_queue(everything)
 to_teach, held_back = teachable(everything)
 st.subheader(tr("To confirm"))
-st.caption(
+head, how = st.columns([4, 1])
+head.caption(
     tr(
-        "Least sure first: each entry scores how unsure the model was (1 - confidence) plus half of how unlike its "
-        "training photos the photo is (fishcore.store.catchlog.queue); near-copies of one fish are one item. On a "
-        "desktop, the keys 1 (Right) and 3 (Not a fish) answer the first item."
+        "The answers the model was least sure of come first; several photos of one fish are one item. On a desktop, "
+        "the keys 1 (Right) and 3 (Not a fish) answer the first item."
     )
 )
+with how.popover(tr("Why this order?"), icon=":material/help:"):
+    st.markdown(
+        tr(
+            "Your word teaches the model most where it was unsure, and where a photo looks unlike the photos it "
+            "learned from. Each answer gets a score for both, the unsure part counting twice as much, and the highest "
+            "score comes first. Photos that are almost the same (frames of one fish) are shown once, and your word "
+            "counts for all of them."
+        )
+    )
 if not queue:
     st.success(tr("Every entry has a word: nothing to confirm."))
 else:
@@ -103,7 +109,7 @@ with st.container(border=True):
     )
     area = dataset_area()
     active = workspace().active_model()
-    default_name = (active.name.split("-v")[0] + "-field") if active else "field-photos"
+    default_name = (family_of(active.name)[0] + "-field") if active else "field-photos"
     c1, c2 = st.columns(2)
     names = area.names()
     dataset = c1.text_input(tr("Into the My photos dataset"), value=default_name, key="teach_dataset", max_chars=100)

@@ -8,18 +8,19 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fishcore.config import DataConfig, TrainConfig
+from fishcore.config import DataConfig
 from fishcore.errors import FishcoreError
 from fishcore.store.samples import sample_set, samples_root
 from fishcore.training.compare import RESULTS_FILE, Comparison, read_comparison
 from fishcore.training.jobs import FINAL_STATES, Job, JobSpec, active_job, start_job
 from pages._i18n import error_text, num, tr
 from pages._shared import dataset_input, phase_word, workspace
+from pages._state import state, watched_job
 
 EXAMPLE_NAME = "example-sample-photos"
 # The ready example: the 20 shipped F4K photos (4 species), 10 s of training per network; a minute or two here.
-EXAMPLE_BUDGET = 10.0
-BUDGETS = {30: "30 seconds", 60: "1 minute", 90: "1.5 minutes", 180: "3 minutes"}
+EXAMPLE_SECONDS = 10.0
+SECONDS_PER_NETWORK = {30: "30 seconds", 60: "1 minute", 90: "1.5 minutes", 180: "3 minutes"}
 # The table's columns (English in the CSV download, the session's language on screen).
 COLUMNS = {
     "way": "way",
@@ -44,21 +45,18 @@ st.write(
     )
 )
 
-job = active_job(ws.comparison_jobs)
-if job is None and st.session_state.get("compare_job_id"):
-    candidate = Job(ws.comparison_jobs / st.session_state["compare_job_id"])
-    job = candidate if candidate.dir.is_dir() else None
+job = watched_job(ws.comparison_jobs, state().compare_job)
 running = job is not None and job.active
 
 with st.expander(tr("New comparison"), expanded=not running):
     root = dataset_input("compare")
     c1, c2, c3 = st.columns(3)
     name = c1.text_input(tr("Name"), value="comparison", key="compare_name")
-    budget = c2.select_slider(
+    seconds = c2.select_slider(
         tr("Training time per network"),
-        options=list(BUDGETS),
+        options=list(SECONDS_PER_NETWORK),
         value=30,
-        format_func=lambda s: tr(BUDGETS[s]),
+        format_func=lambda s: tr(SECONDS_PER_NETWORK[s]),
         help=tr(
             "Every network gets the same training time after its features are computed (it stops sooner when "
             "validation stops improving). The features come on top: on 1,800 photos and 2 cores the whole "
@@ -87,7 +85,7 @@ with st.expander(tr("New comparison"), expanded=not running):
         ),
     )
     if example:
-        start, root, name, budget, seed, group = True, str(sample_set("f4k")), EXAMPLE_NAME, EXAMPLE_BUDGET, 0, r"fish_(\d+)_"
+        start, root, name, seconds, seed, group = True, str(sample_set("f4k")), EXAMPLE_NAME, EXAMPLE_SECONDS, 0, r"fish_(\d+)_"
     if start:
         if not re.fullmatch(r"[\w.-]+", name):
             st.error(tr("Use letters, digits, '-', '_' or '.' in the name."))
@@ -101,15 +99,15 @@ with st.expander(tr("New comparison"), expanded=not running):
                     data_dir=root,
                     out_dir=str(ws.comparisons / name),
                     data=DataConfig(seed=int(seed), group_pattern=group.strip() or None),
-                    train=TrainConfig(budget=float(budget)),
+                    seconds_per_network=float(seconds),
                     kind="compare",
                 )
                 job = start_job(ws.comparison_jobs, spec)
             except FishcoreError as exc:
                 st.error(error_text(exc))
             else:
-                st.session_state["compare_job_id"] = job.id
-                st.session_state["compare_open"] = name
+                state().compare_job = job.id
+                state().compare_open = name
                 st.rerun()
 
 
@@ -234,27 +232,27 @@ def show(result: Comparison, folder) -> None:
 
 def monitor(job: Job) -> None:
     status = job.status()
-    state = status.get("state", "starting")
+    job_state = status.get("state", "starting")
     done, total = status.get("done", 0), status.get("total", 0) or 1
     phase = phase_word(status.get("phase", ""))
-    st.subheader(tr("Comparison {id}: {state}", id=job.id, state=tr(state)))
+    st.subheader(tr("Comparison {id}: {state}", id=job.id, state=tr(job_state)))
     st.progress(min(done / total, 1.0), text=f"{phase}: {done}/{total}")
     folder = Path(job.spec.out_dir)
-    if state not in FINAL_STATES and (folder / RESULTS_FILE).is_file():  # a finished one is shown below
+    if job_state not in FINAL_STATES and (folder / RESULTS_FILE).is_file():  # a finished one is shown below
         try:
             show(read_comparison(folder), folder)
         except FishcoreError as exc:
             st.error(error_text(exc))
-    if state in ("starting", "running") and st.button(tr("Stop after the current row"), key=f"stop_{job.id}"):
+    if job_state in ("starting", "running") and st.button(tr("Stop after the current row"), key=f"stop_{job.id}"):
         job.request_stop(keep=True)
-    if state == "failed":
+    if job_state == "failed":
         error = status.get("error", {})
         st.error(tr("The comparison failed: {error}", error=error.get("text") or error.get("code") or tr("unknown error")))
-    if state in FINAL_STATES and running:
+    if job_state in FINAL_STATES and running:
         st.rerun()
 
 
-if job is not None and (running or st.session_state.get("compare_job_id") == job.id):
+if job is not None and (running or state().compare_job == job.id):
     st.fragment(run_every=2.0 if running else None)(monitor)(job)
 
 saved = sorted(p for p in ws.comparisons.glob("*") if (p / RESULTS_FILE).is_file()) if ws.comparisons.is_dir() else []
@@ -263,7 +261,7 @@ if not saved:
     st.info(tr("None yet. Choose a dataset and press Start comparison (or run `./run.sh fishcore compare DATA --out DIR`)."))
     st.stop()
 names = [p.name for p in saved]
-default = st.session_state.get("compare_open")
+default = state().compare_open
 pick = st.selectbox(tr("Open"), names, index=names.index(default) if default in names else 0, key="compare_pick")
 folder = ws.comparisons / pick
 try:

@@ -6,7 +6,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fishcore.data.scan import load_image, thumbnail
+from fishcore.data.images import load_image
+from fishcore.data.thumbnails import thumbnail
 from fishcore.errors import FishcoreError
 from pages._i18n import error_text, num, tr
 from pages._shared import dataset_input, scan_dataset, workspace

@@ -7,12 +7,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fishcore.data.scan import thumbnail
+from fishcore.data.thumbnails import thumbnail
 from fishcore.errors import FishcoreError
 from fishcore.inference.evaluate import evaluate_files, evaluation_samples, saved_test_report
 from fishcore.store.model_files import read_card
 from pages._i18n import error_text, num, pct, tr
 from pages._shared import dataset_input, heat_map_panel, load_predictor, workspace
+from pages._state import state
 
 ws = workspace()
 st.title(tr("Evaluate"))
@@ -21,7 +22,7 @@ models = ws.model_dirs()
 if not models:
     st.info(tr("No model yet: train one on the Train page."))
     st.stop()
-wanted = st.session_state.get("evaluate_model") or str(ws.active_model())
+wanted = state().evaluate_model or str(ws.active_model())
 index = next((i for i, p in enumerate(models) if str(p) == wanted), 0)
 model_dir = st.selectbox(tr("Model"), models, index=index, format_func=lambda p: p.name, key="eval_model")
 try:
@@ -46,7 +47,7 @@ else:
         st.stop()
 
 key = (str(model_dir), card.weights_sha256, str(root), split)
-report = st.session_state.get("eval_report") if st.session_state.get("eval_key") == key else None
+report = state().eval_report if state().eval_key == key else None
 if report is None and split == "test":
     report = saved_test_report(model_dir, root)
 if report is None:
@@ -67,7 +68,7 @@ if report is None:
     except FishcoreError as exc:
         st.error(error_text(exc))
         st.stop()
-st.session_state["eval_key"], st.session_state["eval_report"] = key, report
+state().eval_key, state().eval_report = key, report
 
 cols = st.columns(5)
 cols[0].metric(tr("Photos"), num(report.n))
@@ -129,12 +130,12 @@ event = st.altair_chart(
 )
 picked = (event.selection.get("cell") or [None])[0] if event and event.selection else None
 if picked:
-    st.session_state["eval_true"], st.session_state["eval_pred"] = picked["true"], picked["predicted"]
-if "eval_true" not in st.session_state or st.session_state["eval_true"] not in report.classes:
+    state().eval_true, state().eval_pred = picked["true"], picked["predicted"]
+if state().eval_true not in report.classes:
     # Start on the largest mistake, or the first class when there is none.
     off = [c for c in cells if c["true"] != c["predicted"] and c["count"]]
     first = max(off, key=lambda c: c["count"]) if off else cells[0]
-    st.session_state["eval_true"], st.session_state["eval_pred"] = first["true"], first["predicted"]
+    state().eval_true, state().eval_pred = first["true"], first["predicted"]
 c1, c2 = st.columns(2)
 true = c1.selectbox(tr("True species"), report.classes, key="eval_true")
 pred = c2.selectbox(tr("Predicted species"), report.classes, key="eval_pred")

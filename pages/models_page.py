@@ -1,6 +1,5 @@
 """Models: every saved model and its versions; make one active, export it (ONNX or zip), import one, delete."""
 
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -8,14 +7,15 @@ import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.inference.calibration import Promise
-from fishcore.store.catchlog.queue import field_test_set
-from fishcore.store.export import export_onnx, import_model_zip
+from fishcore.store.catchlog.field_test import field_test_set
+from fishcore.store.export import import_model_zip, onnx_bundle
 from fishcore.store.model_files import bundled_model_dir, delete_model, family_of, model_archive
 from fishcore.store.species import save_cards
 from fishcore.training.field import FieldScore, field_score
 from pages._catch import catch_log
 from pages._i18n import error_text, num, pct, tr, when
 from pages._shared import promise_caption, workspace
+from pages._state import state
 
 # A species card's fields and the editor's column for each.
 CARD_COLUMNS = {"en": "English name", "id": "Indonesian name", "scientific": "Scientific name",
@@ -28,18 +28,10 @@ rows = ws.models_with_cards()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def onnx_bundle(model_dir: str, card_mtime: float) -> bytes:
+def onnx_zip(model_dir: str, card_mtime: float) -> bytes:
     """The ONNX file, its labels and its preprocessing, zipped (built once per model version)."""
-    import io
-    import zipfile
-
-    with tempfile.TemporaryDirectory() as tmp, st.spinner(tr("Exporting to ONNX...")):
-        files = export_onnx(model_dir, Path(tmp) / Path(model_dir).name)
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            for f in files:
-                z.write(f, f.name)
-    return buf.getvalue()
+    with st.spinner(tr("Exporting to ONNX...")):
+        return onnx_bundle(model_dir)
 
 
 def species_editor(path: Path, card) -> None:
@@ -63,23 +55,24 @@ def species_editor(path: Path, card) -> None:
         except (FishcoreError, OSError) as exc:
             st.error(tr("Not saved: {error}", error=exc))
         else:
-            st.session_state["models_message"] = tr("Species cards of {name} saved.", name=path.name)
+            state().models_message = tr("Species cards of {name} saved.", name=path.name)
             st.rerun()
 
 
 with st.expander(tr("Import a model (.zip exported from another install)")):
-    upload = st.file_uploader(tr("Model zip"), type=["zip"], key=f"model_zip_{st.session_state.get('model_zip_n', 0)}")
+    upload = st.file_uploader(tr("Model zip"), type=["zip"], key=f"model_zip_{state().model_zip_n}")
     if upload is not None and st.button(tr("Import"), type="primary"):
         try:
             path = import_model_zip(upload.getvalue(), ws.models)
         except FishcoreError as exc:
             st.error(tr("Not imported: {error}", error=exc))
         else:
-            st.session_state["model_zip_n"] = st.session_state.get("model_zip_n", 0) + 1
-            st.session_state["models_message"] = tr("Imported as {name}.", name=path.name)
+            state().model_zip_n = state().model_zip_n + 1
+            state().models_message = tr("Imported as {name}.", name=path.name)
             st.rerun()
-if st.session_state.get("models_message"):
-    st.success(st.session_state.pop("models_message"), icon=":material/check_circle:")
+if state().models_message:
+    st.success(state().models_message, icon=":material/check_circle:")
+    del state().models_message
 
 if not rows:
     st.info(tr("No models yet: train one on the Train page."))
@@ -187,7 +180,7 @@ for family, members in families.items():
                 )
                 b[2].download_button(
                     tr("Export ONNX"),
-                    lambda p=path: onnx_bundle(str(p), (p / "card.json").stat().st_mtime),
+                    lambda p=path: onnx_zip(str(p), (p / "card.json").stat().st_mtime),
                     f"{path.name}-onnx.zip",
                     "application/zip",
                     key=f"onnx_{path}",

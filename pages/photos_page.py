@@ -3,13 +3,15 @@
 import pandas as pd
 import streamlit as st
 
-from fishcore.data.scan import IMAGE_EXTENSIONS, thumbnail
+from fishcore.data.images import IMAGE_EXTENSIONS
+from fishcore.data.thumbnails import thumbnail
 from fishcore.errors import FishcoreError
 from fishcore.store.model_files import read_card
 from fishcore.store.my_photos import ImportPlan
 from fishcore.training.health import check_dataset, keep
 from pages._i18n import error_text, num, pct, tr
 from pages._shared import dataset_area, readable_path, workspace
+from pages._state import state
 
 PHOTO_TYPES = sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)
 NEW_CLASS = "\0new"
@@ -59,8 +61,8 @@ names = area.names()
 with st.container(border=True):
     c1, c2 = st.columns([2, 3])
     if names:
-        if st.session_state.get("photos_dataset") not in names:
-            st.session_state["photos_dataset"] = names[0]
+        if state().photos_dataset not in names:
+            state().photos_dataset = names[0]
         dataset = c1.selectbox(tr("Dataset"), names, key="photos_dataset")
     else:
         dataset = None
@@ -76,7 +78,7 @@ with st.container(border=True):
         except FishcoreError as exc:
             c2.error(error_text(exc))
         else:
-            st.session_state["photos_dataset"] = area.path(new_name).name
+            state().photos_dataset = area.path(new_name).name
             bump("new_n")
             st.rerun()
 
@@ -103,21 +105,22 @@ with st.container(border=True):
             except FishcoreError as exc:
                 st.error(error_text(exc))
             else:
-                st.session_state["photos_dataset"] = start_name
-                st.session_state["photos_message"] = tr("Made '{name}': {summary}.", name=start_name, summary=plan.summary())
+                state().photos_dataset = start_name
+                state().photos_message = tr("Made '{name}': {summary}.", name=start_name, summary=plan.summary())
                 st.rerun()
 
 if dataset is None:
     st.stop()
-if st.session_state.get("photos_message"):
-    st.success(st.session_state.pop("photos_message"), icon=":material/check_circle:")
+if state().photos_message:
+    st.success(state().photos_message, icon=":material/check_circle:")
+    del state().photos_message
 
 counts = area.classes(dataset)
 c1, c2, c3 = st.columns([1, 1, 2])
 c1.metric(tr("Species"), num(len(counts)))
 c2.metric(tr("Photos"), num(sum(counts.values())))
 if c3.button(tr("Train on this dataset"), icon=":material/model_training:", disabled=len(counts) < 2):
-    st.session_state["dataset_path"] = str(area.path(dataset))
+    state().dataset_path = str(area.path(dataset))
     st.switch_page("pages/train_page.py")
 if counts:
     st.dataframe(
@@ -148,7 +151,7 @@ def class_choice(key: str) -> str | None:
 def check(source, class_name: str | None, label: str) -> None:
     bar, update = bar_progress(tr("Checking {what}...", what=label))
     try:
-        st.session_state["photos_plan"] = (dataset, area.plan_import(dataset, source, class_name, progress=update))
+        state().photos_plan = (dataset, area.plan_import(dataset, source, class_name, progress=update))
     except FishcoreError as exc:
         st.error(error_text(exc))
     finally:
@@ -194,22 +197,22 @@ with camera_tab:
         if camera_tab.open is not False
         else None
     )
-    if shot is not None and target and st.session_state.get("camera_last") != shot.file_id:
-        st.session_state["camera_last"] = shot.file_id
-        n = st.session_state.get("camera_count", 0) + 1
-        st.session_state["camera_count"] = n
+    if shot is not None and target and state().camera_last != shot.file_id:
+        state().camera_last = shot.file_id
+        n = state().camera_count + 1
+        state().camera_count = n
         try:
             plan, written = area.import_photos(dataset, [(f"camera-{shot.file_id[:8]}-{n:03d}.jpg", shot.getvalue())], target)
         except FishcoreError as exc:
             st.error(error_text(exc))
         else:
             if written:
-                st.session_state["photos_message"] = tr(
+                state().photos_message = tr(
                     "Added a photo to {species} ({n} now).", species=target, n=num(area.classes(dataset).get(target, 0))
                 )
             else:
                 why = (plan.skipped or plan.duplicates or [("", tr("not added"))])[0][1]
-                st.session_state["photos_message"] = tr("That photo was not added: {why}", why=why)
+                state().photos_message = tr("That photo was not added: {why}", why=why)
             bump("camera_n")
             st.rerun()
     if target:
@@ -221,7 +224,7 @@ with server_tab:
         check(readable_path(path), None, path)
 
 # --- preview, then write ---------------------------------------------------------------------
-pending = st.session_state.get("photos_plan")
+pending = state().photos_plan
 if pending and pending[0] == dataset:
     plan: ImportPlan = pending[1]
     with st.container(border=True):
@@ -260,13 +263,13 @@ if pending and pending[0] == dataset:
             except (FishcoreError, OSError) as exc:
                 st.error(tr("Stopped: {error}", error=exc))
             else:
-                del st.session_state["photos_plan"]
+                del state().photos_plan
                 for key in ("zip_n", "dir_n", "photos_n"):
                     bump(key)
-                st.session_state["photos_message"] = tr("Added {n} photos to '{dataset}'.", n=num(len(written)), dataset=dataset)
+                state().photos_message = tr("Added {n} photos to '{dataset}'.", n=num(len(written)), dataset=dataset)
                 st.rerun()
         if b2.button(tr("Cancel"), key="cancel_plan"):
-            del st.session_state["photos_plan"]
+            del state().photos_plan
             st.rerun()
 
 # --- manage ------------------------------------------------------------------------------------
@@ -290,7 +293,7 @@ if counts:
         if st.form_submit_button(tr("Merge")):
             try:
                 moved = area.merge_classes(dataset, sources, into)
-                st.session_state["photos_message"] = tr("Moved {n} photos into {species}.", n=num(moved), species=into)
+                state().photos_message = tr("Moved {n} photos into {species}.", n=num(moved), species=into)
                 st.rerun()
             except FishcoreError as exc:
                 st.error(error_text(exc))
@@ -392,7 +395,7 @@ if trash:
             c1.write(f"{batch}: {', '.join(held[:6])}{' ...' if len(held) > 6 else ''}")
             if c2.button(tr("Restore"), key=f"restore_{batch}"):
                 n = area.restore(dataset, batch)
-                st.session_state["photos_message"] = tr("Restored {n} photos.", n=num(n))
+                state().photos_message = tr("Restored {n} photos.", n=num(n))
                 st.rerun()
         with st.popover(tr("Empty the trash")):
             st.write(tr("Delete the photos in the trash for good?"))

@@ -13,10 +13,9 @@ import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.inference.openset import CONFIDENT, LOW_CONFIDENCE, NOT_A_FISH, REASON_WORDS, UNCERTAIN
-from fishcore.store.catchlog import Answer, model_checksum
-from fishcore.store.model_files import CARD_FILE
+from fishcore.store.model_files import model_checksum
 from fishcore.store.samples import sample_photos
-from pages._catch import catch_log, who, word_buttons
+from pages._catch import catch_log, where_kept, who, word_buttons
 from pages._i18n import error_text, pct, tr
 from pages._shared import (
     SAMPLE_SET_WORDS,
@@ -28,6 +27,7 @@ from pages._shared import (
     species_name,
     workspace,
 )
+from pages._state import state
 
 st.title(tr("What fish is this?"))
 model_dir = workspace().active_model()
@@ -66,7 +66,10 @@ if samples:
                 else f"{samples[i].species} · {tr(SAMPLE_SET_WORDS[samples[i].source])} · {samples[i].path.name}"
             ),
             key="pred_example",
-            help=tr("Photos shipped with fishcore (Fish4Knowledge and EGU video crops; notices in assets/README.md)."),
+            help=tr(
+                "Photos that come with the app: fish filmed on reefs (Fish4Knowledge) and in rivers (EGU), with their "
+                "makers' notices."
+            ),
         )
         if pick is not None:
             sample = samples[pick]
@@ -95,8 +98,8 @@ with st.expander(tr("Settings"), icon=":material/tune:"):
         )
     )
     # A model's own threshold whenever the active model changes (a moved slider stays for the same model).
-    if st.session_state.get("pred_threshold_of") != predictor.card.weights_sha256:
-        st.session_state["pred_threshold_of"] = predictor.card.weights_sha256
+    if state().pred_threshold_of != predictor.card.weights_sha256:
+        state().pred_threshold_of = predictor.card.weights_sha256
         st.session_state.pop("pred_threshold", None)
     threshold = st.slider(
         tr('Say "not sure" below this confidence'),
@@ -123,8 +126,8 @@ with st.expander(tr("Settings"), icon=":material/tune:"):
         c1.text_input(tr("Place or landing site"), key="catch_place", max_chars=200, placeholder=tr("e.g. Muara Angke"))
         typed = c2.text_input(tr("Your name or device (optional)"), key="catch_name", max_chars=100)
         if typed.strip():
-            st.session_state["catch_who"] = typed.strip()
-        st.caption(tr("Recorded answers and their photos are kept on this machine ({where}).", where=str(catch_log().folder)))
+            state().catch_who = typed.strip()
+        st.caption(where_kept(catch_log()))
     if predictor.openset is None:
         st.caption(
             tr(
@@ -157,7 +160,7 @@ def verdict_box(p, prefix: str = "") -> None:
 
 
 # Each photo goes through the model once per session and model; moving the slider only re-judges.
-seen = st.session_state.setdefault("pred_cache", {})
+seen = state().pred_cache
 results = []
 bar = st.progress(0.0, text=tr("Looking...")) if len(photos) > 4 else None
 for i, (name, data) in enumerate(photos):
@@ -181,8 +184,8 @@ if bar:
 entry_ids: dict[int, str] = {}
 if recording:
     log = catch_log()
-    checksum = model_checksum(model_dir / CARD_FILE)
-    logged = st.session_state.setdefault("catch_logged", {})
+    checksum = model_checksum(model_dir)
+    logged = state().catch_logged
     spooled = False
     for i, (_name, data, p, _err) in enumerate(results):
         if p is None:
@@ -190,11 +193,8 @@ if recording:
         key = (checksum, hashlib.sha1(data).hexdigest())
         if key not in logged:
             try:
-                line = predictor.openset.distance_threshold if predictor.openset else None
-                answer = Answer(p.label, p.confidence, p.verdict, p.reason, list(p.top), p.distance, line,
-                                list(p.candidates), p.coverage, threshold)  # fmt: skip
-                place = st.session_state.get("catch_place", "")
-                done = log.record(data, answer, model_dir.name, checksum, place=place, session=who())
+                place = (state().catch_place or "")
+                done = log.record(data, predictor.answer(p, threshold), model_dir.name, checksum, place=place, session=who())
             except FishcoreError as exc:
                 st.error(tr("Not recorded in the catch log: {error}", error=error_text(exc)))
                 continue

@@ -211,7 +211,7 @@ def test_the_review_queue_confirms_in_one_tap_and_teaching_starts_a_training_run
     at = page("pages/catchlog_page.py")
     assert not at.exception and not at.error
     first = review_queue(log.entries())[0].lead
-    assert any(c.value.startswith("Least sure first") for c in at.caption)
+    assert any(c.value.startswith("The answers the model was least sure of come first") for c in at.caption)
     next(b for b in at.button if b.key == f"queue_{first.id}_right").click().run()
     assert log.get(first.id).word == "right" and review_queue(log.entries())[0].lead.id != first.id  # the next at once
     for e in log.entries():
@@ -280,8 +280,9 @@ def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
     for label, value in settings:
         next(n for n in at.number_input if n.label == label).set_value(value)
     next(s for s in at.selectbox if s.label == "Precision").set_value("fp32")
-    assert at.radio[0].options[0].startswith("Automatic") and at.radio[0].options[1].startswith("Instant")
-    at.radio[0].set_value("fast")
+    mode = at.selectbox(key="setting_mode")
+    assert mode.options[0].startswith("Automatic") and mode.options[1].startswith("Instant")
+    mode.set_value("fast")
     at.run()
     button(at, "Start training").click().run()
     assert not at.exception and not at.error
@@ -310,7 +311,8 @@ def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
     assert len(saved) == 1 and read_card(saved[0]).training.precision == "fp32"
     # Stopped before its threshold was chosen: the fixed one, and the page says it promises nothing.
     assert read_card(saved[0]).promise == {}
-    assert any(c.value.startswith("Training was stopped before this model's threshold was chosen") for c in at.caption)
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Training was stopped before this model's threshold was chosen") for c in captions), captions
 
 
 def test_train_page_shows_a_rejected_setting_beside_its_control(tmp_path):
@@ -318,13 +320,37 @@ def test_train_page_shows_a_rejected_setting_beside_its_control(tmp_path):
     at = page("pages/train_page.py")
     at.text_input(key="train_path_box").set_value(str(subset))
     at.run()
-    at.radio[0].set_value("fast")  # auto mode chooses its own freeze point
-    next(n for n in at.number_input if n.label == "Freeze stages before").set_value(25)  # mobilenet_v2 has 19
+    at.selectbox(key="setting_mode").set_value("fast")  # auto mode chooses its own freeze point
+    at.number_input(key="setting_freeze_until").set_value(25)  # mobilenet_v2 has 19
     at.run()
     button(at, "Start training").click().run()
     assert not at.exception
     assert any("must be from 0 to 19 (you entered 25)" in e.value for e in at.error), [e.value for e in at.error]
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("spec.json"))
+
+
+def test_the_train_pages_advanced_settings_have_the_configs_limits_and_defaults():
+    """Each advanced setting's widget comes from its Rule: the config's default, limits and choices, so the page
+    accepts exactly what training accepts (epochs up to 10,000, image size up to 1,024)."""
+    from fishcore.training.run import TRAIN_SETTINGS
+
+    at = page("pages/train_page.py")
+    shown = [s for s in TRAIN_SETTINGS.values() if s.rule.label]
+    assert {"epochs", "image_size", "mode", "freeze_until", "lr"} <= {s.name for s in shown}
+    for s in shown:
+        rule = s.rule
+        if rule.choices:
+            box = at.selectbox(key=f"setting_{s.name}")
+            assert len(box.options) == len(rule.choices), s.name
+            assert box.index == rule.choices.index(s.default), s.name
+        elif rule.kind is bool:
+            assert at.checkbox(key=f"setting_{s.name}").value == s.default, s.name
+        else:
+            box = at.number_input(key=f"setting_{s.name}")
+            assert box.value == s.default, s.name
+            assert box.min == (None if rule.lo is None or rule.lo_open else rule.lo), s.name
+            assert box.max == (None if rule.hi is None or rule.hi_open else rule.hi), s.name
+    assert at.number_input(key="setting_epochs").max == 10_000 and at.number_input(key="setting_image_size").max == 1024
 
 
 def test_dataset_health_on_my_photos_flags_a_photo_in_the_wrong_species_and_moves_it(tmp_path):
@@ -452,3 +478,69 @@ def test_every_page_opens_in_bahasa_indonesia_without_english_words(path):
     assert at.title and at.title[0].value in catalogue.values()
     untranslated = sorted({text for text in shown if text in english})
     assert not untranslated, f"{path} shows English text in Indonesian: {untranslated}"
+
+
+# What a fisherman must never read on Predict or the Catch log: a module path, a source file, a formula, a
+# server folder or a database address.
+TECHNICAL = [
+    (r"fishcore\.\w", "a module path"),
+    (r"\b\w+\.py\b", "a source file"),
+    (r"\(1 - |1 - confidence|1 - keyakinan|distance /|x \(distance", "a formula"),
+    (r"(^|[\s(])/(tmp|root|home|work|var|srv)/", "a server folder"),
+    (r"sqlite|postgresql|\.sqlite\b", "a database"),
+    (r"catchlog/|assets/|models/", "a project folder"),
+]
+
+
+def _everything_shown(at) -> list[str]:
+    shown = []
+    for kind in ("title", "header", "subheader", "caption", "markdown", "info", "warning", "error", "success", "toast"):
+        shown += [e.value for e in getattr(at, kind, [])]
+    for kind in ("button", "metric", "selectbox", "toggle", "text_input", "number_input", "slider", "expander", "checkbox"):
+        for e in getattr(at, kind):
+            shown += [e.label, getattr(e, "help", None) or ""]
+    shown += [p.proto.popover.label for p in at.get("popover")]
+    return [s for s in shown if s]
+
+
+@pytest.mark.parametrize("lang", ["en", "id"])
+def test_predict_and_the_catch_log_show_a_fisherman_nothing_technical(lang, tmp_path):
+    """Both pages with photos answered and recorded, in either language: no text names a module, a formula or a
+    server folder; how the review queue ranks is one click away, in words."""
+    import re
+
+    from fishcore.inference.predict import Predictor
+    from fishcore.store.catchlog import CatchLog
+    from fishcore.store.model_files import model_checksum
+
+    photos = _test_photos(2)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+    at.query_params["lang"] = lang
+    at.switch_page("pages/predict_page.py").run()
+    at.text_input(key="catch_place").set_value("Muara Angke")
+    for path, _ in photos:
+        at.file_uploader(key="pred_upload").upload(path.name, path.read_bytes(), "image/jpeg")
+    at.run()
+    assert not at.exception
+    predict_texts = _everything_shown(at)
+    log = CatchLog(folder=tmp_path / "catchlog")
+    assert len(log.entries()) == 2  # the answers were recorded
+    predictor = Predictor.load(bundled_model_dir())
+    [unsure] = predictor.predict([photos[0][0]], threshold=0.999)  # an unsure answer too, with its prediction set
+    checksum = model_checksum(bundled_model_dir())
+    log.record(photos[0][0].read_bytes(), predictor.answer(unsure, 0.999), "lsfd_mobilenet_v2", checksum)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+    at.query_params["lang"] = lang
+    at.switch_page("pages/catchlog_page.py").run()
+    assert not at.exception and not at.error
+    log_texts = _everything_shown(at)
+    for page_name, texts in (("Predict", predict_texts), ("Catch log", log_texts)):
+        for text in texts:
+            assert str(tmp_path) not in text, (page_name, text)
+            for pattern, what in TECHNICAL:
+                assert not re.search(pattern, text), f"{page_name} ({lang}) shows {what}: {text!r}"
+    # The ranking, in words, one click away.
+    why = "Why this order?" if lang == "en" else "Mengapa urutan ini?"
+    assert why in log_texts
+    words = "unsure" if lang == "en" else "ragu"
+    assert any((words in t and "highest score" in t) or (words in t and "nilai tertinggi" in t) for t in log_texts)

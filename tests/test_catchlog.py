@@ -64,11 +64,11 @@ def log(request, tmp_path):
 def test_a_database_migrates_from_empty_and_from_the_first_version(log):
     from sqlalchemy import inspect, text
 
-    from fishcore.store.catchlog import _engine
+    from fishcore.store.catchlog.engine import engine_for
 
     migrate(log.url, "0001")
     assert schema_version(log.url) == "0001"
-    engine = _engine(log.url)
+    engine = engine_for(log.url)
     with engine.begin() as c:  # an entry as version 1 wrote it: no word columns yet
         c.execute(text("INSERT INTO photos VALUES ('" + "a" * 64 + "', 'aa/x.jpg', 4, 4, 10, :t)"), {"t": datetime.now(UTC)})
         c.execute(

@@ -325,3 +325,120 @@ def test_export_writes_onnx_with_labels_and_a_zip_that_imports(trained, tmp_path
     assert proc.returncode == 0 and (home / "models" / "shared-fish" / "card.json").is_file()
     missing = cli(home, "export", tmp_path / "nope", "--format", "zip", "--out", tmp_path / "x.zip")
     assert missing.returncode == 2 and "model folder not found" in missing.stderr
+
+
+# Settings whose valid non-default value cannot be derived from their Rule alone (free text, a folder).
+OTHER_TEXT = {"group_pattern": r"fish_(\d+)_", "test_dir": "some/test/folder"}
+
+
+def _other_value(setting):
+    """A valid value of a setting other than its default, as (flag arguments, the value the config should hold)."""
+    from fishcore.cli.flags import flag_of
+
+    rule, default, flag = setting.rule, setting.default, flag_of(setting.name)
+    if rule.off_flag:
+        return [flag], False
+    if rule.kind is bool:
+        return [f"--no-{flag[2:]}" if default else flag], not default
+    if rule.choices:
+        other = next(c for c in rule.choices if c != default)
+        return [flag, other], other
+    if rule.kind is str:
+        return [flag, OTHER_TEXT[setting.name]], OTHER_TEXT[setting.name]
+    if rule.kind is int:
+        value = 10 if default is None else default + 1 if rule.hi is None or default + 1 <= rule.hi else default - 1
+        return [flag, str(value)], value
+    value = (rule.lo + rule.hi) / 2 if default != (rule.lo + rule.hi) / 2 else rule.lo + (rule.hi - rule.lo) / 4
+    return [flag, repr(value)], value
+
+
+def test_every_generated_train_flag_takes_a_valid_value_other_than_its_default():
+    """Each setting's flag is typed by its Rule (--freeze-until 10 is a number, --group-pattern a text), and the
+    value given is the one in the config the command builds; a setting in two configs (seed) sets both."""
+    from fishcore.cli import build_parser
+    from fishcore.cli.flags import configs_from_flags
+    from fishcore.training.run import TRAIN_SETTINGS
+
+    for name, setting in TRAIN_SETTINGS.items():
+        args, expected = _other_value(setting)
+        assert expected != setting.default, name
+        parsed = build_parser().parse_args(["train", "DATA", "--out", "m", *args])
+        configs = dict(zip(("data", "model", "train"), configs_from_flags(parsed), strict=True))
+        holders = [cfg for cfg in configs.values() if name in type(cfg).__dataclass_fields__]
+        assert holders, name
+        for cfg in holders:
+            got = getattr(cfg, name)
+            assert got == pytest.approx(expected) if isinstance(expected, float) else got == expected, (name, args, got)
+        others = {n: s for n, s in TRAIN_SETTINGS.items() if n != name}  # nothing else moved
+        for other, s in others.items():
+            for cfg in configs.values():
+                if other in type(cfg).__dataclass_fields__:
+                    assert getattr(cfg, other) == s.default, (name, other)
+
+
+def test_train_help_names_no_none_default_and_no_bare_not():
+    from fishcore.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices["train"]
+    text = sub.format_help()
+    assert "default: None" not in text and "not: " not in text
+    assert "--freeze-until N" in text and "--group-pattern GROUP_PATTERN" in text
+
+
+def _documented_commands() -> list[tuple[str, str]]:
+    """Every fishcore command line the README and docs/ show: (file, the arguments after 'fishcore').
+
+    Code spans and code-block lines that start with `fishcore`, `./run.sh fishcore` or `python -m fishcore`; a
+    trailing '# comment' or '; more shell' is cut, an optional part [X] is read as X, a choice a|b|c as each.
+    """
+    import re
+    import shlex
+
+    files = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    start = re.compile(r"^(?:\./run\.sh |python -m )?fishcore (?P<args>.*)$")
+    out = []
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        candidates = [span.replace("\n", " ") for span in re.findall(r"`([^`]+)`", text)]
+        for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
+            candidates += block.splitlines()
+        for candidate in candidates:
+            m = start.match(candidate.strip())
+            if not m or "..." in m["args"]:
+                continue
+            args = re.split(r"\s+#|;", m["args"])[0].strip()
+            args = re.sub(r"\[([^\]]*)\]", r"\1", args)
+            words = shlex.split(args)
+            choices = [w.split("|") for w in words]
+            for k in range(max(len(c) for c in choices) if choices else 1):
+                out.append((path.name, [c[min(k, len(c) - 1)] for c in choices]))
+    return out
+
+
+def test_every_command_line_in_the_readme_and_docs_parses():
+    from fishcore.cli import build_parser
+
+    found = _documented_commands()
+    commands = {args[0] for _, args in found if args}
+    assert len(found) >= 20 and {"teach", "health", "train", "predict", "log"} <= commands
+    bad = []
+    for name, args in found:
+        try:
+            build_parser().parse_args(args)
+        except SystemExit:
+            bad.append(f"{name}: fishcore {' '.join(args)}")
+    assert not bad, "documented command lines that today's CLI refuses:\n" + "\n".join(bad)
+
+
+def test_health_lists_a_photo_filed_under_the_wrong_species_as_json(tmp_path, monkeypatch, capsys):
+    root = make_image_folder(tmp_path / "reef", ["red", "green", "blue"], 14, size=64)
+    wrong = sorted((root / "red").iterdir())[0]
+    wrong.rename(root / "green" / ("odd-" + wrong.name))
+    monkeypatch.setenv("FISHCORE_CACHE_DIR", str(tmp_path / "cache"))
+    done = _cli_here(tmp_path / "home", monkeypatch, capsys, "health", root, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    flagged = [f for f in report["flags"] if f["kind"] == "mislabel"]
+    assert any(f["path"] == f"green/odd-{wrong.name}" and f["suggested"] == "red" for f in flagged), report
+    text = _cli_here(tmp_path / "home", monkeypatch, capsys, "health", root, "--quiet").stdout
+    assert f"green/odd-{wrong.name}: possibly the wrong species" in text

@@ -65,14 +65,14 @@ def test_a_stop_keeps_the_rows_done_so_far(colours, tmp_path):
 
 def test_compare_job_runs_in_the_worker_and_reports_rows(colours, tmp_path, monkeypatch):
     import fishcore.training.compare as compare_module
-    from fishcore.config import DataConfig, TrainConfig
+    from fishcore.config import DataConfig
     from fishcore.store.jsonfile import write_json
 
     # The worker's own code path (run_job), in this process, with two quick rows instead of all of them.
     monkeypatch.setattr(compare_module, "recipes", lambda: _rows("colour histograms + k-NN", "instant"))
     job_dir = tmp_path / "jobs" / "j1"
     job_dir.mkdir(parents=True)
-    spec = JobSpec(str(colours), str(tmp_path / "cmp"), DataConfig(seed=1), train=TrainConfig(budget=10), kind="compare")
+    spec = JobSpec(str(colours), str(tmp_path / "cmp"), DataConfig(seed=1), kind="compare", seconds_per_network=10)
     write_json(job_dir / "spec.json", spec.to_dict())
     write_json(job_dir / "status.json", {"state": "starting"})
     assert run_job(job_dir) == 0
@@ -86,11 +86,11 @@ def test_compare_job_runs_in_the_worker_and_reports_rows(colours, tmp_path, monk
 def test_cli_compare_prints_the_table_and_refuses_a_tiny_budget(colours, tmp_path, monkeypatch, capsys):
     import fishcore.training.compare as compare_module
 
-    bad = run_cli("compare", colours, "--out", tmp_path / "o", "--budget", "1", check=False)
-    assert bad.returncode == 2 and "--budget" in bad.stderr
+    bad = run_cli("compare", colours, "--out", tmp_path / "o", "--seconds-per-network", "1", check=False)
+    assert bad.returncode == 2 and "--seconds-per-network" in bad.stderr
     # The same main() in this process, with two quick rows instead of all of them.
     monkeypatch.setattr(compare_module, "recipes", lambda: _rows("colour histograms + k-NN", "resnet18"))
-    done = _cli_here(tmp_path, monkeypatch, capsys, "compare", colours, "--out", tmp_path / "o", "--budget", "5")
+    done = _cli_here(tmp_path, monkeypatch, capsys, "compare", colours, "--out", tmp_path / "o", "--seconds-per-network", "5")
     assert done.returncode == 0, done.stderr
     assert "colour histograms + k-NN" in done.stdout and "ms/photo" in done.stdout and "accuracy" in done.stdout
     assert "resnet18" in done.stdout and "skipped: its ImageNet weights" in done.stdout
@@ -102,7 +102,8 @@ def test_every_network_gets_the_same_training_time_after_its_features(colours, t
     """A time limit counted from the first training step bounds the loop however long features took (compare's rule)."""
     import torch
 
-    from fishcore.config import DataConfig, ModelConfig, TrainConfig
+    from fishcore.config import DataConfig, TrainConfig
+    from fishcore.models.config import ModelConfig
     from fishcore.training.pipeline import prepare_data
     from fishcore.training.run import RunOptions, TimeLimit, TrainingRun
     from fishcore.training.strategies import STRATEGIES

@@ -6,7 +6,10 @@ import pytest
 from PIL import Image
 
 from fishcore.config import DataConfig
-from fishcore.data.scan import load_image, perceptual_hash, require_classes, scan, split_dataset
+from fishcore.data.images import load_image
+from fishcore.data.phash import perceptual_hash
+from fishcore.data.scan import require_classes, scan
+from fishcore.data.split import split_dataset
 from fishcore.errors import DatasetError, ImageError
 
 from conftest import class_image, make_image_folder, png_with_size

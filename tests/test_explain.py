@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from fishcore.config import ModelConfig
 from fishcore.errors import ConfigError
 from fishcore.inference.explain import explain, grad_cam, overlay
 from fishcore.inference.predict import Predictor
+from fishcore.models.config import ModelConfig
 from fishcore.models.net import build_model
 from fishcore.store.model_files import bundled_model_dir, read_card
 

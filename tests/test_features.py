@@ -3,12 +3,15 @@ import shutil
 import pytest
 import torch
 
-from fishcore.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
+from fishcore.config import AugmentConfig, DataConfig, TrainConfig
 from fishcore.data.augment import build_transforms, transform_stages
-from fishcore.data.scan import load_image, resolve, scan
+from fishcore.data.images import load_image
+from fishcore.data.scan import scan
+from fishcore.data.split import resolve
 from fishcore.inference.engine import Engine
 from fishcore.inference.evaluate import evaluate_files
 from fishcore.inference.predict import Predictor
+from fishcore.models.config import ModelConfig
 from fishcore.models.net import build_model
 from fishcore.runtime import resolve_precision
 from fishcore.store.model_files import read_card

@@ -11,15 +11,8 @@ import pytest
 from fishcore.config import TrainConfig
 from fishcore.errors import DatasetError
 from fishcore.store.catchlog import Answer, CatchLog, accuracy_by_week, dispose_engines
-from fishcore.store.catchlog.queue import (
-    FIELD_TEST_EVERY,
-    field_test_set,
-    is_field_test,
-    review_order,
-    review_queue,
-    review_score,
-    teachable,
-)
+from fishcore.store.catchlog.field_test import FIELD_TEST_EVERY, field_test_set, is_field_test, teachable
+from fishcore.store.catchlog.queue import review_order, review_queue, review_score
 from fishcore.store.model_files import bundled_model_dir, read_card
 from fishcore.store.my_photos import FIELD_MANIFEST, DatasetArea, field_manifest
 from fishcore.training.field import field_score, teach, teaching_job_spec
@@ -44,8 +37,9 @@ def test_the_queue_puts_unsure_and_unfamiliar_first_and_collapses_near_copies():
     assert review_score(0.9, 1.0, 0.5) > review_score(0.9, 0.1, 0.5)  # then less familiar
     assert review_score(0.9, 100.0, 0.5) == pytest.approx(0.1 + 0.5 * 2.0)  # unfamiliarity is capped
     scores = [0.2, 0.9, 0.5, 0.85, 0.1]
-    hashes = [0b1111, 0b0000, 0b1110, 0b0001, None]  # 1 and 3 differ in one bit: near-copies; 0 and 2 too
-    groups = review_order(scores, hashes, bits=1)
+    # 1 and 3 differ in 6 bits (near-copies, the split's rule), 0 and 2 in 2; the pairs in over 30
+    hashes = [0xFFFF_FFFF_0000_0000, 0, 0xFFFF_FFFF_0000_0003, 0b11_1111, None]
+    groups = review_order(scores, hashes)
     assert groups == [[1, 3], [2, 0], [4]]  # best first; each near-copy under the best of its group
 
 
@@ -199,3 +193,31 @@ def test_dataset_health_finds_swapped_labels_near_copies_and_oddities_and_acts_o
     assert not [f for f in again if f.path == "blue/copy-of-green.png"]
     with pytest.raises(DatasetError):
         area.move_photos("d", ["../../etc/passwd"], "red")
+
+
+@pytest.mark.slow
+def test_fishcore_teach_adds_the_confirmed_photos_and_trains_a_new_version(tmp_path, monkeypatch, capsys):
+    """The command the Catch log page's button shares (fishcore.training.field.teach_and_train): the photos go into
+    the dataset, the entries are marked taught, a training job makes the new version, and a second teach finds
+    nothing new to teach."""
+    from fishcore.cli import main
+
+    for sub in ("models", "runs", "cache", "datasets", "catchlog"):
+        monkeypatch.setenv(f"FISHCORE_{sub.upper()}_DIR", str(tmp_path / sub))
+    log = CatchLog()
+    for start, label in ((0, "red"), (300, "green")):
+        for i in range(start, start + 12):
+            answer = Answer(label, 0.6, "uncertain", "low_confidence", [(label, 0.6)])
+            done = log.record(_bytes(class_image(0 if label == "red" else 1, i, 64)), answer, "m", "c")
+            log.set_word(done.entry_id, "right")
+    code = main(["teach", "--dataset", "reef", "--start-from", "none", "--budget", "10", "--wait"])
+    out = capsys.readouterr()
+    assert code == 0, out.err + out.out
+    assert "field photos added" in out.out and "finished" in out.out
+    to_teach, held_back = teachable(log.entries())
+    assert to_teach == [] and held_back and all(e.taught_to is None for e in held_back)
+    assert sum(DatasetArea(tmp_path / "datasets").classes("reef").values()) == 24 - len(held_back)
+    assert (tmp_path / "models" / "reef" / "card.json").is_file()
+    again = main(["teach", "--dataset", "reef", "--start-from", "none"])
+    assert again == 2 and "no confirmed photos" in capsys.readouterr().err
+    dispose_engines()

@@ -40,10 +40,12 @@ def _word_tables() -> list[str]:
     from fishcore.config import AUGMENT_SPEC
     from fishcore.inference.explain import CAPTION
     from fishcore.training.compare import recipes
+    from fishcore.training.run import TRAIN_SETTINGS
     from pages._i18n import ERROR_KINDS, STREAMLIT_WORDS
 
     texts = [*REASON_WORDS.values(), CAPTION, *STREAMLIT_WORDS.values(), *ERROR_KINDS.values()]
     texts += [t for p in AUGMENT_SPEC for t in (p.label, p.help)]
+    texts += [t for s in TRAIN_SETTINGS.values() if s.rule.label for t in (s.rule.label, s.rule.help)]  # the Train page's
     texts += [t for r in recipes() for t in (r.name, r.what)]
     for rel in TRANSLATED:  # module-level dicts whose values are all text
         for node in ast.parse((REPO / rel).read_text(encoding="utf-8")).body:

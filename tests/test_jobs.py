@@ -4,8 +4,9 @@ import time
 
 import pytest
 
-from fishcore.config import DataConfig, ModelConfig, TrainConfig
+from fishcore.config import DataConfig, TrainConfig
 from fishcore.errors import FishcoreError
+from fishcore.models.config import ModelConfig
 from fishcore.store.model_files import read_card
 from fishcore.training.jobs import Job, JobSpec, active_job, list_jobs, start_job
 

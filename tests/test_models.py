@@ -4,9 +4,9 @@ import pytest
 import torch
 from torchvision import models as tvm
 
-from fishcore.config import ModelConfig
 from fishcore.errors import ConfigError, WeightsError
 from fishcore.models.backbones import BACKBONES, Backbone, WeightsFile, get_backbone, resolve_weights
+from fishcore.models.config import ModelConfig
 from fishcore.models.net import ResidualBlock, build_model, freeze
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fishcore.config import DataConfig, ModelConfig, TrainConfig
+from fishcore.config import DataConfig, TrainConfig
 from fishcore.errors import ConfigError
 from fishcore.inference.calibration import (
     THRESHOLD_FLOOR,
@@ -21,6 +21,7 @@ from fishcore.inference.calibration import (
 )
 from fishcore.inference.openset import CONFIDENT, LOW_CONFIDENCE
 from fishcore.inference.predict import Predictor
+from fishcore.models.config import ModelConfig
 from fishcore.store.model_files import HELDOUT_FILE, read_card
 from fishcore.training.heldout import OUT_OF_FOLD, VALIDATION, HeldOut, assign_folds
 from fishcore.training.pipeline import train_folder

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from fishcore.config import ModelConfig
 from fishcore.errors import ModelFileError
 from fishcore.inference.evaluate import report_from_probabilities
 from fishcore.inference.predict import Predictor
+from fishcore.models.config import ModelConfig
 from fishcore.models.net import build_model
 from fishcore.store.model_files import CARD_FILE, WEIGHTS_FILE, ModelCard, list_models, load_model, read_card, save_model
 

@@ -6,12 +6,13 @@ import time
 import pytest
 import torch
 
-from fishcore.config import AugmentConfig, ModelConfig, TrainConfig
+from fishcore.config import AugmentConfig, TrainConfig
 from fishcore.data.augment import build_transforms
 from fishcore.data.scan import scan
 from fishcore.errors import ConfigError
 from fishcore.events import EventName, StopRequested, TrainEvent
 from fishcore.inference.calibration import fit_temperature
+from fishcore.models.config import ModelConfig
 from fishcore.models.net import build_model
 from fishcore.training.loop import Clock, EarlyStopping, ImageListDataset, fit
 from fishcore.training.run import EventLog, MetricsLog, RunOptions, TimeLimit, TrainingRun

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fishcore.cli import main
-from fishcore.config import DataConfig, ModelConfig, TrainConfig
+from fishcore.config import DataConfig, TrainConfig
 from fishcore.errors import ModelFileError
 from fishcore.inference.openset import (
     CONFIDENT,
@@ -26,6 +26,7 @@ from fishcore.inference.openset import (
     reference_indices,
 )
 from fishcore.inference.predict import Predictor
+from fishcore.models.config import ModelConfig
 from fishcore.store.jsonfile import write_json
 from fishcore.store.model_files import read_card
 from fishcore.training.pipeline import train_folder
@@ -152,7 +153,8 @@ def test_several_shots_of_one_fish_combine_into_one_verdict():
     from collections import Counter
 
     from fishcore.config import DataConfig
-    from fishcore.data.scan import group_items, scan
+    from fishcore.data.scan import scan
+    from fishcore.data.split import group_items
     from fishcore.store.model_files import bundled_model_dir
 
     from conftest import LSFD, require_shared

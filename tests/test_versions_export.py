@@ -113,3 +113,32 @@ def _zip_of(files: dict[str, bytes]) -> bytes:
         for name, data in files.items():
             z.writestr(name, data)
     return buf.getvalue()
+
+
+def test_a_model_exported_and_imported_back_has_the_same_files_answers_threshold_and_sets(tmp_path):
+    """The bundled model (with its held-out logits and verdict profile) through a zip and back: every file the
+    same bytes, and the same predictions, verdicts, threshold and prediction sets; its held-out logits choose the
+    same threshold and sets again."""
+    import copy
+
+    from fishcore.store.model_files import HELDOUT_FILE, MODEL_FILES, bundled_model_dir
+    from fishcore.store.samples import sample_photos
+    from fishcore.training.heldout import HeldOut, settle
+
+    original = bundled_model_dir()
+    kept = sorted(name for name in MODEL_FILES if (original / name).is_file())
+    assert HELDOUT_FILE in kept
+    back = import_model_zip(export_zip(original, tmp_path / "lsfd.zip"), tmp_path / "models")
+    assert sorted(p.name for p in back.iterdir()) == kept
+    for name in kept:
+        assert (back / name).read_bytes() == (original / name).read_bytes(), name
+    photos = [s.path for s in sample_photos()][:12]
+    before, after = Predictor.load(original).predict(photos), Predictor.load(back).predict(photos)
+    for a, b in zip(before, after, strict=True):
+        assert (a.label, a.verdict, a.reason, a.candidates) == (b.label, b.verdict, b.reason, b.candidates)
+        assert a.confidence == pytest.approx(b.confidence, abs=1e-6)
+    card = read_card(back)
+    again = copy.deepcopy(card)
+    settle(again, HeldOut.load(back / HELDOUT_FILE))
+    assert again.threshold == pytest.approx(card.threshold) and again.temperature == pytest.approx(card.temperature)
+    assert again.prediction_sets == pytest.approx(card.prediction_sets)

@@ -13,7 +13,9 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from fishcore.config import SPLITS
-from fishcore.data.scan import load_image_file, resolve, scan
+from fishcore.data.images import load_image_file
+from fishcore.data.scan import scan
+from fishcore.data.split import resolve
 from fishcore.errors import DatasetError
 from fishcore.store.model_files import TEST_REPORT_FILE, read_card
 

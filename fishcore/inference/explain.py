@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fishcore.data.scan import ImageSource
+from fishcore.data.images import ImageSource
 from fishcore.errors import ConfigError
 from fishcore.inference.calibration import calibrated_probabilities
 from fishcore.models.net import FishNet

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from fishcore.data.augment import build_transforms
-from fishcore.data.scan import ImageSource, load_image
+from fishcore.data.images import ImageSource, load_image
 from fishcore.errors import ImageError, ModelFileError, WeightsError
 from fishcore.inference.calibration import Promise, SetRule, calibrated_probabilities
 from fishcore.inference.engine import Engine
@@ -29,6 +29,7 @@ from fishcore.inference.openset import (
 )
 from fishcore.models.backbones import get_backbone, imagenet_network
 from fishcore.models.net import FishNet
+from fishcore.store.catchlog.records import Answer
 from fishcore.store.model_files import REFERENCE_FILE, ModelCard, load_model
 
 MIN_SIDE = 16  # pixels: below this a photo cannot show a fish (the scan's default minimum too)
@@ -141,6 +142,13 @@ class Predictor:
     @property
     def engine_name(self) -> str:
         return self.engine.name
+
+    def answer(self, p: Prediction, threshold: float | None = None) -> Answer:
+        """A prediction as the catch log records it, with the thresholds its verdict used (``threshold``: the
+        confidence threshold in force when the user moved it, else the model's own)."""
+        return Answer.from_prediction(
+            p, self.openset.distance_threshold if self.openset else None, self.card.threshold if threshold is None else threshold
+        )
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return self.transform(image)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fishcore.config import ModelConfig
 from fishcore.errors import ConfigError, WeightsError
 from fishcore.models.backbones import get_backbone, load_pretrained_state
+from fishcore.models.config import ModelConfig
 
 
 class ResidualBlock(nn.Module):

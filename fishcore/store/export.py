@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path, PurePosixPath
 
 import torch
@@ -14,20 +16,8 @@ from torch import nn
 from fishcore.errors import ModelFileError
 from fishcore.models.onnx_export import to_onnx
 from fishcore.store.archive import ArchiveLimits, SafeZip
-from fishcore.store.model_files import (
-    CARD_FILE,
-    METRICS_FILE,
-    REFERENCE_FILE,
-    TEST_REPORT_FILE,
-    WEIGHTS_FILE,
-    ModelCard,
-    load_model,
-    model_archive,
-    next_version,
-)
+from fishcore.store.model_files import CARD_FILE, MODEL_FILES, WEIGHTS_FILE, ModelCard, load_model, model_archive, next_version
 from fishcore.store.my_photos import safe_name
-
-MODEL_FILES = (CARD_FILE, WEIGHTS_FILE, METRICS_FILE, TEST_REPORT_FILE, REFERENCE_FILE)
 
 
 class _Probabilities(nn.Module):
@@ -77,26 +67,38 @@ def export_onnx(model_dir: str | os.PathLike, out_file: str | os.PathLike) -> li
     graph = to_onnx(_Probabilities(model, card.temperature), card.image_size, names=("image", "probabilities"))
     labels = out.with_suffix(".labels.txt")
     prep = out.with_suffix(".preprocessing.json")
-    for path, data in (
-        (out, graph),
-        (labels, ("\n".join(card.classes) + "\n").encode()),
-        (prep, json.dumps(preprocessing(card), indent=1, ensure_ascii=False).encode()),
-    ):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+    write_file(out, graph)
+    write_file(labels, ("\n".join(card.classes) + "\n").encode())
+    write_file(prep, json.dumps(preprocessing(card), indent=1, ensure_ascii=False).encode())
     return [out, labels, prep]
+
+
+def onnx_bundle(model_dir: str | os.PathLike) -> bytes:
+    """export_onnx's three files in one zip, named after the model (the Models page's "Export ONNX", and
+    `fishcore export --format onnx-zip`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = export_onnx(model_dir, Path(tmp) / Path(model_dir).name)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in files:
+                z.write(f, f.name)
+    return buf.getvalue()
+
+
+def write_file(out_file: str | os.PathLike, data: bytes) -> Path:
+    """Write data to out_file whole (a temporary file renamed into place); its path."""
+    out = Path(out_file).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    tmp.write_bytes(data)
+    os.replace(tmp, out)
+    return out
 
 
 def export_zip(model_dir: str | os.PathLike, out_file: str | os.PathLike) -> Path:
     """The model folder as a zip (one top-level folder), for `fishcore import-model` elsewhere."""
     load_model(model_dir)  # refuse to export something that would not import
-    out = Path(out_file).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
-    tmp.write_bytes(model_archive(model_dir))
-    os.replace(tmp, out)
-    return out
+    return write_file(out_file, model_archive(model_dir))
 
 
 def import_model_zip(source: str | os.PathLike | bytes, models_dir: str | os.PathLike, name: str | None = None) -> Path:

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from fishcore.config import ModelConfig, from_dict
+from fishcore.config import from_dict
 from fishcore.errors import ModelFileError
 from fishcore.models.backbones import file_sha256
+from fishcore.models.config import ModelConfig
 from fishcore.models.net import FishNet, freeze
 from fishcore.settings import Paths
 from fishcore.store.jsonfile import write_json
@@ -34,6 +35,8 @@ METRICS_FILE = "metrics.jsonl"
 TEST_REPORT_FILE = "test_report.json"
 REFERENCE_FILE = "reference.npy"  # features of some training photos, for verdicts (inference/openset.py)
 HELDOUT_FILE = "heldout.npz"  # logits of photos the model never trained on: its threshold and sets (training/heldout.py)
+# Every file a model folder may hold: what a model zip carries and what an import takes from one.
+MODEL_FILES = (CARD_FILE, WEIGHTS_FILE, METRICS_FILE, TEST_REPORT_FILE, REFERENCE_FILE, HELDOUT_FILE)
 
 
 def bundled_model_dir() -> Path:
@@ -296,10 +299,16 @@ def model_archive(model_dir: str | os.PathLike) -> bytes:
     path = Path(model_dir)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for f in sorted(path.iterdir()):
-            if f.is_file() and not f.name.startswith("."):
-                z.write(f, f"{path.name}/{f.name}")
+        for name in MODEL_FILES:
+            if (path / name).is_file():
+                z.write(path / name, f"{path.name}/{name}")
     return buf.getvalue()
+
+
+def model_checksum(model_dir: str | os.PathLike) -> str:
+    """The sha256 of a model's card.json: which version of the model gave an answer (the card names its weights'
+    sha256, so a new card means a new version)."""
+    return file_sha256(Path(model_dir) / CARD_FILE)
 
 
 def delete_model(model_dir: str | os.PathLike) -> None:

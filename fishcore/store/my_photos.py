@@ -18,7 +18,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from fishcore.data.scan import HEIC_ADVICE, IMAGE_EXTENSIONS, DatasetScan, ImageItem, inspect_bytes, remember_scanned, scan
+from fishcore.data.images import HEIC_ADVICE, IMAGE_EXTENSIONS
+from fishcore.data.nearcopy import first_near_copy
+from fishcore.data.scan import DatasetScan, ImageItem, inspect_bytes, remember_scanned, scan
 from fishcore.errors import ArchiveError, DatasetError, ImageError
 from fishcore.events import StopRequested
 from fishcore.store.archive import SafeZip, is_system_file, name_parts, name_problem
@@ -28,7 +30,6 @@ TRASH = ".trash"
 NAME_MAX = 80
 FEW_PHOTOS = 10  # a class with fewer photos gets a warning
 IMBALANCE = 5.0  # largest class / smallest class beyond this gets a warning
-NEAR_DUPLICATE_BITS = 6  # perceptual-hash distance that counts as the same photo (as the split uses)
 UNSUPPORTED = {
     ".heic": HEIC_ADVICE,
     ".heif": "HEIF photos are not supported: convert them to JPEG first",
@@ -190,15 +191,6 @@ def _unique(folder_names: set[str], filename: str) -> str:
     return candidate
 
 
-def _hamming_matches(hashes: np.ndarray, value: int, bits: int) -> int | None:
-    if not len(hashes):
-        return None
-    x = np.bitwise_xor(hashes, np.uint64(value))
-    dist = np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
-    i = int(np.argmin(dist))
-    return i if dist[i] <= bits else None
-
-
 class DatasetArea:
     """The managed datasets of a workspace: ``root/<dataset>/<class>/<photo>``, trash in ``root/<dataset>/.trash``."""
 
@@ -339,7 +331,7 @@ class DatasetArea:
             if item.sha256 in by_sha:
                 plan.duplicates.append((src.origin, by_sha[item.sha256]))
                 continue
-            near = _hamming_matches(hashes, item.phash, NEAR_DUPLICATE_BITS)
+            near = first_near_copy(hashes, item.phash)
             if near is not None:
                 plan.near_duplicates.append((src.origin, hash_paths[near]))
             if label not in taken:

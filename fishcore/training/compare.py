@@ -32,12 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fishcore.config import DataConfig, ModelConfig, TrainConfig
+from fishcore.config import DataConfig, TrainConfig
 from fishcore.data.augment import build_transforms
-from fishcore.data.scan import load_image_file
+from fishcore.data.images import load_image_file
 from fishcore.errors import FishcoreError, WeightsError
 from fishcore.events import Phase, StopRequested
 from fishcore.models.backbones import BACKBONES, resolve_weights
+from fishcore.models.config import ModelConfig
 from fishcore.runtime import cpu_name, seed_everything
 from fishcore.store.jsonfile import write_json
 from fishcore.training.loop import ImageListDataset, compute_logits

@@ -27,11 +27,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from fishcore.config import AugmentConfig, ModelConfig, to_dict
+from fishcore.config import AugmentConfig, to_dict
 from fishcore.data.augment import IMAGENET_MEAN, IMAGENET_STD, TransformStages, transform_stages
-from fishcore.data.scan import load_image_file
+from fishcore.data.images import load_image_file
 from fishcore.errors import ConfigError
 from fishcore.inference.engine import Engine
+from fishcore.models.config import ModelConfig
 from fishcore.models.net import FishNet
 
 Progress = Callable[[int, int], None]

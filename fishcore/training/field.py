@@ -12,13 +12,14 @@ network pass. The new version's card records which field photos it learned from
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fishcore.config import DataConfig, TrainConfig
 from fishcore.errors import DatasetError
 from fishcore.store.catchlog import CatchLog, Entry
-from fishcore.store.catchlog.queue import field_test_set, teachable
+from fishcore.store.catchlog.field_test import field_test_set, teachable
 from fishcore.store.jsonfile import write_json
 from fishcore.store.my_photos import FIELD_MANIFEST, DatasetArea, ImportPlan, field_manifest, safe_name
 
@@ -62,6 +63,36 @@ def teach(log: CatchLog, area: DatasetArea, dataset: str) -> Lesson:
     taught = [origin[o] for o in [p.origin for p in plan.add] + [o for o, _ in plan.duplicates]]
     log.mark_taught([e.id for e in taught], name)
     return Lesson(plan, taught, held_back, root)
+
+
+def teach_and_train(
+    log: CatchLog,
+    area: DatasetArea,
+    jobs_dir: str | os.PathLike,
+    models_dir: str | os.PathLike,
+    dataset: str,
+    start_from: str | os.PathLike | None = None,
+    budget: float = 180.0,
+    progress: Callable[[int, int], None] | None = None,
+):
+    """Teach the confirmed photos to a new model version: into ``dataset`` (when new, first filled with the photos
+    of ``start_from``, the folder the active model was trained on), then a training job of that name; (lesson, job).
+
+    The Catch log page's "Teach the model" and `fishcore teach` both call this. Refused while a training job runs.
+    """
+    from fishcore.training.jobs import active_job, start_job
+
+    if active_job(jobs_dir) is not None:
+        raise DatasetError("a training run is already going: teach the model when it has finished")
+    name = safe_name(dataset, "dataset name")
+    if not teachable(log.entries())[0]:
+        raise DatasetError("no confirmed photos to teach yet: confirm some answers in the catch log first")
+    if start_from is not None and name not in area.names():
+        area.create(name)
+        area.apply_import(area.plan_import(name, Path(start_from), progress=progress), progress=progress)
+    lesson = teach(log, area, name)
+    job = start_job(jobs_dir, teaching_job_spec(lesson.dataset_dir, Path(models_dir), name, budget, len(lesson.taught)))
+    return lesson, job
 
 
 def teaching_job_spec(dataset_dir: Path, models_dir: Path, model_name: str, budget: float, n_photos: int):

@@ -7,7 +7,7 @@ photo content, so a check after adding photos computes only theirs):
 - **possible mislabel**: a logistic regression that never saw the photo (5-fold cross-validation, near-copies
   kept in one fold) gives another species at least MISLABEL_CONFIDENCE and the folder's species at most
   1 - MISLABEL_CONFIDENCE; ranked by that probability.
-- **near-copy under two species**: perceptual hashes within NEAR_COPY_BITS bits (the split's own rule) and
+- **near-copy under two species**: near-copies by the split's own rule (fishcore.data.nearcopy) in
   different folders.
 - **unlike its species**: its cosine distance to the nearest other photo of its species is more than
   OUTLIER_FACTOR times the species' 95th percentile of those distances.
@@ -24,24 +24,20 @@ from pathlib import Path
 
 import numpy as np
 
+from fishcore.data.nearcopy import near_copy_groups, near_copy_pairs
 from fishcore.data.scan import DatasetScan, scan
 from fishcore.store.jsonfile import read_json, write_json
 
 MISLABEL_CONFIDENCE = 0.8
-NEAR_COPY_BITS = 6
 OUTLIER_FACTOR = 1.5
 FOLDS = 5
 HEALTH_KEEP = ".health-keep.json"  # in a dataset folder: photos the user keeps, not flagged again
-HOW = {
-    "mislabel": "a model that never saw this photo (cross-validation) names another species with high confidence",
-    "near_copy": "an almost identical photo (perceptual hash) is filed under another species",
-    "outlier": "it is far from every other photo of its species (more than 1.5 times the usual distance)",
-}
+KINDS = ("mislabel", "near_copy", "outlier")
 
 
 @dataclass(frozen=True)
 class Flag:
-    """One photo worth a look: why (a key of HOW), its folder species, the species it may be, and a score to rank by."""
+    """One photo worth a look: why (one of KINDS), its folder species, the species it may be, and a score to rank by."""
 
     path: str  # relative to the dataset root
     kind: str
@@ -49,6 +45,10 @@ class Flag:
     suggested: str | None
     score: float
     other: str | None = None  # near_copy: the photo it repeats
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "kind": self.kind, "label": self.label, "suggested": self.suggested,
+                "score": round(self.score, 4), "other": self.other}  # fmt: skip
 
 
 def kept(root: str | os.PathLike) -> set[str]:
@@ -62,8 +62,8 @@ def keep(root: str | os.PathLike, rel_paths: list[str]) -> None:
 
 
 def _features(result: DatasetScan, cache: Path, progress: Callable[[int, int], None] | None) -> np.ndarray:
-    from fishcore.config import ModelConfig
     from fishcore.models.backbones import get_backbone
+    from fishcore.models.config import ModelConfig
     from fishcore.models.net import build_model
     from fishcore.training.features import FeatureStore
 
@@ -72,24 +72,6 @@ def _features(result: DatasetScan, cache: Path, progress: Callable[[int, int], N
     store = FeatureStore(cache / "features", model, cfg, sha, pooled=True)
     samples = [(str(result.root / i.path), i.sha256) for i in result.items]
     return store.features(samples, None, 0, progress)[:, 0].float().numpy()
-
-
-def _groups(hashes: list[int]) -> np.ndarray:
-    """Near-copy groups (union of hashes within NEAR_COPY_BITS), so a photo and its copies share a fold."""
-    parent = list(range(len(hashes)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    h = np.array(hashes, dtype=np.uint64)
-    for i in range(len(hashes)):
-        close = np.nonzero([bin(int(x)).count("1") <= NEAR_COPY_BITS for x in (h[i + 1 :] ^ h[i])])[0]
-        for j in close:
-            parent[find(i + 1 + int(j))] = find(i)
-    return np.array([find(i) for i in range(len(hashes))])
 
 
 def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_classes: int) -> np.ndarray:
@@ -121,16 +103,14 @@ def check_dataset(
     paths = [i.path for i in result.items]
     skip = kept(root)
     flags: list[Flag] = []
-    proba = _out_of_fold(x, y, _groups(hashes), len(classes))
+    proba = _out_of_fold(x, y, np.array(near_copy_groups(hashes)), len(classes))
     for i in np.argsort(-proba.max(1)):
         best = int(proba[i].argmax())
         if best != y[i] and proba[i, best] >= MISLABEL_CONFIDENCE and proba[i, y[i]] <= 1 - MISLABEL_CONFIDENCE:
             flags.append(Flag(paths[i], "mislabel", classes[y[i]], classes[best], float(proba[i, best])))
-    h = np.array(hashes, dtype=np.uint64)
-    for i in range(len(paths)):
-        for j in range(i + 1, len(paths)):
-            if y[i] != y[j] and bin(int(h[i] ^ h[j])).count("1") <= NEAR_COPY_BITS:
-                flags.append(Flag(paths[j], "near_copy", classes[y[j]], classes[y[i]], 1.0, other=paths[i]))
+    for i, j in near_copy_pairs(hashes):
+        if y[i] != y[j]:
+            flags.append(Flag(paths[j], "near_copy", classes[y[j]], classes[y[i]], 1.0, other=paths[i]))
     unit = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-9)
     for c in range(len(classes)):
         members = np.nonzero(y == c)[0]

@@ -28,9 +28,10 @@ from typing import Any
 
 import psutil
 
-from fishcore.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from fishcore.config import DataConfig, TrainConfig, from_dict, to_dict
 from fishcore.errors import FishcoreError
 from fishcore.events import EventName, Phase, StopReason, TrainEvent
+from fishcore.models.config import ModelConfig
 from fishcore.settings import Paths
 from fishcore.store.jsonfile import read_json, write_json
 from fishcore.training.run import RunOptions, TrainingRun
@@ -50,7 +51,7 @@ class JobSpec:
     """Everything a job needs, as plain data.
 
     kind "train": train_folder into out_dir. kind "compare": training/compare.py on one split (data.seed,
-    data.group_pattern), train.budget seconds per network, results in out_dir.
+    data.group_pattern), seconds_per_network of training for each network, results in out_dir.
     """
 
     data_dir: str
@@ -60,6 +61,7 @@ class JobSpec:
     train: TrainConfig = field(default_factory=TrainConfig)
     notes: list[str] = field(default_factory=list)
     kind: str = "train"
+    seconds_per_network: float = 30.0  # kind "compare" only
 
     def __post_init__(self) -> None:
         if self.kind not in JOB_KINDS:
@@ -74,6 +76,7 @@ class JobSpec:
             "train": to_dict(self.train),
             "notes": self.notes,
             "kind": self.kind,
+            "seconds_per_network": self.seconds_per_network,
         }
 
     @classmethod
@@ -86,6 +89,8 @@ class JobSpec:
             train=from_dict(TrainConfig, d.get("train")),
             notes=list(d.get("notes", [])),
             kind=d.get("kind", "train"),
+            # A comparison started before 2026-12-04 kept its seconds per network in train.budget.
+            seconds_per_network=float(d.get("seconds_per_network", (d.get("train") or {}).get("budget", 30.0))),
         )
 
 
@@ -106,6 +111,14 @@ class Job:
     @property
     def spec(self) -> JobSpec:
         return JobSpec.from_dict(read_json(self.dir / "spec.json"))
+
+    def wait(self, poll: float = 0.5) -> dict[str, Any]:
+        """Block until the job has ended; its final status."""
+        while True:
+            status = self.status()
+            if status.get("state") in FINAL_STATES:
+                return status
+            time.sleep(poll)
 
     def status(self) -> dict[str, Any]:
         """The job's status; a job whose process vanished without saying so is reported as failed."""
@@ -354,7 +367,7 @@ def _run_training(spec: JobSpec, run: TrainingRun) -> dict[str, Any]:
 def _run_compare(spec: JobSpec, run: TrainingRun) -> dict[str, Any]:
     from fishcore.training.compare import compare
 
-    comparison = compare(spec.data_dir, spec.out_dir, spec.train.budget, spec.data.seed, spec.data, run=run)
+    comparison = compare(spec.data_dir, spec.out_dir, spec.seconds_per_network, spec.data.seed, spec.data, run=run)
     return {
         "state": "finished" if comparison.finished else "stopped",
         "stop_reason": str(StopReason.COMPLETED if comparison.finished else StopReason.USER),

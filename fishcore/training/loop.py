@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from fishcore.config import TrainConfig
-from fishcore.data.scan import load_image_file
+from fishcore.data.images import load_image_file
 from fishcore.events import EventName, StopReason, StopRequested, TrainEvent
 from fishcore.runtime import autocast, resolve_precision
 from fishcore.training.run import TrainingRun

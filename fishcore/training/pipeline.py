@@ -14,12 +14,14 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from fishcore.config import DataConfig, to_dict
+from fishcore.config import DataConfig, from_dict, to_dict
 from fishcore.data.augment import IMAGENET_MEAN, IMAGENET_STD
-from fishcore.data.scan import DatasetScan, Split, require_classes, resolve, scan, split_dataset
+from fishcore.data.scan import DatasetScan, require_classes, scan
+from fishcore.data.split import Split, group_items, resolve, split_dataset
 from fishcore.errors import DatasetError
 from fishcore.events import EventName, Phase, StopReason, StopRequested, TrainEvent
 from fishcore.inference.calibration import calibrated_probabilities
@@ -250,3 +252,54 @@ def train_folder(data_dir: str | os.PathLike, run: TrainingRun) -> TrainOutcome:
         for listener in listeners:
             run.unsubscribe(listener)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclass
+class Refitted:
+    """What refit_verdicts did to a saved model: its card now, and the verdict profile it was given."""
+
+    card: ModelCard
+    profile: Any
+
+
+def refit_verdicts(
+    model_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Refitted:
+    """Choose a saved model's verdicts again from the photos it was trained on (``data_dir``, default the folder its
+    card names): the open-set profile (fit_verdicts' rule) and the temperature, threshold and prediction sets (the
+    calibrate step's settle) from its validation photos, with the split's own groups. A saved model cannot refit
+    folds, so only its validation photos are held out. ``progress(what, done, total)``.
+    """
+    import torch
+
+    from fishcore.store.model_files import load_model, save_openset
+    from fishcore.training.heldout import VALIDATION
+
+    folder = Path(model_dir)
+    model, card = load_model(folder)
+    root = Path(data_dir).expanduser() if data_dir else card.data_root
+    if root is None or not root.is_dir():
+        raise DatasetError(f"the photos this model was trained on are not at {root}; pass the dataset folder")
+
+    def samples(part: str) -> list[tuple[str, int]]:
+        return [(str(path), card.classes.index(label)) for path, label in resolve(root, card.split.get(part, []))]
+
+    def step(what: str):
+        return (lambda d, n: progress(what, d, n)) if progress else None
+
+    predictor = Predictor(model, card, engine="auto")
+    profile = fit_verdict_profile(predictor, samples("train"), samples("val"), step("reading photos"))
+    val = samples("val")
+    logits = predictor.score_files([p for p, _ in val], progress=step("validation photos")).logits
+    # The split's groups (near-copies, tracks): the photos of one count as about one in the threshold's margin.
+    data_cfg = from_dict(DataConfig, card.config.get("data"))
+    scanned = scan(root, data_cfg.min_side, cache_dir=Paths.from_env().scans)
+    group_of = dict(zip((item.path for item in scanned.items), group_items(scanned.items, data_cfg), strict=True))
+    groups = np.array([group_of.get(rel, -1 - n) for n, rel in enumerate(card.split.get("val", []))])
+    held = HeldOut(logits, torch.tensor([t for _, t in val], dtype=torch.long), [VALIDATION] * len(val), groups)
+    settle(card, held)
+    held.save(folder / HELDOUT_FILE)
+    save_openset(folder, card, profile.reference, profile.card_entry())
+    return Refitted(card, profile)

@@ -15,13 +15,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fishcore.config import DataConfig, ModelConfig, TrainConfig
+from fishcore.config import DataConfig, Setting, TrainConfig, settings_of
 from fishcore.events import EventName, Phase, StopRequested, TrainEvent
+from fishcore.models.config import ModelConfig
 
 if TYPE_CHECKING:
     import torch
 
 Listener = Callable[[TrainEvent], None]
+# Every setting of a run's three configs, with its Rule: the CLI's `train` flags and the Train page's advanced
+# settings are generated from these (a name in two configs, seed, is one setting that sets both).
+TRAIN_SETTINGS: dict[str, Setting] = settings_of(DataConfig, ModelConfig, TrainConfig)
 
 
 @dataclass(frozen=True)

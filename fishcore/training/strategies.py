@@ -22,10 +22,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from fishcore.config import AugmentConfig, ModelConfig
+from fishcore.config import AugmentConfig
 from fishcore.data.augment import build_transforms
 from fishcore.events import EventName, Phase, StopReason, TrainEvent
 from fishcore.models.backbones import get_backbone
+from fishcore.models.config import ModelConfig
 from fishcore.models.net import FishNet, build_model
 from fishcore.runtime import seed_everything
 from fishcore.training.features import CachedViews, FeatureStore, TailModel
