@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One entry point: `./run.sh` starts the app, `./run.sh test` runs the whole test suite,
-# `./run.sh fishcore ARGS...` runs the CLI. The first run creates .venv and installs everything.
+# One entry point: `./run.sh` starts the app and the field server, `./run.sh test` runs the whole test suite,
+# `./run.sh fishcore ARGS...` runs the CLI, `./run.sh serve` the field server alone. The first run creates .venv
+# and installs everything.
 set -euo pipefail
 cd "$(dirname "$0")"
 export FISHCORE_HOME="${FISHCORE_HOME:-$PWD}"  # every default path of fishcore starts here
@@ -26,10 +27,20 @@ fi
 cmd="${1:-app}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
-    app) exec "$VENV/bin/python" -m streamlit run app.py "$@" ;;
+    app)
+        # The field server beside the app (FISHCORE_SERVER=off: the app alone); it stops when the app does.
+        if [ "${FISHCORE_SERVER:-on}" != "off" ]; then
+            port="${FISHCORE_SERVER_PORT:-8502}"
+            "$VENV/bin/python" -m fishcore serve --port "$port" &
+            server=$!
+            trap 'kill "$server" 2>/dev/null || true' EXIT
+            echo "Field server: http://localhost:$port (API: /docs); the app: http://localhost:8501" >&2
+        fi
+        "$VENV/bin/python" -m streamlit run app.py "$@" ;;
+    serve) exec "$VENV/bin/python" -m fishcore serve "$@" ;;
     test) exec "$VENV/bin/python" -m pytest "$@" ;;
     fishcore) exec "$VENV/bin/python" -m fishcore "$@" ;;
     bench) exec "$VENV/bin/python" -m benchmarks "$@" ;;
     lint) exec "$VENV/bin/python" -m ruff check . "$@" ;;
-    *) echo "usage: ./run.sh [app|test|fishcore ARGS...|bench DATA|bench --accuracy|--recipes|--frozen|--verdicts|--sessions|--field|--health|--add-species [ROOT]|lint]" >&2; exit 2 ;;
+    *) echo "usage: ./run.sh [app|serve|test|fishcore ARGS...|bench DATA|bench --accuracy|--recipes|--frozen|--verdicts|--sessions|--serve|--field|--health|--add-species [ROOT]|lint]" >&2; exit 2 ;;
 esac

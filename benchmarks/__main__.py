@@ -11,6 +11,7 @@ from benchmarks.health import run_health
 from benchmarks.promise import run_promise
 from benchmarks.recipes import run_recipes
 from benchmarks.retrain import run_add_species
+from benchmarks.serve import run_serve
 from benchmarks.sessions import run_sessions
 from benchmarks.verdicts import run_verdicts
 from fishcore.data.scan import scan
@@ -64,6 +65,11 @@ parser.add_argument(
     action="store_true",
     help="ways of choosing the confidence threshold and prediction sets, on seeded F4K and EGU splits (DATA: ../shared/data)",
 )
+parser.add_argument(
+    "--serve",
+    action="store_true",
+    help="the field server under load: 16 devices syncing while 8 clients predict, over HTTP (DATA: ../shared/data)",
+)
 parser.add_argument("--bundled", action="store_true", help="with --verdicts: the bundled model instead of trained ones")
 parser.add_argument("--work", default=None, help="with --promise: keep the trained models here and reuse them")
 parser.add_argument("--variants", default=None, help="with --recipes: comma-separated variant names (default: all)")
@@ -96,6 +102,9 @@ try:
     if args.field:
         sets = tuple(x for x in SETS if x.name in args.sets.split(",")) if args.sets else None
         print(run_field(args.data or "../shared/data", sets=sets, log=log))
+        sys.exit(0)
+    if args.serve:
+        print(run_serve(args.data or "../shared/data", log=log))
         sys.exit(0)
     if args.sessions:
         print(run_sessions(args.data or "../shared/data", log=log))

@@ -32,10 +32,16 @@ ENVIRONMENT: dict[str, str] = {
     "unset: restricted when the app listens beyond localhost",
     "FISHCORE_ALLOWED_DIRS": "folders (separated by the OS path separator) the app may read when paths are restricted, "
     "besides the dataset area and FISHCORE_DATA",
+    "FISHCORE_SERVER": "off: `./run.sh` starts the app without the field server",
+    "FISHCORE_SERVER_PORT": "the field server's port when `./run.sh` starts it (default: 8502)",
+    "FISHCORE_SERVER_PER_MINUTE": "requests per device per minute the field server takes on average (default: 600)",
+    "FISHCORE_SERVER_BURST": "requests one device may send the field server at once (default: 120)",
+    "FISHCORE_SERVER_MAX_BODY_MB": "the largest request the field server takes, in MB (default: 32)",
 }
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 BUNDLED_MODEL_NAME = "lsfd_mobilenet_v2"
+SERVER_PORT = 8502  # the field server's (the app's is Streamlit's 8501)
 
 
 def _env(name: str) -> str:
@@ -45,6 +51,20 @@ def _env(name: str) -> str:
 
 def home() -> Path:
     return Path(_env("FISHCORE_HOME") or os.getcwd()).expanduser().resolve()
+
+
+def server_limits() -> dict[str, float]:
+    """The field server's limits set in the environment (fishcore.server.station.ServerConfig)."""
+    names = {"per_minute": "FISHCORE_SERVER_PER_MINUTE", "burst": "FISHCORE_SERVER_BURST",
+             "max_body_mb": "FISHCORE_SERVER_MAX_BODY_MB"}  # fmt: skip
+    out = {}
+    for key, name in names.items():
+        if _env(name):
+            try:
+                out[key] = float(_env(name))
+            except ValueError:
+                raise ConfigError(name, _env(name), "must be a number") from None
+    return out
 
 
 def db_url() -> str:

@@ -273,6 +273,7 @@ for e in shown[(number - 1) * PAGE : number * PAGE]:
                 count=num(e.count),
             )
             + (f" · {num(e.weight_kg, 2)} kg" if e.weight_kg else "")
+            + (" · " + tr("sent from {device}", device=e.device) if e.device else "")
         )
         right.caption(word_text(e.word, e.true_species) + (f" ({e.word_by}, {when(e.word_at.isoformat())})" if e.word else ""))
         with right:

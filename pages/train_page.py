@@ -30,7 +30,7 @@ MODE_NAMES = {
     "fast": "Fast (cached features, the last layers fine-tuned)",
     "full": "Full (the paper's way: fresh augmentation every epoch)",
 }
-CHOICE_WORDS = {"mode": MODE_NAMES, "precision": PRECISION_NAMES, "lr_schedule": SCHEDULE_NAMES}
+CHOICE_WORDS = {"precision": PRECISION_NAMES, "lr_schedule": SCHEDULE_NAMES}
 
 
 def field_error(container, *fields: str) -> None:
@@ -44,10 +44,15 @@ def advanced_settings(container) -> dict:
     """One widget per setting that has a label on its Rule (fishcore.config): its help, limits and choices come from
     there, so the page accepts what the config accepts. The values, by setting name."""
     form = [s for s in TRAIN_SETTINGS.values() if s.rule.label]
-    form.sort(key=lambda s: s.name != "mode")  # the way of training first
     values = {}
+    mode = TRAIN_SETTINGS["mode"]  # the way of training first, its choices spelled out
+    values["mode"] = container.radio(
+        tr(mode.rule.label), mode.rule.choices, mode.rule.choices.index(mode.default), lambda c: tr(MODE_NAMES[c]),
+        key="setting_mode", help=tr(mode.rule.help),
+    )  # fmt: skip
+    field_error(container, "mode")
     columns = container.columns(3)
-    for n, setting in enumerate(form):
+    for n, setting in enumerate(s for s in form if s.name != "mode"):
         rule, col, key = setting.rule, columns[n % 3], f"setting_{setting.name}"
         label, help_ = tr(rule.label), tr(rule.help)
         if rule.choices:

@@ -280,7 +280,7 @@ def test_train_page_starts_a_background_job_shows_progress_and_stops(tmp_path):
     for label, value in settings:
         next(n for n in at.number_input if n.label == label).set_value(value)
     next(s for s in at.selectbox if s.label == "Precision").set_value("fp32")
-    mode = at.selectbox(key="setting_mode")
+    mode = at.radio(key="setting_mode")
     assert mode.options[0].startswith("Automatic") and mode.options[1].startswith("Instant")
     mode.set_value("fast")
     at.run()
@@ -320,7 +320,7 @@ def test_train_page_shows_a_rejected_setting_beside_its_control(tmp_path):
     at = page("pages/train_page.py")
     at.text_input(key="train_path_box").set_value(str(subset))
     at.run()
-    at.selectbox(key="setting_mode").set_value("fast")  # auto mode chooses its own freeze point
+    at.radio(key="setting_mode").set_value("fast")  # auto mode chooses its own freeze point
     at.number_input(key="setting_freeze_until").set_value(25)  # mobilenet_v2 has 19
     at.run()
     button(at, "Start training").click().run()
@@ -340,7 +340,7 @@ def test_the_train_pages_advanced_settings_have_the_configs_limits_and_defaults(
     for s in shown:
         rule = s.rule
         if rule.choices:
-            box = at.selectbox(key=f"setting_{s.name}")
+            box = at.radio(key="setting_mode") if s.name == "mode" else at.selectbox(key=f"setting_{s.name}")
             assert len(box.options) == len(rule.choices), s.name
             assert box.index == rule.choices.index(s.default), s.name
         elif rule.kind is bool:

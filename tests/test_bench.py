@@ -201,3 +201,15 @@ def test_field_bench_prints_both_orders_round_by_round_and_where_each_reaches_al
     random_order = [float(c[4]) for c in cells if c[4] != "-"]
     assert all(0 <= f <= 1 for f in queue + random_order)
     assert queue[-1] > 0.5 and random_order[-1] > 0.5  # 4 species: well above chance once every photo is confirmed
+
+
+@pytest.mark.slow
+def test_the_serve_bench_syncs_every_entry_once_and_prints_its_table():
+    from benchmarks.serve import run_serve
+
+    from conftest import LSFD
+
+    require_shared(LSFD)
+    table = run_serve(str(LSFD.parent))
+    assert "| sync, 10 entries per request | 80 |" in table and "| predict, one photo per request | 96 |" in table
+    assert "every entry once: yes (800 stored); refused requests: 0" in table

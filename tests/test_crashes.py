@@ -115,7 +115,7 @@ def test_a_killed_training_job_says_interrupted_keeps_its_log_and_restarts_with_
     at.text_input(key="train_path_box").set_value(str(subset))
     for label, value in (("Epochs", 1000), ("Batch size", 4), ("Image size", 64), ("Early-stopping patience", 1000)):
         next(n for n in at.number_input if n.label == label).set_value(value)
-    at.selectbox(key="setting_mode").set_value("fast")
+    at.radio(key="setting_mode").set_value("fast")
     at.run()
     next(b for b in at.button if b.label == "Start training").click().run()
     jobs = tmp_path / "runs" / "jobs"

@@ -20,6 +20,7 @@ LAYERS = [
     {"fishcore.store"},
     {"fishcore.inference"},
     {"fishcore.training"},
+    {"fishcore.server"},
     {"fishcore.cli", "fishcore.__main__"},
 ]
 

@@ -1,8 +1,9 @@
 """`python -m fishcore`: the command line, one module per command group, each adding its own sub-parsers.
 
 data.py (scan, health, import, datasets, augment), train.py (train, verdicts, compare), predict.py (predict,
-evaluate, explain), models.py (export, import-model), catch.py (log, teach); flags.py makes the flags that come
-from the configs, common.py what they share. Every command is a thin call into the library.
+evaluate, explain), models.py (export, import-model), catch.py (log, teach), serve.py (the field server);
+flags.py makes the flags that come from the configs, common.py what they share. Every command is a thin call
+into the library.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fishcore.cli import catch, data, models, predict, train
+from fishcore.cli import catch, data, models, predict, serve, train
 from fishcore.cli.common import Parser
 from fishcore.cli.flags import flag_of
 from fishcore.errors import ConfigError, FishcoreError
 
-GROUPS = (data, train, predict, models, catch)
+GROUPS = (data, train, predict, models, catch, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,16 +10,16 @@ from torch import nn
 
 
 def to_onnx(
-    module: nn.Module, image_size: int, input_dtype: torch.dtype = torch.float32, names: tuple[str, str] = ("x", "y")
+    module: nn.Module, image_size: int, input_dtype: torch.dtype = torch.float32, names: tuple[str, ...] = ("x", "y")
 ) -> bytes:
-    """The module (in eval mode) as an ONNX graph with a dynamic batch axis; ``names``: its input and output.
+    """The module (in eval mode) as an ONNX graph with a dynamic batch axis; ``names``: its input, then its outputs.
 
     The TorchScript-based exporter is deprecated in favour of one that needs onnxscript; it still exports
     these plain CNNs exactly (checked against torch to 1e-4 in the tests).
     """
     buf = io.BytesIO()
     example = torch.zeros(1, 3, image_size, image_size, dtype=input_dtype)
-    inp, out = names
+    inp, *outs = names
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -27,8 +27,8 @@ def to_onnx(
             (example,),
             buf,
             input_names=[inp],
-            output_names=[out],
-            dynamic_axes={inp: {0: "batch"}, out: {0: "batch"}},
+            output_names=outs,
+            dynamic_axes={inp: {0: "batch"}, **{out: {0: "batch"} for out in outs}},
             opset_version=17,
             dynamo=False,
         )

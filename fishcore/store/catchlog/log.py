@@ -66,6 +66,10 @@ class CatchLog:
                     self._ready.add(url)
         return engine_for(url)
 
+    def database(self) -> Any:
+        """The engine of the configured database (migrated on first use); for the modules beside this one."""
+        return self._prepare(self.url)
+
     # --- photos --------------------------------------------------------------------------------
 
     def store_photo(self, data: bytes) -> dict:
@@ -96,6 +100,25 @@ class CatchLog:
         return {"sha256": sha, "file": rel, "width": image.width, "height": image.height, "bytes": len(data),
                 "stored_at": datetime.now(UTC), "phash": f"{perceptual_hash(image):016x}"}  # fmt: skip
 
+    def keep_photo(self, data: bytes) -> bool:
+        """A photo sent on its own (a device's sync): stored by its hash with its row, whole; False when already here."""
+        from sqlalchemy import select
+
+        row = self.store_photo(data)
+        with self.database().begin() as connection:
+            if connection.execute(select(photos.c.sha256).where(photos.c.sha256 == row["sha256"])).first() is not None:
+                return False
+            connection.execute(photos.insert().values(**row))
+        return True
+
+    def has_photos(self, shas: Iterable[str]) -> set[str]:
+        """Which of these photos (by content hash) the database has."""
+        from sqlalchemy import select
+
+        wanted = list(dict.fromkeys(shas))
+        with self.database().connect() as connection:
+            return set(connection.execute(select(photos.c.sha256).where(photos.c.sha256.in_(wanted))).scalars())
+
     def photo_path(self, sha256: str) -> Path:
         """The stored photo of an entry; never a file outside the log's photo folder."""
         sha = str(sha256).lower()
@@ -121,8 +144,10 @@ class CatchLog:
         weight_kg: Any = None,
         session: str = "",
         when: datetime | None = None,
+        device: str | None = None,
     ) -> Recorded:
-        """Record one answer; every value is checked first and a bad one writes nothing (CatchLogError, ImageError)."""
+        """Record one answer; every value is checked first and a bad one writes nothing (CatchLogError, ImageError).
+        ``device``: the device that sent the photo (the field server's predict), None for this station's own."""
         if answer.verdict not in VERDICT_CODES:
             raise CatchLogError(f"unknown verdict {answer.verdict!r}", what="verdict")
         row = {
@@ -144,6 +169,8 @@ class CatchLog:
             "candidates": json.dumps([[str(s), float(p)] for s, p in answer.candidates]) if answer.candidates else None,
             "set_coverage": check_fraction(answer.set_coverage, "set coverage"),
             "threshold": check_fraction(answer.threshold, "threshold"),
+            "device": None if device is None else plain_text(device, "device name", 100),
+            "updated_at": datetime.now(UTC),
         }
         photo_row = self.store_photo(photo)
         row["photo_sha256"] = photo_row["sha256"]
@@ -185,7 +212,7 @@ class CatchLog:
         self.flush_spool()  # an entry still in the spool gets its word where it will live
 
         def change(connection) -> None:
-            connection.execute(entries.update().where(entries.c.id == entry_id).values(**values))
+            connection.execute(entries.update().where(entries.c.id == entry_id).values(**values, updated_at=datetime.now(UTC)))
             connection.execute(feedback.insert().values(entry_id=entry_id, **values))
 
         self._change(entry_id, change)
@@ -215,7 +242,7 @@ class CatchLog:
 
     def set_amount(self, entry_id: str, count: Any = 1, weight_kg: Any = None) -> None:
         """How many fish an entry counts and what they weigh (checked like record's)."""
-        values = {"count": check_count(count), "weight_kg": check_weight(weight_kg)}
+        values = {"count": check_count(count), "weight_kg": check_weight(weight_kg), "updated_at": datetime.now(UTC)}
         self.flush_spool()
         self._change(
             entry_id, lambda connection: connection.execute(entries.update().where(entries.c.id == entry_id).values(**values))
@@ -353,4 +380,5 @@ def _entry(row: dict) -> Entry:
     fields_ = {k: row[k] for k in Entry.__dataclass_fields__ if k in row and k not in skip}
     entry = Entry(**fields_, top=top, candidates=candidates, photo_file=row.get("file", ""), phash=row.get("phash"))
     entry.created_at, entry.word_at, entry.taught_at = utc(entry.created_at), utc(entry.word_at), utc(entry.taught_at)
+    entry.updated_at = utc(entry.updated_at)
     return entry

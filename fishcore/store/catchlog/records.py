@@ -83,6 +83,8 @@ class Entry:
     threshold: float | None = None
     photo_file: str = ""
     phash: str | None = None
+    device: str | None = None  # the device it came from (the field server); None: this station
+    updated_at: datetime | None = None  # when the station last changed it
 
     @property
     def species(self) -> str:

@@ -6,7 +6,7 @@ checks that a database migrated from empty has exactly these columns.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -56,6 +56,11 @@ entries = Table(
     Column("candidates", Text, nullable=True),  # JSON: [[species, probability], ...], most probable first
     Column("set_coverage", Float, nullable=True),
     Column("threshold", Float, nullable=True),
+    # Version 5: the device an entry came from (None: this station's own pages or command line), and when the
+    # station last changed it (what a device fetches back with since=).
+    Column("device", String(100), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=True),
+    Index("ix_entries_device_updated_at", "device", "updated_at"),
 )
 
 # Every word ever given, oldest first (version 2): changing one's mind keeps the earlier word.
@@ -68,4 +73,16 @@ feedback = Table(
     Column("true_species", String(200), nullable=True),
     Column("word_by", String(100), nullable=False, default=""),
     Column("word_at", DateTime(timezone=True), nullable=False),
+)
+
+# The devices a station lets in (version 5): one token per phone or landing site, kept only as its sha256.
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(100), nullable=False, index=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("last_seen", DateTime(timezone=True), nullable=True),
 )

@@ -56,7 +56,7 @@ def accuracy_by_week(items: Iterable[Entry]) -> list[dict]:
 CSV_COLUMNS = (
     "id", "created_at", "place", "session", "model_name", "model_checksum", "label", "confidence", "verdict", "reason",
     "count", "weight_kg", "word", "true_species", "word_by", "word_at", "photo_sha256", "top", "candidates",
-    "set_coverage", "threshold",
+    "set_coverage", "threshold", "device",
 )  # fmt: skip
 
 

@@ -1,0 +1,75 @@
+"""The field server: `serve` (run it), `serve token add|list|revoke` (the devices it lets in)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fishcore.settings import SERVER_PORT as DEFAULT_PORT
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="the field server: the station's model and catch log over HTTP for phones and other systems "
+        "(`serve token add NAME` lets a device in)",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: this machine only; on a network: behind HTTPS)"
+    )
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    p.add_argument("--open-model", action="store_true", help="let anyone download the active model (no token needed for it)")
+    p.add_argument("--per-minute", type=float, default=None, help="requests per device per minute (default: 600)")
+    p.add_argument("--max-body-mb", type=int, default=None, help="the largest request in MB (default: 32)")
+    p.set_defaults(run=cmd_serve)
+    tokens = p.add_subparsers(dest="serve_command", required=False)
+    t = tokens.add_parser("token", help="the devices and landing sites this station lets in")
+    actions = t.add_subparsers(dest="token_command", required=True)
+    q = actions.add_parser("add", help="make a token for a device or landing site (shown once; only its hash is kept)")
+    q.add_argument("name", help='the device or landing site, e.g. "Muara Angke"')
+    q.set_defaults(run=cmd_token)
+    q = actions.add_parser("list", help="the devices, when each was made, last seen and revoked")
+    q.set_defaults(run=cmd_token)
+    q = actions.add_parser("revoke", help="stop a device's token letting anything in")
+    q.add_argument("name", help="the device's name (or id)")
+    q.set_defaults(run=cmd_token)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fishcore.config import check_int, check_number
+    from fishcore.server.app import serve
+    from fishcore.server.station import ServerConfig
+
+    check_int("port", args.port, 1, 65535)
+    if args.per_minute is not None:
+        check_number("per_minute", args.per_minute, 1, 1_000_000)
+    if args.max_body_mb is not None:
+        check_int("max_body_mb", args.max_body_mb, 1, 1024)
+    config = ServerConfig.from_env(per_minute=args.per_minute, max_body_mb=args.max_body_mb, open_model=args.open_model)
+    print(f"field server on http://{args.host}:{args.port} (API description: /docs); Ctrl-C stops it", file=sys.stderr)
+    serve(args.host, args.port, config)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from fishcore.store.catchlog import CatchLog
+    from fishcore.store.catchlog.devices import Devices
+
+    devices = Devices(CatchLog())
+    if args.token_command == "add":
+        device, token = devices.add(args.name)
+        print(f"token for {device.name} (shown once; the station keeps only its hash):")
+        print(token)
+        return 0
+    if args.token_command == "revoke":
+        device = devices.revoke(args.name)
+        print(f"revoked {device.name}: its token lets nothing in any more")
+        return 0
+    rows = devices.list()
+    if not rows:
+        print('no devices yet: `fishcore serve token add "NAME"` makes one')
+    for d in rows:
+        state = f"revoked {d.revoked_at:%Y-%m-%d %H:%M}" if d.revoked_at else "active"
+        seen = f"last seen {d.last_seen:%Y-%m-%d %H:%M}" if d.last_seen else "not seen yet"
+        print(f"{d.name}  ({d.id[:8]})  made {d.created_at:%Y-%m-%d %H:%M}  {seen}  {state}")
+    return 0

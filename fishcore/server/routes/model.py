@@ -1,0 +1,40 @@
+"""The active model: what it is, and one download with everything a client needs to answer without the station."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from fishcore.server.schemas import ModelOut
+from fishcore.server.security import OpenDeviceDep
+
+router = APIRouter(prefix="/api/v1/model", tags=["model"])
+
+
+@router.get("", response_model=ModelOut, summary="the active model: name, version, checksum, species, promise")
+def model(request: Request, _device: OpenDeviceDep) -> ModelOut:
+    package = request.app.state.station.package()
+    m = package.meta
+    return ModelOut(
+        name=m["name"], folder=m["folder"], version=m["version"], checksum=m["checksum"], package=package.etag,
+        classes=m["classes"], species=m["species"], threshold=m["threshold"], promise=m["promise"],
+        prediction_sets=m["prediction_sets"], download=str(request.url_for("download")),
+    )  # fmt: skip
+
+
+@router.get(
+    "/download",
+    name="download",
+    summary="model.onnx (probabilities, distance, fish-likeness) and model.json (preprocessing, thresholds, set rule, "
+    "species cards), zipped; cacheable by its ETag",
+    responses={200: {"content": {"application/zip": {}}}, 304: {"description": "the client's copy is this version"}},
+)
+def download(request: Request, _device: OpenDeviceDep) -> Response:
+    package = request.app.state.station.package()
+    etag = f'"{package.etag}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Model-Checksum": package.meta["checksum"]}
+    wanted = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
+    if etag in wanted or package.etag in wanted:
+        return Response(status_code=304, headers=headers)
+    name = f"{package.meta['folder']}-{package.meta['checksum'][:8]}.zip"
+    headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return Response(package.data, media_type="application/zip", headers=headers)

@@ -1,0 +1,79 @@
+"""Sync: a device's entries and photos in, each once however often they are sent; the station's corrections of
+the device's entries back out (since=). While the database is away every request here is 503 (fishcore.server.
+errors) and nothing is written; the device keeps its entries and sends them again."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from fishcore.server.errors import ApiError
+from fishcore.server.schemas import SHA256, ChangeOut, ChangesOut, PhotoOut, PhotosIn, PhotosOut, SyncIn, SyncOut
+from fishcore.server.security import DeviceDep
+from fishcore.store.catchlog.records import Answer
+from fishcore.store.catchlog.sync import DeviceEntry, SyncError, Word, changes, receive
+
+router = APIRouter(prefix="/api/v1", tags=["sync"])
+
+
+@router.post("/photos/missing", response_model=PhotosOut, summary="which of these photos the station does not have")
+def missing(request: Request, body: PhotosIn, _device: DeviceDep) -> PhotosOut:
+    have = request.app.state.station.log.has_photos(body.sha256)
+    return PhotosOut(missing=[h for h in dict.fromkeys(body.sha256) if h not in have])
+
+
+@router.put("/photos/{sha256}", response_model=PhotoOut, summary="one photo, its body the file's bytes; kept by its hash")
+async def photo(
+    request: Request, sha256: Annotated[str, Path(pattern=SHA256)], _device: DeviceDep, response: Response
+) -> PhotoOut:
+    data = await request.body()
+    if not data:
+        raise ApiError(422, "invalid", "the body is empty: send the photo's bytes", "body")
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ApiError(422, "invalid", "the body's sha256 is not the one in the address (cut off on the way?)", "sha256")
+    stored = request.app.state.station.log.keep_photo(data)
+    response.status_code = 201 if stored else 200
+    return PhotoOut(sha256=sha256, stored=stored)
+
+
+@router.post("/sync", response_model=SyncOut, summary="entries made on the device, with every word given on them")
+def sync(request: Request, body: SyncIn, device: DeviceDep) -> SyncOut:
+    station = request.app.state.station
+    batch = [
+        DeviceEntry(
+            id=str(e.id), taken_at=e.taken_at, place=e.place, model_name=e.model_name, model_checksum=e.model_checksum,
+            photo_sha256=e.photo_sha256,
+            answer=Answer(e.answer.label, e.answer.confidence, e.answer.verdict, e.answer.reason, list(e.answer.top),
+                          e.answer.distance, e.answer.distance_threshold, list(e.answer.candidates), e.answer.set_coverage,
+                          e.answer.threshold),
+            count=e.count, weight_kg=e.weight_kg,
+            words=tuple(Word(w.word, w.species, w.by or device.name, w.at) for w in e.words),
+            session=device.name,
+        )
+        for e in body.entries
+    ]  # fmt: skip
+    station.log.flush_spool()  # the station's own answers kept while the database was away, first
+    try:
+        done = receive(station.log, device.name, batch, station.known_models())
+    except SyncError as exc:
+        raise ApiError(422, "invalid", exc.reason, exc.where) from None
+    return SyncOut(added=done.added, already=done.already, words_added=done.words_added, device=device.name,
+                   server_time=datetime.now(UTC))  # fmt: skip
+
+
+@router.get("/sync/changes", response_model=ChangesOut, summary="the station's later corrections of this device's entries")
+def station_changes(
+    request: Request, device: DeviceDep, since: Annotated[datetime | None, Query(description="ISO time, with its zone")] = None
+) -> ChangesOut:
+    if since is not None and since.tzinfo is None:
+        raise ApiError(422, "invalid", "give the time with its zone, e.g. 2026-12-04T10:00:00+00:00", "since")
+    now = datetime.now(UTC)
+    found = changes(request.app.state.station.log, device.name, since)
+    return ChangesOut(
+        changes=[ChangeOut(id=e.id, word=e.word, species=e.true_species, word_by=e.word_by, word_at=e.word_at, count=e.count,
+                           weight_kg=e.weight_kg, updated_at=e.updated_at) for e in found],
+        server_time=now,
+    )  # fmt: skip

@@ -1,0 +1,177 @@
+"""The field server's requests and responses, typed (pydantic): what the OpenAPI description at /docs shows.
+
+Values a user types (a place, a species, a count, a weight) are checked by the catch log's own rules
+(fishcore.store.catchlog.checks), so the server, the pages and the command line refuse the same things."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from fishcore.store.catchlog.checks import CatchLogError, check_place, check_species
+
+SHA256 = r"^[0-9a-f]{64}$"
+
+
+def _checked(check, value):
+    try:
+        return check(value)
+    except CatchLogError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- predictions ---------------------------------------------------------------------------------------
+
+
+class Ranked(BaseModel):
+    label: str
+    prob: float
+
+
+class PredictionOut(BaseModel):
+    """One answer, as `fishcore predict --json` gives it."""
+
+    file: str
+    top: list[Ranked]
+    verdict: Literal["confident", "uncertain", "not_a_fish"]
+    reason: str
+    distance: float | None
+    fish_likeness: float | None
+    set: list[Ranked] = Field(description="the prediction set: the species it is one of, most probable first")
+    set_coverage: float | None
+
+
+class PredictOut(BaseModel):
+    photos: list[PredictionOut]
+    together: PredictionOut | None = Field(None, description="several shots of one fish, combined (with together=true)")
+    entries: list[str] = Field(default_factory=list, description="the catch log entries recorded (with record=true)")
+    model: str
+    model_checksum: str
+
+
+# --- the model -----------------------------------------------------------------------------------------
+
+
+class ModelOut(BaseModel):
+    name: str
+    folder: str
+    version: int
+    checksum: str = Field(description="sha256 of the model's card: every entry names the version that answered it")
+    package: str = Field(description="the download's ETag (sha256 of the zip)")
+    classes: list[str]
+    species: dict[str, dict[str, str]] = Field(description="species cards: names in English and Bahasa Indonesia, notes")
+    threshold: float
+    promise: dict
+    prediction_sets: dict
+    download: str
+
+
+# --- sync ----------------------------------------------------------------------------------------------
+
+
+class WordIn(Strict):
+    word: Literal["right", "wrong", "not_fish"]
+    species: str | None = Field(None, max_length=100, description="with wrong: the species it is")
+    by: str = Field("", max_length=100)
+    at: AwareDatetime
+
+    @field_validator("species")
+    @classmethod
+    def _species(cls, v: str | None) -> str | None:
+        return None if v is None else _checked(check_species, v)
+
+
+class AnswerIn(Strict):
+    label: str = Field(min_length=1, max_length=200)
+    confidence: float = Field(ge=0, le=1)
+    verdict: Literal["confident", "uncertain", "not_a_fish"]
+    reason: str = Field(max_length=40)
+    top: list[tuple[str, float]] = Field(min_length=1, max_length=50)
+    distance: float | None = None
+    distance_threshold: float | None = None
+    candidates: list[tuple[str, float]] = Field(default_factory=list, max_length=50)
+    set_coverage: float | None = Field(None, ge=0, le=1)
+    threshold: float | None = Field(None, ge=0, le=1)
+
+
+class EntryIn(Strict):
+    id: UUID = Field(description="made on the device: sending the entry again changes nothing")
+    taken_at: AwareDatetime = Field(description="when the photo was taken")
+    place: str = Field("", max_length=200)
+    model_name: str = Field(min_length=1, max_length=200)
+    model_checksum: str = Field(pattern=SHA256, description="the model version that answered (its card's sha256)")
+    photo_sha256: str = Field(pattern=SHA256, description="the photo, sent before by PUT /api/v1/photos/{sha256}")
+    answer: AnswerIn
+    count: int = Field(1, ge=1, le=100_000)
+    weight_kg: float | None = Field(None, gt=0, le=100_000)
+    words: list[WordIn] = Field(default_factory=list, max_length=100, description="every word given, oldest first")
+
+    @field_validator("place")
+    @classmethod
+    def _place(cls, v: str) -> str:
+        return _checked(check_place, v)
+
+
+class SyncIn(Strict):
+    entries: list[EntryIn] = Field(max_length=500)
+
+
+class SyncOut(BaseModel):
+    added: list[str]
+    already: list[str]
+    words_added: int
+    device: str
+    server_time: datetime
+
+
+class PhotosIn(Strict):
+    sha256: list[str] = Field(max_length=2000)
+
+    @field_validator("sha256")
+    @classmethod
+    def _hashes(cls, v: list[str]) -> list[str]:
+        import re
+
+        bad = [h for h in v if not re.fullmatch(SHA256, h)]
+        if bad:
+            raise ValueError(f"not a photo's sha256: {bad[0][:80]!r}")
+        return v
+
+
+class PhotosOut(BaseModel):
+    missing: list[str] = Field(description="the photos the station does not have yet: send these")
+
+
+class PhotoOut(BaseModel):
+    sha256: str
+    stored: bool = Field(description="false when the station already had it")
+
+
+class ChangeOut(BaseModel):
+    id: str
+    word: str | None
+    species: str | None
+    word_by: str | None
+    word_at: datetime | None
+    count: int
+    weight_kg: float | None
+    updated_at: datetime | None
+
+
+class ChangesOut(BaseModel):
+    changes: list[ChangeOut]
+    server_time: datetime
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    model: str | None
+    catch_log: Literal["ok", "away"]
+    waiting: int = Field(description="entries waiting on the station for its database")

@@ -1,0 +1,109 @@
+"""What a station serves: the workspace's active model (reloaded when another is made active or retrained), its
+model package for clients, and its catch log with the devices it lets in."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fishcore.errors import ModelFileError
+from fishcore.inference.package import Package, cached_package
+from fishcore.inference.predict import Predictor
+from fishcore.server.security import RateLimit
+from fishcore.settings import server_limits
+from fishcore.store.catchlog import CatchLog
+from fishcore.store.catchlog.devices import Device, Devices
+from fishcore.store.model_files import CARD_FILE, model_checksum
+from fishcore.store.workspace import Workspace
+
+RECENT = 600.0  # seconds a verified token stays good while the database is away
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The server's limits; `fishcore serve --help` names their flags."""
+
+    per_minute: float = 600.0  # requests per device per minute, on average
+    burst: int = 120  # requests one device may send at once
+    max_body_mb: int = 32  # the largest request
+    max_photos: int = 8  # photos in one predict request
+    open_model: bool = False  # the model download without a token
+
+    @classmethod
+    def from_env(cls, **overrides) -> ServerConfig:
+        """The defaults, then the environment's FISHCORE_SERVER_* (fishcore.settings), then ``overrides`` (the flags)."""
+        env = server_limits()
+        values = {**env, **{k: v for k, v in overrides.items() if v is not None}}
+        for whole in ("burst", "max_body_mb"):
+            if whole in values:
+                values[whole] = int(values[whole])
+        return cls(**values)
+
+
+class Station:
+    """One workspace's model and catch log, shared by every request (the predictor is thread-safe)."""
+
+    def __init__(self, config: ServerConfig | None = None, log: CatchLog | None = None, workspace: Workspace | None = None):
+        self.config = config or ServerConfig()
+        self.workspace = workspace or Workspace.from_env()
+        self.log = log or CatchLog()
+        self.devices = Devices(self.log)
+        self.rate = RateLimit(self.config.per_minute, self.config.burst)
+        self.open_model = self.config.open_model
+        self._lock = threading.Lock()
+        self._loaded: tuple[tuple, Predictor] | None = None
+        self._known: tuple[tuple, set[str]] | None = None
+        self._recent: dict[str, tuple[Device, float]] = {}  # token hash -> (device, when verified)
+
+    def verify(self, token: str | None) -> Device | None:
+        """The device of a token. While the database is away, a token verified in the last RECENT seconds still
+        counts (so a prediction can be answered, and recorded in the spool); any other is refused as "away" (503)."""
+        from fishcore.store.catchlog.devices import token_hash
+        from fishcore.store.catchlog.engine import unreachable
+
+        digest = token_hash(token) if token else ""
+        try:
+            found = self.devices.verify(token)
+        except Exception as exc:
+            seen = self._recent.get(digest)
+            if unreachable(exc) and seen is not None and time.monotonic() - seen[1] < RECENT:
+                return seen[0]
+            raise
+        with self._lock:
+            if found is None:
+                self._recent.pop(digest, None)
+            else:
+                self._recent[digest] = (found, time.monotonic())
+        return found
+
+    def model_dir(self) -> Path:
+        found = self.workspace.active_model()
+        if found is None:
+            raise ModelFileError("this station has no model yet: train one, or keep the bundled model")
+        return found
+
+    def _stamp(self, folder: Path) -> tuple:
+        return (str(folder.resolve()), (folder / CARD_FILE).stat().st_mtime_ns)
+
+    def predictor(self) -> tuple[Path, Predictor]:
+        """The active model's predictor, loaded once per model version."""
+        folder = self.model_dir()
+        stamp = self._stamp(folder)
+        with self._lock:
+            if self._loaded is None or self._loaded[0] != stamp:
+                self._loaded = (stamp, Predictor.load(folder, engine="auto"))
+            return folder, self._loaded[1]
+
+    def package(self) -> Package:
+        return cached_package(self.model_dir(), self.workspace.cache)
+
+    def known_models(self) -> set[str]:
+        """The checksums of every model version this station has: what an entry from a device may name."""
+        folders = self.workspace.model_dirs()
+        stamp = tuple(self._stamp(f) for f in folders)
+        with self._lock:
+            if self._known is None or self._known[0] != stamp:
+                self._known = (stamp, {model_checksum(f) for f in folders})
+            return self._known[1]
