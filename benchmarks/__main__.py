@@ -6,6 +6,7 @@ import sys
 from benchmarks.accuracy import SETS, run_accuracy
 from benchmarks.bench import run_benchmark
 from benchmarks.field import run_field
+from benchmarks.fieldapp import run_fieldapp
 from benchmarks.frozen import run_frozen
 from benchmarks.health import run_health
 from benchmarks.promise import run_promise
@@ -70,6 +71,11 @@ parser.add_argument(
     action="store_true",
     help="the field server under load: 16 devices syncing while 8 clients predict, over HTTP (DATA: ../shared/data)",
 )
+parser.add_argument(
+    "--field-app",
+    action="store_true",
+    help="the field app's model in Chromium beside the station's: size, load time, per photo, int8 (DATA: ../shared/data)",
+)
 parser.add_argument("--bundled", action="store_true", help="with --verdicts: the bundled model instead of trained ones")
 parser.add_argument("--work", default=None, help="with --promise: keep the trained models here and reuse them")
 parser.add_argument("--variants", default=None, help="with --recipes: comma-separated variant names (default: all)")
@@ -102,6 +108,9 @@ try:
     if args.field:
         sets = tuple(x for x in SETS if x.name in args.sets.split(",")) if args.sets else None
         print(run_field(args.data or "../shared/data", sets=sets, log=log))
+        sys.exit(0)
+    if args.field_app:
+        print(run_fieldapp(args.data or "../shared/data", log=log))
         sys.exit(0)
     if args.serve:
         print(run_serve(args.data or "../shared/data", log=log))

@@ -6,6 +6,7 @@ one way (a step names its module and function; the child process imports only th
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -50,6 +51,33 @@ def run_step(kind: str, *args: object, isolate: bool = True) -> dict:
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"benchmark step {kind} failed:\n{proc.stderr[-3000:]}")
     return json.loads(line[6:])
+
+
+@contextlib.contextmanager
+def station_process(env: dict, *args: str):
+    """`python -m fishcore serve` on a free port of 127.0.0.1 with ``env``, until the block ends; its URL."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "fishcore", "serve", "--port", str(port), *args], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/api/v1/health", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(30)
 
 
 def measured_on(what: str) -> str:

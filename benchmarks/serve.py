@@ -9,12 +9,9 @@ Nothing here asserts a time. ROOT: the shared data folder (its lsfd/ photos are 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,7 +19,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.common import measured_on
+from benchmarks.common import measured_on, station_process
 from fishcore.inference.predict import Predictor
 from fishcore.store.catchlog import CatchLog, dispose_engines
 from fishcore.store.catchlog.devices import Devices
@@ -30,14 +27,6 @@ from fishcore.store.model_files import bundled_model_dir, model_checksum
 
 DEVICES, ENTRIES, BATCH = 16, 50, 10
 PREDICTORS, PREDICTIONS = 8, 12
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -75,17 +64,7 @@ def run_serve(root: str = "../shared/data", log=lambda _m: None) -> str:
     devices = Devices(catch)
     tokens = [devices.add(f"device {k}")[1] for k in range(DEVICES)]
     predict_token = devices.add("predict clients")[1]
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "fishcore", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/api/v1/health", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.3)
+    with station_process(env) as url:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {predict_token}"}) as warm:
             warm.post("/api/v1/predict", files={"photos": ("w.jpg", photos[-1].read_bytes(), "image/jpeg")}, timeout=300)
         log(f"server up on {url}; {DEVICES} devices x {ENTRIES} entries, {PREDICTORS} predict clients x {PREDICTIONS}")
@@ -132,10 +111,6 @@ def run_serve(root: str = "../shared/data", log=lambda _m: None) -> str:
         wall = time.perf_counter() - began
         stored = catch.entries()
         once = len({e.id for e in stored}) == len(stored) == DEVICES * ENTRIES
-    finally:
-        server.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(30)
     # The in-process cost of recording one entry, as the app's Predict page does (photo stored, row written).
     local = CatchLog(None, work / "local")
     predictor_ = Predictor.load(bundled_model_dir())

