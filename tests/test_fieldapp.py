@@ -132,8 +132,34 @@ def test_the_offline_walk_three_photos_a_correction_a_reload_and_a_sync(browser,
         page.wait_for_timeout(1500)
         assert len(station.log().entries()) == len(got)
         assert all(len(log.history(i)) == (1 if i == answers[-1]["id"] else 0) for i in ids)
+        # The station's Catch log page shows them with the device; a correction made there comes back to the phone.
+        _catch_log_page_shows(station, ids)
+        first = answers[0]["id"]
+        log.set_word(first, "not_fish", who="station")
+        page.get_by_role("button", name="Send now").click()
+        page.wait_for_function("(id) => document.querySelector(`article[data-id='${id}']`).dataset.word === 'not_fish'",
+                               arg=first, timeout=60_000)  # fmt: skip
     finally:
         context.close()
+
+
+def _catch_log_page_shows(station, ids) -> None:
+    """The station's own Catch log page (AppTest, over the station's workspace) lists the phone's entries."""
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    saved = dict(os.environ)
+    try:
+        os.environ.update({k: v for k, v in station.env.items() if k.startswith("FISHCORE_")})
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+        at.switch_page("pages/catchlog_page.py").run()
+        assert not at.exception
+        shown = [m.value for m in at.markdown if "sent from Budi's phone" in m.value]
+        assert len(shown) == len(ids), [m.value for m in at.markdown]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def _photos(n: int) -> list[Path]:
