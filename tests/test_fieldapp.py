@@ -109,6 +109,11 @@ def test_the_offline_walk_three_photos_a_correction_a_reload_and_a_sync(browser,
         assert page.locator("#waiting").get_attribute("data-count") == "3"
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "field-app.png"), full_page=False)
+        page.locator("#lang").click()  # the switch: Bahasa Indonesia, then back
+        page.get_by_text("Tangkapan hari ini").wait_for()
+        page.screenshot(path=str(SHOTS / "field-app-id.png"), full_page=False)
+        page.locator("#lang").click()
+        page.get_by_text("Today's catch").wait_for()
         page.reload()  # offline: the service worker serves the app, IndexedDB still holds the catch
         page.wait_for_function("document.body.dataset.ready === 'true'", timeout=120_000)
         ids = {a["id"] for a in answers}
