@@ -213,3 +213,21 @@ def test_the_serve_bench_syncs_every_entry_once_and_prints_its_table():
     table = run_serve(str(LSFD.parent))
     assert "| sync, 10 entries per request | 80 |" in table and "| predict, one photo per request | 96 |" in table
     assert "every entry once: yes (800 stored); refused requests: 0" in table
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_field_app_bench_prints_the_phone_beside_the_station(monkeypatch):
+    import benchmarks.fieldapp as fieldapp
+
+    from conftest import LSFD
+
+    require_shared(LSFD)
+    for name, value in (("PHOTOS_TIMED", 3), ("AGREEMENT_PHOTOS", 8), ("CALIBRATION", 4)):
+        monkeypatch.setattr(fieldapp, name, value)
+    table = fieldapp.run_fieldapp(str(LSFD.parent))
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in table.splitlines() if line.startswith("| ")}
+    assert rows["phone and station agree (species and verdict)"] == "3 of 3", table
+    assert rows["shipped"] in ("int8", "float32")
+    assert rows["model download (zip: model.onnx float32 and model.json)"].endswith("MB")
+    assert float(rows["phone / station"].rstrip("x")) > 0 and "of 8 photos" in table
