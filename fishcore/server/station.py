@@ -55,6 +55,7 @@ class Station:
         self._lock = threading.Lock()
         self._loaded: tuple[tuple, Predictor] | None = None
         self._known: tuple[tuple, set[str]] | None = None
+        self._package: tuple[tuple, Package] | None = None
         self._recent: dict[str, tuple[Device, float]] = {}  # token hash -> (device, when verified)
 
     def verify(self, token: str | None) -> Device | None:
@@ -97,7 +98,14 @@ class Station:
             return folder, self._loaded[1]
 
     def package(self) -> Package:
-        return cached_package(self.model_dir(), self.workspace.cache)
+        """The active model's download, read (or built) once per model version and then kept in memory: a phone
+        asks at every sync whether it is still current."""
+        folder = self.model_dir()
+        stamp = self._stamp(folder)
+        with self._lock:
+            if self._package is None or self._package[0] != stamp:
+                self._package = (stamp, cached_package(folder, self.workspace.cache))
+            return self._package[1]
 
     def known_models(self) -> set[str]:
         """The checksums of every model version this station has: what an entry from a device may name."""

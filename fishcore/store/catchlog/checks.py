@@ -3,8 +3,10 @@ CatchLogError that names the value and the reason."""
 
 from __future__ import annotations
 
+import json
 import math
 import unicodedata
+from datetime import datetime
 from typing import Any
 
 from fishcore.errors import FishcoreError
@@ -80,3 +82,44 @@ def check_fraction(value: float | None, what: str) -> float | None:
     if not 0.0 <= number <= 1.0:
         raise CatchLogError(f"{what} must be from 0 to 1 (got {value!r})", what=what)
     return number
+
+
+def entry_row(
+    entry_id: str,
+    when: datetime,
+    answer: Any,
+    model_name: str,
+    model_checksum: str,
+    place: Any = "",
+    count: Any = 1,
+    weight_kg: Any = None,
+    session: str = "",
+    device: str | None = None,
+    updated_at: datetime | None = None,
+) -> dict:
+    """An entries-table row for an answer (fishcore.store.catchlog.records.Answer), every value checked: the one
+    rule for the station's own answers (CatchLog.record) and a device's (sync.receive)."""
+    if answer.verdict not in VERDICT_CODES:
+        raise CatchLogError(f"unknown verdict {answer.verdict!r}", what="answer.verdict")
+    return {
+        "id": entry_id,
+        "created_at": when,
+        "place": check_place(place),
+        "session": plain_text(session, "session label", SESSION_MAX),
+        "model_name": plain_text(model_name, "model name", NAME_MAX, required=True),
+        "model_checksum": str(model_checksum)[:64],
+        "top": json.dumps([[str(s), float(p)] for s, p in answer.top]),
+        "label": plain_text(answer.label, "species", NAME_MAX, required=True),
+        "confidence": float(answer.confidence),
+        "verdict": answer.verdict,
+        "reason": plain_text(answer.reason, "reason", 40),
+        "count": check_count(count),
+        "weight_kg": check_weight(weight_kg),
+        "distance": None if answer.distance is None else float(answer.distance),
+        "distance_threshold": None if answer.distance_threshold is None else float(answer.distance_threshold),
+        "candidates": json.dumps([[str(s), float(p)] for s, p in answer.candidates]) if answer.candidates else None,
+        "set_coverage": check_fraction(answer.set_coverage, "set coverage"),
+        "threshold": check_fraction(answer.threshold, "threshold"),
+        "device": None if device is None else plain_text(device, "device name", SESSION_MAX),
+        "updated_at": updated_at,
+    }

@@ -13,13 +13,14 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fishcore.store.catchlog.checks import CatchLogError, plain_text
 from fishcore.store.catchlog.engine import utc
 from fishcore.store.catchlog.schema import devices
 
 DEVICE_NAME_MAX = 100
+SEEN_EVERY = timedelta(minutes=1)  # how often a device's last_seen is written
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,13 @@ class Devices:
         if not token:
             return None
         digest = token_hash(token)
-        with self.log.database().begin() as connection:
+        with self.log.database().connect() as connection:
             row = connection.execute(select(devices).where(devices.c.token_sha256 == digest)).first()
-            if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_sha256, digest):
-                return None
-            connection.execute(devices.update().where(devices.c.id == row.id).values(last_seen=datetime.now(UTC)))
+        if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_sha256, digest):
+            return None
+        now = datetime.now(UTC)
+        seen = utc(row.last_seen)
+        if seen is None or now - seen > SEEN_EVERY:  # a write a minute at most, not one per request
+            with self.log.database().begin() as connection:
+                connection.execute(devices.update().where(devices.c.id == row.id).values(last_seen=now))
         return _device(row)

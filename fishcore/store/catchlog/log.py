@@ -22,14 +22,12 @@ from typing import Any
 from fishcore.settings import Paths, db_url
 from fishcore.store.catchlog.checks import (
     SESSION_MAX,
-    VERDICT_CODES,
     WORDS,
     CatchLogError,
     check_count,
-    check_fraction,
-    check_place,
     check_species,
     check_weight,
+    entry_row,
     plain_text,
 )
 from fishcore.store.catchlog.engine import engine_for, migrate, unreachable, utc
@@ -148,30 +146,9 @@ class CatchLog:
     ) -> Recorded:
         """Record one answer; every value is checked first and a bad one writes nothing (CatchLogError, ImageError).
         ``device``: the device that sent the photo (the field server's predict), None for this station's own."""
-        if answer.verdict not in VERDICT_CODES:
-            raise CatchLogError(f"unknown verdict {answer.verdict!r}", what="verdict")
-        row = {
-            "id": str(uuid.uuid4()),
-            "created_at": utc(when) or datetime.now(UTC),
-            "place": check_place(place),
-            "session": plain_text(session, "session label", SESSION_MAX),
-            "model_name": plain_text(model_name, "model name", 200, required=True),
-            "model_checksum": str(model_checksum)[:64],
-            "top": json.dumps([[str(s), float(p)] for s, p in answer.top]),
-            "label": str(answer.label),
-            "confidence": float(answer.confidence),
-            "verdict": answer.verdict,
-            "reason": str(answer.reason),
-            "count": check_count(count),
-            "weight_kg": check_weight(weight_kg),
-            "distance": None if answer.distance is None else float(answer.distance),
-            "distance_threshold": None if answer.distance_threshold is None else float(answer.distance_threshold),
-            "candidates": json.dumps([[str(s), float(p)] for s, p in answer.candidates]) if answer.candidates else None,
-            "set_coverage": check_fraction(answer.set_coverage, "set coverage"),
-            "threshold": check_fraction(answer.threshold, "threshold"),
-            "device": None if device is None else plain_text(device, "device name", 100),
-            "updated_at": datetime.now(UTC),
-        }
+        now = datetime.now(UTC)
+        row = entry_row(str(uuid.uuid4()), utc(when) or now, answer, model_name, model_checksum, place, count, weight_kg,
+                        session, device, now)  # fmt: skip
         photo_row = self.store_photo(photo)
         row["photo_sha256"] = photo_row["sha256"]
         try:

@@ -10,22 +10,11 @@ CatchLog.store_photo); an entry whose photo the station does not have is refused
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from fishcore.store.catchlog.checks import (
-    VERDICT_CODES,
-    WORDS,
-    CatchLogError,
-    check_count,
-    check_fraction,
-    check_place,
-    check_species,
-    check_weight,
-    plain_text,
-)
+from fishcore.store.catchlog.checks import SESSION_MAX, WORDS, CatchLogError, check_species, entry_row, plain_text
 from fishcore.store.catchlog.engine import utc
 from fishcore.store.catchlog.records import Answer, Entry
 from fishcore.store.catchlog.schema import entries, feedback, photos
@@ -80,45 +69,18 @@ class SyncError(CatchLogError):
 
 def _rows(e: DeviceEntry, device: str, now: datetime) -> tuple[dict, list[dict]]:
     """The entries row and feedback rows of one entry, every value checked (CatchLogError names the value)."""
-    a = e.answer
-    if a.verdict not in VERDICT_CODES:
-        raise CatchLogError(f"unknown verdict {a.verdict!r}", what="answer.verdict")
-    words = sorted(e.words, key=lambda w: w.at)
     feedback_rows = []
-    for w in words:
+    for w in sorted(e.words, key=lambda w: w.at):
         if w.word not in WORDS:
             raise CatchLogError(f"the word must be one of {', '.join(WORDS)} (not {w.word!r})", what="words.word")
         species = check_species(w.species) if w.word == "wrong" else None
         feedback_rows.append({"entry_id": e.id, "word": w.word, "true_species": species,
-                              "word_by": plain_text(w.by, "name", 100), "word_at": utc(w.at)})  # fmt: skip
-    latest = feedback_rows[-1] if feedback_rows else None
-    row = {
-        "id": e.id,
-        "created_at": utc(e.taken_at),
-        "place": check_place(e.place),
-        "session": plain_text(e.session, "session label", 100),
-        "model_name": plain_text(e.model_name, "model name", 200, required=True),
-        "model_checksum": e.model_checksum,
-        "photo_sha256": e.photo_sha256,
-        "top": json.dumps([[str(s), float(p)] for s, p in a.top]),
-        "label": plain_text(a.label, "species", 200, required=True),
-        "confidence": float(a.confidence),
-        "verdict": a.verdict,
-        "reason": plain_text(a.reason, "reason", 40),
-        "count": check_count(e.count),
-        "weight_kg": check_weight(e.weight_kg),
-        "distance": None if a.distance is None else float(a.distance),
-        "distance_threshold": None if a.distance_threshold is None else float(a.distance_threshold),
-        "candidates": json.dumps([[str(s), float(p)] for s, p in a.candidates]) if a.candidates else None,
-        "set_coverage": check_fraction(a.set_coverage, "set coverage"),
-        "threshold": check_fraction(a.threshold, "threshold"),
-        "word": latest["word"] if latest else None,
-        "true_species": latest["true_species"] if latest else None,
-        "word_by": latest["word_by"] if latest else None,
-        "word_at": latest["word_at"] if latest else None,
-        "device": device,
-        "updated_at": now,
-    }
+                              "word_by": plain_text(w.by, "name", SESSION_MAX), "word_at": utc(w.at)})  # fmt: skip
+    row = entry_row(e.id, utc(e.taken_at), e.answer, e.model_name, e.model_checksum, e.place, e.count, e.weight_kg,
+                    e.session, device, now)  # fmt: skip
+    row["photo_sha256"] = e.photo_sha256
+    latest = feedback_rows[-1] if feedback_rows else {}
+    row.update({k: latest.get(k) for k in ("word", "true_species", "word_by", "word_at")})
     return row, feedback_rows
 
 
