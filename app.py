@@ -28,6 +28,7 @@ pages = {
         page("predict", tr("Predict"), "photo_camera"),
         page("catchlog", tr("Catch log"), "list_alt"),
         page("models", tr("Models"), "inventory_2"),
+        page("phones", tr("Phones"), "smartphone"),
     ],
     tr("Learn and train"): [
         page("photos", tr("My photos"), "add_photo_alternate"),

@@ -59,6 +59,7 @@ async function refreshModel() {
     const newer = await sync.newerModel(state.token, kept && kept.etag);
     if (newer) {
       const { meta, graph } = await unpack(newer.zip);
+      if (kept) await store.setSetting("news", core.modelNews(kept.meta, meta)); // told once, until the user says OK
       await store.setSetting("model", { etag: newer.etag, meta, graph });
       state.meta = meta;
       state.model = await Model.load(graph, meta);
@@ -246,6 +247,14 @@ async function render() {
   $("shot").parentElement.hidden = !state.shots.length;
   $("take").disabled = $("shot").disabled = !state.model || state.busy;
   $("need-model").hidden = !!state.model;
+  const news = await store.setting("news");
+  $("news").hidden = !news;
+  $("news-ok").textContent = t("ok");
+  if (news) {
+    const names = news.added.map((s) => speciesName(state.meta, s, state.lang));
+    $("news-text").textContent = names.length ? t("modelNewSpecies", { species: names.join(", ") }) : t("modelUpdated");
+    $("news").dataset.added = news.added.join("|");
+  }
   $("need-model").textContent = t("needModel");
   $("send").textContent = t("send");
   $("wipe").textContent = t("wipe");
@@ -294,6 +303,10 @@ async function start() {
   $("take").addEventListener("change", (ev) => onPhotos([...ev.target.files], false).then(() => (ev.target.value = "")));
   $("shot").addEventListener("change", (ev) => onPhotos([...ev.target.files], true).then(() => (ev.target.value = "")));
   $("send").addEventListener("click", () => trySync());
+  $("news-ok").addEventListener("click", async () => {
+    await store.remove("kv", "news");
+    render();
+  });
   $("wipe").addEventListener("click", async () => {
     if (!confirm(t("wipeConfirm"))) return;
     await store.wipe();

@@ -210,3 +210,10 @@ export function todaysCatch(entries, day) {
   }
   return [...totals.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 }
+
+/** What a new model from the station brings, for the one-time notice: its version and the species it knows that
+ * the phone's model did not. */
+export function modelNews(before, after) {
+  const had = new Set((before && before.classes) || []);
+  return { folder: after.folder, checksum: after.checksum, added: (after.classes || []).filter((c) => !had.has(c)) };
+}

@@ -49,6 +49,9 @@ export const WORDS = {
     language: "Bahasa Indonesia",
     wipe: "Remove everything from this phone",
     wipeConfirm: "Remove every entry, photo and the model from this phone, also what is not sent yet?",
+    modelUpdated: "The station sent a new fish model: it has learned from the photos you corrected.",
+    modelNewSpecies: "The station sent a new fish model. It now knows: {species}.",
+    ok: "OK",
   },
   id: {
     title: "Catatan tangkapan",
@@ -98,6 +101,9 @@ export const WORDS = {
     language: "English",
     wipe: "Hapus semua dari ponsel ini",
     wipeConfirm: "Hapus semua catatan, foto, dan model dari ponsel ini, termasuk yang belum terkirim?",
+    modelUpdated: "Stasiun mengirim model ikan baru: model ini sudah belajar dari foto yang Anda koreksi.",
+    modelNewSpecies: "Stasiun mengirim model ikan baru. Sekarang model ini mengenal: {species}.",
+    ok: "OK",
   },
 };
 

@@ -37,6 +37,8 @@ ENVIRONMENT: dict[str, str] = {
     "FISHCORE_SERVER_PER_MINUTE": "requests per device per minute the field server takes on average (default: 600)",
     "FISHCORE_SERVER_BURST": "requests one device may send the field server at once (default: 120)",
     "FISHCORE_SERVER_MAX_BODY_MB": "the largest request the field server takes, in MB (default: 32)",
+    "FISHCORE_PUBLIC_URL": "where phones reach this station's field server, e.g. https://fish.example.org (default: "
+    "what the Phones page saved)",
 }
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
@@ -65,6 +67,11 @@ def server_limits() -> dict[str, float]:
             except ValueError:
                 raise ConfigError(name, _env(name), "must be a number") from None
     return out
+
+
+def public_url() -> str:
+    """The station's public address from FISHCORE_PUBLIC_URL ('' when unset: the Phones page's setting counts)."""
+    return _env("FISHCORE_PUBLIC_URL")
 
 
 def db_url() -> str:

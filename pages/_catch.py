@@ -117,17 +117,68 @@ def species_known(entries) -> list[str]:
     return sorted({e.true_species for e in entries if e.true_species})
 
 
-def start_teaching(log: CatchLog, area, dataset: str, start_from, budget: float):
+def start_teaching(log: CatchLog, area, dataset: str, start_from, budget: float, activate: bool = True):
     """Teach the confirmed photos and start the training job (fishcore.training.field.teach_and_train); the lesson.
-    This session's Train page then watches the job."""
+    With ``activate`` the new version goes to the phones when it is at least as good as the active one. This
+    session's Catch log and Train pages then watch the job."""
     from fishcore.training.field import teach_and_train
     from pages._shared import workspace
 
     ws = workspace()
     with st.spinner(tr("Copying the photos the model was trained on...") if start_from is not None else tr("Teaching...")):
-        lesson, job = teach_and_train(log, area, ws.jobs, ws.models, dataset, start_from, budget)
+        lesson, job = teach_and_train(log, area, ws.jobs, ws.models, dataset, start_from, budget, activate=activate,
+                                      active=ws.active_model())  # fmt: skip
     state().train_job = job.id
+    state().teach_job = job.id
     return lesson
+
+
+# Why a version taught from the field went to the phones or not (fishcore.training.versions.Decision.code).
+DECISION_WORDS = {
+    "better": "It is at least as good as {old} on the photos both can be judged on, and its promise is as well backed.",
+    "no_active": "It is the first model of this station.",
+    "same_model": "It is already the active model.",
+    "worse_field": "{old} stays: on your kept-back photos the new version was right less often.",
+    "worse_heldout": "{old} stays: on the held-out photos both can be judged on the new version was right less often.",
+    "promise": "{old} stays: its confident answers are backed by its held-out photos, the new version's are not yet.",
+    "nothing_shared": "{old} stays: no photos can judge both, and the new version's confident answers are not backed yet.",
+    "error": "The new version could not be compared with the active one: {detail}",
+}
+
+
+def teaching_outcome(status: dict) -> None:
+    """What a finished teaching job learned and decided: photos and species (new ones by name), the score before and
+    after on the user's kept-back photos, and whether the phones get the new version, with the reason."""
+    from pathlib import Path
+
+    d = status.get("decision") or {}
+    if not d:
+        return
+    new = Path(d.get("new") or status.get("model_dir") or "").name
+    old = Path(d["old"]).name if d.get("old") else ""
+    lines = []
+    if d.get("species"):
+        added = d.get("new_species") or []
+        lines.append(tr("Learned from {n} of your photos: {k} species.", n=d.get("taught", 0), k=len(d["species"]))
+                     + (" " + tr("New: {names}.", names=", ".join(added)) if added and old else ""))  # fmt: skip
+    fn, fo = d.get("field_new") or {}, d.get("field_old") or {}
+    if fn.get("total"):
+        lines.append(tr("On your kept-back photos: right on {before} of {n} before, {after} now.",
+                        before=fo.get("right", 0), after=fn["right"], n=fn["total"]))  # fmt: skip
+    else:
+        lines.append(tr("None of your kept-back photos can judge both versions yet."))
+    hn, ho = d.get("heldout_new") or {}, d.get("heldout_old") or {}
+    if hn.get("total"):
+        lines.append(tr("On held-out photos: right on {before} of {n} before, {after} now.",
+                        before=ho.get("right", 0), after=hn["right"], n=hn["total"]))  # fmt: skip
+    why = tr(DECISION_WORDS.get(d.get("code"), DECISION_WORDS["error"]), old=old, detail=d.get("sentence", ""))
+    if d.get("activated"):
+        st.success(tr("{name} now goes to every phone at its next sync.", name=new) + " " + why, icon=":material/send_to_mobile:")
+    elif d.get("activate"):
+        st.info(tr("{name} is better but was not made active: make it active on the Models page.", name=new) + " " + why)
+    else:
+        st.warning(tr("The phones keep {old}.", old=old) + " " + why)
+    st.markdown("  \n".join(lines))
 
 
 def set_text(e: Entry) -> str:

@@ -72,6 +72,11 @@ class SessionState:
     # Models
     model_zip_n: _Key[int] = _Key(lambda: 0)  # bumped to empty the import uploader
     models_message: _Key[str | None] = _Key()
+    # Phones
+    phones_message: _Key[str | None] = _Key()
+    phones_new: _Key[dict | None] = _Key()  # the phone just added: its name, link and QR code (shown once)
+    # Catch log
+    teach_job: _Key[str | None] = _Key()  # the teaching job this session started, whose outcome the page shows
     # My photos
     photos_dataset: _Key[str | None] = _Key()
     photos_plan: _Key[Any] = _Key()

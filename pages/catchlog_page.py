@@ -12,9 +12,21 @@ from fishcore.store.catchlog import NOT_SURE, LogFilter, accuracy_by_week, count
 from fishcore.store.catchlog.field_test import teachable
 from fishcore.store.catchlog.queue import review_queue
 from fishcore.store.model_files import family_of, read_card
-from pages._catch import VERDICT_WORDS, catch_log, set_text, species_known, start_teaching, where_kept, word_buttons, word_text
+from fishcore.training.jobs import active_job
+from pages._catch import (
+    VERDICT_WORDS,
+    catch_log,
+    set_text,
+    species_known,
+    start_teaching,
+    teaching_outcome,
+    where_kept,
+    word_buttons,
+    word_text,
+)
 from pages._i18n import error_text, num, pct, tr, when
-from pages._shared import dataset_area, workspace
+from pages._shared import dataset_area, outcome_words, phase_word, workspace
+from pages._state import state
 
 PAGE = 20  # entries per page
 # What an entry is to training (fishcore.store.catchlog.field_test.used_as), in the app's words.
@@ -130,7 +142,13 @@ with st.container(border=True):
             )
         ):
             start_from = card_root
-    if st.button(tr("Teach the model"), type="primary", disabled=not to_teach, icon=":material/school:"):
+    st.caption(
+        tr(
+            "The new version goes to the phones only when it is at least as good as the one they have on the photos "
+            "both can be judged on; otherwise they keep theirs, and this page says why."
+        )
+    )
+    if st.button(tr("Teach and send to the phones"), type="primary", disabled=not to_teach, icon=":material/school:"):
         try:
             lesson = start_teaching(log, area, dataset, start_from, float(budget))
         except FishcoreError as exc:
@@ -138,12 +156,37 @@ with st.container(border=True):
         else:
             st.success(
                 tr(
-                    "{n} photos added to {dataset}; a training run started: follow it on the Train page.",
+                    "{n} photos added to {dataset}; the model is learning them (a few minutes).",
                     n=len(lesson.plan.add),
                     dataset=lesson.dataset_dir.name,
                 )
             )
-            st.page_link("pages/train_page.py", label=tr("Open the Train page"), icon=":material/model_training:")
+
+
+def teaching_panel(job_id: str) -> None:
+    """The teaching job this session started: its progress while it runs, then what it learned and decided."""
+    from fishcore.training.jobs import Job
+
+    job = Job(workspace().jobs / job_id)
+    if not job.dir.is_dir():
+        return
+    status = job.status()
+    if status.get("state") in ("starting", "running", "stopping"):
+        done, total = status.get("done") or 0, status.get("total") or 0
+        st.progress(min(1.0, done / total) if total else 0.0, text=tr("The model is learning your photos: {phase}",
+                                                                      phase=phase_word(status.get("phase") or "")))  # fmt: skip
+        st.page_link("pages/train_page.py", label=tr("Follow it on the Train page"), icon=":material/model_training:")
+        return
+    if status.get("state") == "failed":
+        st.error(outcome_words(status))
+        return
+    teaching_outcome(status)
+
+
+if state().teach_job:
+    job_dir = workspace().jobs / state().teach_job
+    running = job_dir.is_dir() and active_job(workspace().jobs) is not None
+    st.fragment(run_every=2.0 if running else None)(teaching_panel)(state().teach_job)
 
 with st.expander(tr("Filters"), expanded=False, icon=":material/filter_list:"):
     first_day = min(e.created_at for e in everything).date()

@@ -76,6 +76,20 @@ if state().models_message:
 
 if not rows:
     st.info(tr("No models yet: train one on the Train page."))
+previous = ws.previous_model()
+if active is not None and previous is not None:
+    left, right = st.columns([3, 1])
+    left.caption(
+        tr("Active: **{name}**. Predict, the field server and every phone (at its next sync) use it.", name=active.name)
+    )
+    if right.button(tr("Roll back to {name}", name=previous.name), key="rollback", icon=":material/undo:"):
+        try:
+            ws.rollback()
+        except FishcoreError as exc:
+            st.error(error_text(exc))
+        else:
+            state().models_message = tr("{name} is the active model again.", name=previous.name)
+            st.rerun()
 
 # The field test set: confirmed catch log photos never taught; each version is scored on them (cached per model
 # version and set, so a page load predicts nothing it predicted before).
@@ -167,7 +181,7 @@ for family, members in families.items():
                 st.caption(f"{history} · {mode} · {created} · {species}")
             b = st.columns(4)
             if card is not None and not is_active and b[0].button(tr("Make active"), key=f"activate_{path}"):
-                ws.set_active_model(path)
+                ws.set_active_model(path, why="Models page")
                 st.rerun()
             if card is not None:
                 # Callables: a file is built only when its button is clicked.

@@ -269,7 +269,7 @@ def monitor(job: Job) -> None:
             current = ws.active_model()
             if saved.is_dir() and (current is None or current.resolve() != saved.resolve()):
                 if c1.button(tr("Use {name} for predictions", name=saved.name), key=f"activate_{job.id}", type="primary"):
-                    ws.set_active_model(saved)
+                    ws.set_active_model(saved, why="Train page")
                     st.rerun()
             elif saved.is_dir():
                 c1.success(tr("{name} is the active model.", name=saved.name))

@@ -85,3 +85,11 @@ test("words: the phone's language, the species card's name, numbers the language
   assert.equal(speciesName(META, "Shrimp", "id"), "Shrimp");
   assert.equal(percent(0.985, "id", 1), "98,5%");
 });
+
+test("a new model's notice names the species the phone's model did not know", () => {
+  const news = core.modelNews({ classes: ["Gilt-Head Bream", "Red Mullet"] },
+    { folder: "lsfd-field-v2", checksum: "ab", classes: ["Gilt-Head Bream", "Red Mullet", "Dascyllus reticulatus"] });
+  assert.deepEqual(news.added, ["Dascyllus reticulatus"]);
+  assert.equal(news.folder, "lsfd-field-v2");
+  assert.deepEqual(core.modelNews({ classes: ["a", "b"] }, { classes: ["b", "a"] }).added, []);
+});

@@ -51,6 +51,9 @@ def add_commands(sub) -> None:
                    "model was trained on, when it is here; 'none' starts from the field photos alone)")  # fmt: skip
     p.add_argument("--budget", type=float, default=180.0, help="seconds auto mode may spend (default: 180)")
     p.add_argument("--wait", action="store_true", help="wait for the training job and say how it ended")
+    p.add_argument("--activate", action="store_true",
+                   help="when the new version is at least as good as the active one on the photos both can be judged on, "
+                   "and its promise is as well backed, make it active: phones take it at their next sync")  # fmt: skip
     p.set_defaults(run=cmd_teach)
 
 
@@ -128,13 +131,41 @@ def cmd_teach(args: argparse.Namespace) -> int:
     if start_from is not None and dataset not in area.names():
         print(f"filling the new dataset {dataset} with the photos of {start_from} first", file=sys.stderr)
     lesson, job = teach_and_train(CatchLog(), area, ws.jobs, ws.models, dataset, start_from, args.budget,
-                                  progress_bar("copying photos"))  # fmt: skip
+                                  progress_bar("copying photos"), activate=args.activate, active=active)  # fmt: skip
     print(f"{len(lesson.plan.add)} field photos added to {lesson.dataset_dir} ({len(lesson.taught)} entries taught, "
           f"{len(lesson.held_back)} kept back as the field test set)")  # fmt: skip
     print(f"training job {job.id} started: a new version of {dataset} in {ws.models}")
     if not args.wait:
-        print("the Train page follows it; or run this again with --wait")
+        then = "it becomes active if it is at least as good" if args.activate else "make it active with `models activate`"
+        print(f"the Train page follows it ({then}); or run this again with --wait")
         return 0
     status = job.wait()
     print(f"training job {job.id}: {status.get('state')}" + (f", saved {status['model_dir']}" if status.get("model_dir") else ""))
+    if status.get("decision"):
+        for line in teaching_report(status["decision"]):
+            print(line)
     return 0 if status.get("state") == "finished" else 1
+
+
+def teaching_report(d: dict) -> list[str]:
+    """What teaching learned and decided, in a few lines (the Catch log page says the same in the user's language)."""
+    out = []
+    if d.get("species"):
+        new = d.get("new_species") or []
+        out.append(f"learned from {d.get('taught', 0)} photos: {len(d['species'])} species"
+                   + (f", new: {', '.join(new)}" if new else ", none new"))  # fmt: skip
+    fn, fo = d.get("field_new") or {}, d.get("field_old") or {}
+    if fn.get("total"):
+        out.append(f"on your kept-back photos: {fo.get('right', 0)} of {fn['total']} right before, {fn['right']} now")
+    hn, ho = d.get("heldout_new") or {}, d.get("heldout_old") or {}
+    if hn.get("total"):
+        out.append(f"on held-out photos both can be judged on: {ho.get('right', 0)} of {hn['total']} right before, "
+                   f"{hn['right']} now")  # fmt: skip
+    out.append(d.get("sentence", ""))
+    if d.get("activated"):
+        out.append(f"{Path(d['new']).name} is now the active model: phones take it at their next sync")
+    elif d.get("activate") and not d.get("asked_to_activate"):
+        out.append(f"not made active (no --activate): `fishcore models activate {Path(d['new']).name}` sends it to the phones")
+    else:
+        out.append("the phones keep the model they have")
+    return out

@@ -33,6 +33,9 @@ def add_commands(sub) -> None:
     q = actions.add_parser("revoke", help="stop a device's token letting anything in")
     q.add_argument("name", help="the device's name (or id)")
     q.set_defaults(run=cmd_token)
+    a = tokens.add_parser("address", help="the address phones reach this station at (the start of every phone's link)")
+    a.add_argument("url", nargs="?", default=None, help="e.g. https://fish.example.org (without it: show the one saved)")
+    a.set_defaults(run=cmd_address)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -60,7 +63,15 @@ def cmd_token(args: argparse.Namespace) -> int:
         device, token = devices.add(args.name)
         print(f"token for {device.name} (shown once; the station keeps only its hash):")
         print(token)
-        print(f"on the phone, open the field app once with it: https://YOUR-STATION/#token={token}")
+        from fishcore.store.station import phone_link, public_address
+
+        address = public_address()
+        if address:
+            print("on the phone, open this link once with a network (the Phones page shows it as a QR code):")
+            print(phone_link(address, token))
+        else:
+            print(f"on the phone, open the field app once with it: https://YOUR-STATION/#token={token}")
+            print("(`fishcore serve address https://...` saves this station's address, so the link is printed whole)")
         return 0
     if args.token_command == "revoke":
         device = devices.revoke(args.name)
@@ -69,8 +80,29 @@ def cmd_token(args: argparse.Namespace) -> int:
     rows = devices.list()
     if not rows:
         print('no devices yet: `fishcore serve token add "NAME"` makes one')
+    from fishcore.store.model_files import model_checksum
+    from fishcore.store.workspace import Workspace
+
+    active = Workspace.from_env().active_model()
+    current = model_checksum(active) if active is not None else None
     for d in rows:
         state = f"revoked {d.revoked_at:%Y-%m-%d %H:%M}" if d.revoked_at else "active"
         seen = f"last seen {d.last_seen:%Y-%m-%d %H:%M}" if d.last_seen else "not seen yet"
-        print(f"{d.name}  ({d.id[:8]})  made {d.created_at:%Y-%m-%d %H:%M}  {seen}  {state}")
+        model = "no model yet" if d.model_checksum is None else "has the active model" if d.model_checksum == current else (
+            "has an older model")
+        print(f"{d.name}  ({d.id[:8]})  made {d.created_at:%Y-%m-%d %H:%M}  {seen}  {d.entries} entries sent  {model}  {state}")
+    return 0
+
+
+def cmd_address(args: argparse.Namespace) -> int:
+    from fishcore.store.station import needs_https, public_address, set_public_address
+
+    if args.url is None:
+        address = public_address()
+        print(address or "no address saved yet: `fishcore serve address https://fish.example.org`")
+        return 0
+    address = set_public_address(args.url)
+    print(f"phones will open {address}")
+    if needs_https(address):
+        print("warning: a phone's camera and offline app need HTTPS on a network (docs/field-server.md)", file=sys.stderr)
     return 0

@@ -57,6 +57,7 @@ class Station:
         self._known: tuple[tuple, set[str]] | None = None
         self._package: tuple[tuple, Package] | None = None
         self._recent: dict[str, tuple[Device, float]] = {}  # token hash -> (device, when verified)
+        self._holding: set[tuple[str, str]] = set()  # (device id, model checksum) written to the devices table
 
     def verify(self, token: str | None) -> Device | None:
         """The device of a token. While the database is away, a token verified in the last RECENT seconds still
@@ -78,6 +79,23 @@ class Station:
             else:
                 self._recent[digest] = (found, time.monotonic())
         return found
+
+    def took_model(self, device: Device, checksum: str) -> None:
+        """Note which model version a device holds; written only when it changes (at most once per version)."""
+        from fishcore.store.catchlog.engine import unreachable
+
+        key = (device.id, checksum)
+        with self._lock:
+            if key in self._holding:
+                return
+        try:
+            self.devices.took_model(device.id, checksum)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            return  # the database is away: noted at a later download
+        with self._lock:
+            self._holding = {k for k in self._holding if k[0] != device.id} | {key}
 
     def model_dir(self) -> Path:
         found = self.workspace.active_model()

@@ -74,11 +74,16 @@ def teach_and_train(
     start_from: str | os.PathLike | None = None,
     budget: float = 180.0,
     progress: Callable[[int, int], None] | None = None,
+    activate: bool = False,
+    active: str | os.PathLike | None = None,
 ):
     """Teach the confirmed photos to a new model version: into ``dataset`` (when new, first filled with the photos
     of ``start_from``, the folder the active model was trained on), then a training job of that name; (lesson, job).
 
-    The Catch log page's "Teach the model" and `fishcore teach` both call this. Refused while a training job runs.
+    When the job has saved the new version it is judged against ``active`` (the version active now) on the photos
+    both can be judged on, and with ``activate`` made active when at least as good (``conclude_teaching``; the job's
+    status says what was decided and why). The Catch log page's "Teach and send to the phones" and `fishcore teach`
+    both call this. Refused while a training job runs.
     """
     from fishcore.training.jobs import active_job, start_job
 
@@ -91,7 +96,12 @@ def teach_and_train(
         area.create(name)
         area.apply_import(area.plan_import(name, Path(start_from), progress=progress), progress=progress)
     lesson = teach(log, area, name)
-    job = start_job(jobs_dir, teaching_job_spec(lesson.dataset_dir, Path(models_dir), name, budget, len(lesson.taught)))
+    spec = teaching_job_spec(lesson.dataset_dir, Path(models_dir), name, budget, len(lesson.taught))
+    spec.teach = {
+        "activate": activate, "compare_with": str(active) if active else None, "photos": len(lesson.taught),
+        "held_back": len(lesson.held_back), "typed": {safe_name(e.species, "species name"): e.species for e in lesson.taught},
+    }  # fmt: skip
+    job = start_job(jobs_dir, spec)
     return lesson, job
 
 
@@ -133,21 +143,32 @@ class FieldScore:
 
 def field_score(model_dir: str | os.PathLike, log: CatchLog, entries: list[Entry] | None = None) -> FieldScore:
     """How right a model version is on the users' own confirmed photos that no version was taught with."""
-    from fishcore.inference.openset import CONFIDENT
-    from fishcore.inference.predict import Predictor
+    from fishcore.store.model_files import read_card
+    from fishcore.training.versions import judge
 
     items = field_test_set(log.entries() if entries is None else entries)
-    predictor = Predictor.load(model_dir, engine="auto")
-    known = [e for e in items if e.species in predictor.classes]
-    if not known:
-        return FieldScore(0, 0, 0, 0, len(items))
-    results = predictor.predict([log.photo_path(e.photo_sha256) for e in known], top_k=1)
-    right = [r.label == e.species for r, e in zip(results, known, strict=True)]
-    confident = [r.verdict == CONFIDENT for r in results]
-    return FieldScore(
-        right=sum(right),
-        total=len(known),
-        confident_right=sum(r and c for r, c in zip(right, confident, strict=True)),
-        confident=sum(confident),
-        skipped=len(items) - len(known),
-    )
+    classes = set(read_card(model_dir).classes)
+    known = [(log.photo_path(e.photo_sha256), e.species) for e in items if e.species in classes]
+    score = judge(model_dir, known)
+    return FieldScore(score.right, score.total, score.confident_right, score.confident, len(items) - len(known))
+
+
+def conclude_teaching(teach: dict, model_dir: str | os.PathLike | None) -> dict:
+    """After a teaching job saved its version: species cards for the species fishermen named, the new version judged
+    against the one that was active when teaching began, and, when ``teach["activate"]``, made active if it is at
+    least as good (fishcore.training.versions). The decision as a dict (the job's status keeps it)."""
+    from fishcore.store.workspace import Workspace
+    from fishcore.training.versions import compare_versions, inherit_cards
+
+    if model_dir is None:
+        return {}
+    ws = Workspace.from_env()
+    old = teach.get("compare_with")
+    old = old if old and Path(old).is_dir() else None
+    inherit_cards(model_dir, old, teach.get("typed") or {})
+    decision = compare_versions(model_dir, old, CatchLog())
+    if teach.get("activate") and decision.activate:
+        ws.set_active_model(Path(model_dir), why=f"taught from the field: {decision.code}")
+        decision.activated = True
+    return {**decision.to_dict(), "sentence": decision.sentence(), "taught": teach.get("photos", 0),
+            "held_back": teach.get("held_back", 0), "asked_to_activate": bool(teach.get("activate"))}  # fmt: skip

@@ -62,6 +62,9 @@ class JobSpec:
     notes: list[str] = field(default_factory=list)
     kind: str = "train"
     seconds_per_network: float = 30.0  # kind "compare" only
+    # kind "train" taught from the catch log (training.field.teach_and_train): what to judge the new version
+    # against and whether to make it active when it is at least as good; None for any other training.
+    teach: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in JOB_KINDS:
@@ -77,6 +80,7 @@ class JobSpec:
             "notes": self.notes,
             "kind": self.kind,
             "seconds_per_network": self.seconds_per_network,
+            "teach": self.teach,
         }
 
     @classmethod
@@ -91,6 +95,7 @@ class JobSpec:
             kind=d.get("kind", "train"),
             # A comparison started before 2026-12-04 kept its seconds per network in train.budget.
             seconds_per_network=float(d.get("seconds_per_network", (d.get("train") or {}).get("budget", 30.0))),
+            teach=d.get("teach"),
         )
 
 
@@ -351,7 +356,16 @@ def _run_training(spec: JobSpec, run: TrainingRun) -> dict[str, Any]:
 
     outcome = train_folder(spec.data_dir, run)
     result, card = outcome.result, outcome.card
+    decision = None
+    if spec.teach is not None and outcome.model_dir is not None and result.stop_reason != StopReason.USER:
+        from fishcore.training.field import conclude_teaching
+
+        try:
+            decision = conclude_teaching(spec.teach, outcome.model_dir)
+        except FishcoreError as exc:  # the version is saved; only the comparison could not be made
+            decision = {"activate": False, "activated": False, "code": "error", "sentence": str(exc)}
     return {
+        "decision": decision,
         "state": "stopped" if result.stop_reason == StopReason.USER else "finished",
         "stop_reason": str(result.stop_reason),
         "saved": outcome.model_dir is not None,

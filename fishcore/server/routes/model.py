@@ -28,11 +28,14 @@ def model(request: Request, _device: OpenDeviceDep) -> ModelOut:
     "species cards), zipped; cacheable by its ETag",
     responses={200: {"content": {"application/zip": {}}}, 304: {"description": "the client's copy is this version"}},
 )
-def download(request: Request, _device: OpenDeviceDep) -> Response:
-    package = request.app.state.station.package()
+def download(request: Request, device: OpenDeviceDep) -> Response:
+    station = request.app.state.station
+    package = station.package()
     etag = f'"{package.etag}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Model-Checksum": package.meta["checksum"]}
     wanted = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
+    if device is not None:  # the Phones page says which phones have the active model
+        station.took_model(device, package.meta["checksum"])
     if etag in wanted or package.etag in wanted:
         return Response(status_code=304, headers=headers)
     name = f"{package.meta['folder']}-{package.meta['checksum'][:8]}.zip"

@@ -30,6 +30,9 @@ class Device:
     created_at: datetime
     revoked_at: datetime | None = None
     last_seen: datetime | None = None
+    model_checksum: str | None = None  # the model version it last took from the station
+    model_at: datetime | None = None
+    entries: int = 0  # entries it sent (filled by Devices.list)
 
     @property
     def active(self) -> bool:
@@ -42,7 +45,8 @@ def token_hash(token: str) -> str:
 
 def _device(row) -> Device:
     r = dict(row._mapping)
-    return Device(r["id"], r["name"], utc(r["created_at"]), utc(r["revoked_at"]), utc(r["last_seen"]))
+    return Device(r["id"], r["name"], utc(r["created_at"]), utc(r["revoked_at"]), utc(r["last_seen"]),
+                  r.get("model_checksum"), utc(r.get("model_at")))  # fmt: skip
 
 
 class Devices:
@@ -68,10 +72,30 @@ class Devices:
         return Device(row["id"], name, row["created_at"]), token
 
     def list(self) -> list[Device]:
-        from sqlalchemy import select
+        """Every device, oldest first, with how many entries each sent."""
+        from dataclasses import replace
+
+        from sqlalchemy import func, select
+
+        from fishcore.store.catchlog.schema import entries
 
         with self.log.database().connect() as connection:
-            return [_device(r) for r in connection.execute(select(devices).order_by(devices.c.created_at))]
+            rows = [_device(r) for r in connection.execute(select(devices).order_by(devices.c.created_at))]
+            sent = dict(connection.execute(
+                select(entries.c.device, func.count()).where(entries.c.device.is_not(None)).group_by(entries.c.device)
+            ).all())  # fmt: skip
+        return [replace(d, entries=sent.get(d.name, 0)) for d in rows]
+
+    def took_model(self, device_id: str, checksum: str) -> None:
+        """Remember which model version a device now holds (it downloaded it, or was told its copy is current)."""
+        from sqlalchemy import or_
+
+        with self.log.database().begin() as connection:
+            connection.execute(
+                devices.update()
+                .where(devices.c.id == device_id, or_(devices.c.model_checksum.is_(None), devices.c.model_checksum != checksum))
+                .values(model_checksum=checksum, model_at=datetime.now(UTC))
+            )
 
     def revoke(self, name_or_id: str) -> Device:
         """Revoke the active device with this name (or id); its token lets nothing in from now on."""

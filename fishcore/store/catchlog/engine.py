@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0005"
+HEAD = "0006"
 
 
 _ENGINES: dict[str, Any] = {}

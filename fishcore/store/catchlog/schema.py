@@ -85,4 +85,7 @@ devices = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("last_seen", DateTime(timezone=True), nullable=True),
+    # Version 6: the model version (card checksum) the device last took from the station, and when.
+    Column("model_checksum", String(64), nullable=True),
+    Column("model_at", DateTime(timezone=True), nullable=True),
 )
