@@ -9,6 +9,7 @@ from benchmarks.field import run_field
 from benchmarks.fieldapp import run_fieldapp
 from benchmarks.frozen import run_frozen
 from benchmarks.health import run_health
+from benchmarks.loop import run_loop
 from benchmarks.promise import run_promise
 from benchmarks.recipes import run_recipes
 from benchmarks.retrain import run_add_species
@@ -76,6 +77,14 @@ parser.add_argument(
     action="store_true",
     help="the field app's model in Chromium beside the station's: size, load time, per photo, int8 (DATA: ../shared/data)",
 )
+parser.add_argument(
+    "--loop",
+    action="store_true",
+    help="the whole field loop over HTTP: a phone corrects species the model does not know, the station teaches with "
+    "activation, the phone takes the new model; per round (DATA: ../shared/data)",
+)
+parser.add_argument("--budget", type=float, default=60.0, help="with --loop: seconds each teaching may train")
+parser.add_argument("--loop-sets", default="f4k,egu", help="with --loop: the sets (default: f4k,egu)")
 parser.add_argument("--bundled", action="store_true", help="with --verdicts: the bundled model instead of trained ones")
 parser.add_argument("--work", default=None, help="with --promise: keep the trained models here and reuse them")
 parser.add_argument("--variants", default=None, help="with --recipes: comma-separated variant names (default: all)")
@@ -111,6 +120,9 @@ try:
         sys.exit(0)
     if args.field_app:
         print(run_fieldapp(args.data or "../shared/data", log=log))
+        sys.exit(0)
+    if args.loop:
+        print(run_loop(args.data or "../shared/data", budget=args.budget, sets=args.loop_sets.split(","), log=log))
         sys.exit(0)
     if args.serve:
         print(run_serve(args.data or "../shared/data", log=log))
