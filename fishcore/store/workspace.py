@@ -52,10 +52,16 @@ class Workspace(Paths):
         """Make a saved model the active one (written atomically) and remember it in the activation history."""
         path = Path(path)
         self.models.mkdir(parents=True, exist_ok=True)
+        before = self.active_model()
+        if not (self.models / HISTORY_FILE).is_file() and before is not None and before.resolve() != path.resolve():
+            self._remember(before, "active before")  # the bundled model, active by default: rollback comes back to it
         target = self.models / ACTIVE_FILE
         tmp = target.with_name(f".{ACTIVE_FILE}.{os.getpid()}.tmp")
         tmp.write_text(str(path), encoding="utf-8")
         os.replace(tmp, target)
+        self._remember(path, why)
+
+    def _remember(self, path: Path, why: str) -> None:
         line = {"model": str(path), "at": datetime.now(UTC).isoformat(timespec="seconds"), "why": why}
         with open(self.models / HISTORY_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -115,9 +121,6 @@ class Workspace(Paths):
         usable = self.model_dirs()
         if name == "default":
             return self.bundled_model
-        for path in usable:
-            if path.name == name:
-                return path
         family, _, version = name.partition("@")
         members = sorted((family_of(p.name)[1], p) for p in usable if family_of(p.name)[0] == family)
         if members and version:
@@ -128,7 +131,10 @@ class Workspace(Paths):
                     return p
             raise ModelFileError(f"{family} has no version {version} (it has {', '.join(str(v) for v, _ in members)})")
         if members:
-            return members[-1][1]
+            return members[-1][1]  # a family's name alone: its newest version
+        for path in usable:
+            if path.name == name:
+                return path
         path = Path(name).expanduser()
         if path.is_dir():
             for p in usable:
