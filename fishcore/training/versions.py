@@ -10,8 +10,8 @@ The rule (``compare_versions``): the two versions answer the same photos, those 
 The new version becomes active only when it is right on at least as many photos as the active one in each set (up
 to one photo in a hundred fewer, ``MARGIN``: on 269 held-out LSFD photos a retrained version once named 268 where the
 active one named 269, a difference no test could tell from chance, and a rule that strict never let the loop
-close; on a dozen kept-back photos no miss is forgiven), and its promise ("confident answers are right at least P of the time") is backed by its held-out photos whenever the
-active one's is. The reason, whichever way it goes, is one sentence (``Decision.sentence``) and a code with values
+close; on a dozen kept-back photos no miss is forgiven), and its promise ("confident answers are right at least P of
+the time") is backed by its held-out photos whenever the active one's is. The reason, whichever way it goes, is one sentence (``Decision.sentence``) and a code with values
 for pages to word in their language.
 """
 
@@ -31,7 +31,6 @@ from fishcore.store.catchlog.field_test import field_test_set
 from fishcore.store.model_files import ModelCard, family_of, read_card
 from fishcore.store.species import clean_card
 from fishcore.store.workspace import Workspace
-
 
 MARGIN = 0.01  # the share of the judged photos the new version may name wrong beyond the active one's mistakes
 
