@@ -11,8 +11,8 @@ The new version becomes active only when it is right on at least as many photos 
 to one photo in a hundred fewer, ``MARGIN``: on 269 held-out LSFD photos a retrained version once named 268 where the
 active one named 269, a difference no test could tell from chance, and a rule that strict never let the loop
 close; on a dozen kept-back photos no miss is forgiven), and its promise ("confident answers are right at least P of
-the time") is backed by its held-out photos whenever the active one's is. The reason, whichever way it goes, is one sentence (``Decision.sentence``) and a code with values
-for pages to word in their language.
+the time") is backed by its held-out photos whenever the active one's is. The reason, whichever way it goes, is one
+sentence (``Decision.sentence``) and a code with values for pages to word in their language.
 """
 
 from __future__ import annotations
