@@ -5,6 +5,7 @@ adds nothing) and parity with `fishcore predict --json` on 50 photos; plus its J
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -212,3 +213,80 @@ def test_the_field_app_and_fishcore_predict_give_the_same_answers_on_50_photos(b
         assert len(kinds) >= 2  # the photos exercise more than one verdict
     finally:
         context.close()
+
+
+def _by_track(species: str) -> tuple[list[Path], list[Path]]:
+    """(photos the phone corrects, photos of other tracks it names afterwards) of one F4K species: no track on both
+    sides, so no near-copy of a taught photo is asked."""
+    import re
+
+    photos = sorted((require_shared(SHARED / "f4k") / species).iterdir())
+    tracks: dict[str, list[Path]] = {}
+    for p in photos:
+        tracks.setdefault(re.search(r"fish_(\d+)_", p.name).group(1), []).append(p)
+    keys = sorted(tracks)
+    taught = [p for k in keys[0::2] for p in tracks[k]]
+    new = [p for k in keys[1::2] for p in tracks[k]]
+    return taught, new
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_loop_a_phone_teaches_a_species_and_takes_the_model_that_knows_it(browser, tmp_path):
+    """Phone offline: photos of a reef fish the bundled model does not know, each corrected with its name. Back
+    online it syncs; `fishcore teach --activate --wait` makes a version that knows it and makes it active because it
+    is at least as good; the phone takes it at its next sync, says so once, and names new photos of that species
+    (other video tracks) offline."""
+    species = "Amphiprion clarkii"
+    taught, new = _by_track(species)
+    server = Server(tmp_path / "station", None)
+    server.env["FISHCORE_CACHE_DIR"] = os.environ["FISHCORE_CACHE_DIR"]  # the suite's feature cache (LSFD's features)
+    _, server.token = Devices(server.log()).add("Budi's phone")
+    server.start()
+    context, page = _open_app(browser, server)
+    try:
+        page.wait_for_timeout(1500)
+        context.set_offline(True)
+        for photo in taught[:16]:
+            answer = _answer(page, photo)
+            assert answer["species"] != species  # the bundled model cannot know it
+            card = page.locator("#answer article")
+            card.locator("button.wrong-open").click()
+            card.locator("select.pick").select_option("\u0000new")
+            card.locator("input.typed").fill(species)
+            card.locator("button.save").click()
+            page.wait_for_function("document.querySelector('#answer article').dataset.word === 'wrong'")
+        context.set_offline(False)
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+        page.wait_for_function("document.getElementById('waiting').dataset.count === '0'", timeout=120_000)
+        entries = server.log().entries()
+        assert len(entries) == 16 and all(e.true_species == species and e.device == "Budi's phone" for e in entries)
+
+        teach = subprocess.run([sys.executable, "-m", "fishcore", "teach", "--activate", "--wait", "--budget", "60"],
+                               cwd=REPO, capture_output=True, text=True, timeout=900, env=server.env)  # fmt: skip
+        assert teach.returncode == 0, teach.stdout[-3000:] + teach.stderr[-3000:]
+        assert f"new: {species}" in teach.stdout and "is now the active model" in teach.stdout, teach.stdout
+
+        page.get_by_role("button", name="Send now").click()  # its next sync takes the new model
+        page.wait_for_function(
+            "(s) => window.fieldApp.meta && window.fieldApp.meta.classes.includes(s)", arg=species, timeout=120_000
+        )
+        news = page.locator("#news")
+        news.wait_for(state="visible", timeout=30_000)
+        assert species in news.inner_text() and news.get_attribute("data-added") == species
+        page.locator("#news-ok").click()
+        news.wait_for(state="hidden")
+        page.reload()  # told once: not again
+        page.wait_for_function("document.body.dataset.ready === 'true'", timeout=120_000)
+        assert page.locator("#news").is_hidden()
+
+        context.set_offline(True)
+        named = [_answer(page, p)["species"] for p in new[:5]]
+        assert sum(n == species for n in named) >= 4, named
+        phones = subprocess.run([sys.executable, "-m", "fishcore", "serve", "token", "list"], cwd=REPO,
+                                capture_output=True, text=True, timeout=300, env=server.env)  # fmt: skip
+        assert "16 entries sent" in phones.stdout and "has the active model" in phones.stdout, phones.stdout
+    finally:
+        context.close()
+        server.stop()
+        dispose_engines()
