@@ -133,7 +133,7 @@ def start_teaching(log: CatchLog, area, dataset: str, start_from, budget: float,
     return lesson
 
 
-# Why a version taught from the field went to the phones or not (fishcore.training.versions.Decision.code).
+# Why a version taught from the field went to the phones or not (the code of a fishcore.training.versions.Decision).
 DECISION_WORDS = {
     "better": "It is at least as good as {old} on the photos both can be judged on, and its promise is as well backed.",
     "no_active": "It is the first model of this station.",

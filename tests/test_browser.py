@@ -573,8 +573,8 @@ def test_confirmed_field_photos_teach_a_new_version_scored_on_the_users_photos(p
     if start_from.count():
         start_from.first.click()  # off: a quick model of the field photos alone
         page.wait_for_timeout(1000)
-    page.get_by_role("button", name="Teach the model").click()
-    page.get_by_text("a training run started").first.wait_for(timeout=120_000)
+    page.get_by_role("button", name="Teach and send to the phones").click()
+    page.get_by_text("the model is learning them").first.wait_for(timeout=120_000)
     models = APP_FOLDERS["work"] / "models"
     deadline = time.time() + 300
     while time.time() < deadline and not (models / "lsfd-field" / "card.json").is_file():

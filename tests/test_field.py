@@ -99,7 +99,9 @@ def test_teaching_adds_confirmed_photos_with_their_provenance_and_holds_the_fiel
     with pytest.raises(DatasetError, match="no confirmed photos"):
         teach(log, area, "field")
     # The accuracy chart tells training data from the field test set.
-    parts = {row["entries"]: row["confirmed"] for row in accuracy_by_week(log.entries())}
+    parts: dict[str, int] = {}
+    for row in accuracy_by_week(log.entries()):  # the entries span minutes, and may span a week's start (Monday 00:00)
+        parts[row["entries"]] = parts.get(row["entries"], 0) + row["confirmed"]
     # (the "not a fish" entries are confirmed too: they count as field test or not taught, never as taught)
     assert parts.get("taught") == len(to_teach) and parts.get("field test", 0) >= len(held_back)
     spec = teaching_job_spec(lesson.dataset_dir, tmp_path / "models", "field", 60.0, len(lesson.taught))

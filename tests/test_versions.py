@@ -107,8 +107,7 @@ def test_the_models_commands_list_activate_roll_back_and_delete(workspace, capsy
 @pytest.mark.slow
 def test_a_worse_version_is_refused_and_a_version_as_good_goes_to_the_phones(workspace):
     from fishcore.store.workspace import Workspace
-    from fishcore.training.field import conclude_teaching
-    from fishcore.training.versions import compare_versions
+    from fishcore.training.versions import compare_versions, conclude_teaching
 
     root = require_shared(LSFD)
     bundled = bundled_model_dir()

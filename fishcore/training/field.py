@@ -81,7 +81,7 @@ def teach_and_train(
     of ``start_from``, the folder the active model was trained on), then a training job of that name; (lesson, job).
 
     When the job has saved the new version it is judged against ``active`` (the version active now) on the photos
-    both can be judged on, and with ``activate`` made active when at least as good (``conclude_teaching``; the job's
+    both can be judged on, and with ``activate`` made active when at least as good (``training.versions.conclude_teaching``; the job's
     status says what was decided and why). The Catch log page's "Teach and send to the phones" and `fishcore teach`
     both call this. Refused while a training job runs.
     """
@@ -151,24 +151,3 @@ def field_score(model_dir: str | os.PathLike, log: CatchLog, entries: list[Entry
     known = [(log.photo_path(e.photo_sha256), e.species) for e in items if e.species in classes]
     score = judge(model_dir, known)
     return FieldScore(score.right, score.total, score.confident_right, score.confident, len(items) - len(known))
-
-
-def conclude_teaching(teach: dict, model_dir: str | os.PathLike | None) -> dict:
-    """After a teaching job saved its version: species cards for the species fishermen named, the new version judged
-    against the one that was active when teaching began, and, when ``teach["activate"]``, made active if it is at
-    least as good (fishcore.training.versions). The decision as a dict (the job's status keeps it)."""
-    from fishcore.store.workspace import Workspace
-    from fishcore.training.versions import compare_versions, inherit_cards
-
-    if model_dir is None:
-        return {}
-    ws = Workspace.from_env()
-    old = teach.get("compare_with")
-    old = old if old and Path(old).is_dir() else None
-    inherit_cards(model_dir, old, teach.get("typed") or {})
-    decision = compare_versions(model_dir, old, CatchLog())
-    if teach.get("activate") and decision.activate:
-        ws.set_active_model(Path(model_dir), why=f"taught from the field: {decision.code}")
-        decision.activated = True
-    return {**decision.to_dict(), "sentence": decision.sentence(), "taught": teach.get("photos", 0),
-            "held_back": teach.get("held_back", 0), "asked_to_activate": bool(teach.get("activate"))}  # fmt: skip

@@ -358,7 +358,7 @@ def _run_training(spec: JobSpec, run: TrainingRun) -> dict[str, Any]:
     result, card = outcome.result, outcome.card
     decision = None
     if spec.teach is not None and outcome.model_dir is not None and result.stop_reason != StopReason.USER:
-        from fishcore.training.field import conclude_teaching
+        from fishcore.training.versions import conclude_teaching
 
         try:
             decision = conclude_teaching(spec.teach, outcome.model_dir)

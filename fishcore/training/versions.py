@@ -268,3 +268,21 @@ def list_versions(ws: Workspace, log: CatchLog | None = None, with_field: bool =
     for r in rows:
         order.setdefault(r.family, len(order))
     return sorted(rows, key=lambda r: (order[r.family], -r.version))
+
+
+def conclude_teaching(teach: dict, model_dir: str | os.PathLike | None) -> dict:
+    """After a teaching job saved its version: species cards for the species fishermen named, the new version judged
+    against the one that was active when teaching began, and, when ``teach["activate"]``, made active if it is at
+    least as good (fishcore.training.versions). The decision as a dict (the job's status keeps it)."""
+    if model_dir is None:
+        return {}
+    ws = Workspace.from_env()
+    old = teach.get("compare_with")
+    old = old if old and Path(old).is_dir() else None
+    inherit_cards(model_dir, old, teach.get("typed") or {})
+    decision = compare_versions(model_dir, old, CatchLog())
+    if teach.get("activate") and decision.activate:
+        ws.set_active_model(Path(model_dir), why=f"taught from the field: {decision.code}")
+        decision.activated = True
+    return {**decision.to_dict(), "sentence": decision.sentence(), "taught": teach.get("photos", 0),
+            "held_back": teach.get("held_back", 0), "asked_to_activate": bool(teach.get("activate"))}  # fmt: skip
