@@ -22,6 +22,7 @@ PAGES = [
     "pages/models_page.py",
     "pages/compare_page.py",
     "pages/catchlog_page.py",
+    "pages/phones_page.py",
 ]
 
 
@@ -220,13 +221,14 @@ def test_the_review_queue_confirms_in_one_tap_and_teaching_starts_a_training_run
     at.run()
     at.text_input(key="teach_dataset").set_value("lsfd-field")
     at.checkbox(key="teach_start_from").set_value(False)
-    button(at, "Teach the model").click().run()
+    button(at, "Teach and send to the phones").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     taught = [e for e in log.entries() if e.taught_to == "lsfd-field"]
     assert taught and len(taught) < 12  # the field test set (about one in five) is held back
     assert sum(1 for _ in (tmp_path / "datasets" / "lsfd-field").rglob("*.jpg")) == len(taught)
     job = list_jobs(tmp_path / "runs" / "jobs")[0]
     assert job.spec.data_dir.endswith("lsfd-field") and job.spec.train.mode == "auto"
+    assert job.spec.teach["activate"] and job.spec.teach["compare_with"].endswith("lsfd_mobilenet_v2")
     job.request_stop(keep=False)
     deadline = time.time() + 120
     while active_job(tmp_path / "runs" / "jobs") is not None and time.time() < deadline:

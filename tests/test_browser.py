@@ -214,6 +214,7 @@ def _open(page, app_url, path: str, heading: str, ready: str | None = None) -> N
         ("photos", "My photos", None),
         ("train", "Train", None),
         ("compare", "Compare ways of training", "Saved comparisons"),
+        ("phones", "Phones", "Add a phone or a landing site"),
     ],
 )
 def test_every_page_renders_without_an_error(page, app_url, path, heading, ready):
@@ -307,6 +308,11 @@ def test_predict_and_train_in_bahasa_indonesia_on_a_phone(browser, warm_app, app
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the Train page scrolls sideways ({width} px wide)"
         shoot(page, "phone-train-id", full_page=True)
+        assert page.locator("[data-testid='stException']").count() == 0
+        _open(page, app_url, "phones?lang=id", "Ponsel", "Tambah ponsel atau lokasi pendaratan")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the Phones page scrolls sideways ({width} px wide)"
+        shoot(page, "phone-phones-id", full_page=True)
         assert page.locator("[data-testid='stException']").count() == 0
     except Exception:
         SHOTS.mkdir(parents=True, exist_ok=True)
