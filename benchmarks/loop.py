@@ -31,7 +31,7 @@ from pathlib import Path
 
 from benchmarks.common import measured_on, station_process
 
-ROUNDS = (2, 4, 6, 10, 15)  # corrected photos per species, cumulative, after each round
+ROUNDS = (2, 4, 6, 10, 15, 25)  # corrected photos per species, cumulative, after each round
 SETS = {"f4k": r"fish_(\d+)_", "egu": r"(\d{8}_\d{6})_"}
 EVAL_PER_SPECIES = 40  # held-out photos per new species the active version is scored on
 
