@@ -231,3 +231,19 @@ def test_the_field_app_bench_prints_the_phone_beside_the_station(monkeypatch):
     assert rows["shipped"] in ("int8", "float32")
     assert rows["model download (zip: model.onnx float32 and model.json)"].endswith("MB")
     assert float(rows["phone / station"].rstrip("x")) > 0 and "of 8 photos" in table
+
+
+@pytest.mark.slow
+def test_the_loop_bench_teaches_a_round_over_http_and_prints_its_table():
+    from benchmarks.loop import run_loop
+
+    from conftest import F4K
+
+    require_shared(F4K)
+    table = run_loop(str(F4K.parent), budget=20, sets=("f4k",), rounds=(3,))
+    rows = [line.split("|")[1:-1] for line in table.splitlines() if line.startswith("| f4k")]
+    assert [int(r[1]) for r in rows] == [0, 3], table  # the bundled model, then one round of 3 photos per species
+    first, taught = rows
+    assert float(first[7]) == 0.0 and float(first[9]) > 0.95  # it knows none of the reef species, all of its own
+    assert 0 < int(taught[2]) <= 12 and taught[6].strip() in ("better", "worse_field", "worse_heldout", "promise")
+    assert "f4k: new species" in table and "Measured" in table
