@@ -20,7 +20,7 @@ MAX_PIXELS = 89_478_485
 ImageSource = str | os.PathLike | bytes | BinaryIO
 
 
-def _open(source: ImageSource) -> Image.Image:
+def _open(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     with warnings.catch_warnings():
@@ -29,8 +29,9 @@ def _open(source: ImageSource) -> Image.Image:
             img = Image.open(source)
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
             raise ImageError("decompression bomb: too many pixels to decode safely") from exc
-    if img.width * img.height > MAX_PIXELS:
-        raise ImageError(f"decompression bomb: {img.width}x{img.height} pixels is over the limit of {MAX_PIXELS}")
+    if img.width * img.height > max_pixels:  # read from the header: nothing is decoded yet
+        raise ImageError(f"{img.width}x{img.height} pixels is over the limit of {max_pixels:,} (a decompression bomb, "
+                         "or a photo too large to decode safely)")  # fmt: skip
     return img
 
 
@@ -94,14 +95,28 @@ def _head(source: ImageSource, n: int = 1024) -> bytes:
         return b"\x00"  # unknown: no specific message
 
 
-def load_image(source: ImageSource, min_size: int | None = None) -> Image.Image:
-    """Decode a file, bytes or stream to an upright RGB image.
+def check_pixels(source: ImageSource, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """A photo's (width, height) from its header alone, or ImageError when it is not a photo or over max_pixels."""
+    try:
+        img = _open(source, max_pixels)
+    except ImageError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageError(_not_a_photo(_head(source)) or "not an image (unrecognised format)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"corrupt image ({exc or type(exc).__name__})") from exc
+    return img.width, img.height
+
+
+def load_image(source: ImageSource, min_size: int | None = None, max_pixels: int | None = None) -> Image.Image:
+    """Decode a file, bytes or stream to an upright RGB image (``max_pixels``: a lower limit than MAX_PIXELS, checked
+    from the header before anything is decoded).
 
     ``min_size`` lets a JPEG decode at a reduced scale (never below that many pixels on its shorter
     side), which makes a 12-megapixel phone photo several times cheaper to read.
     """
     try:
-        img = _open(source)
+        img = _open(source, max_pixels or MAX_PIXELS)
         if min_size and img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK"):
             # draft() must see the final orientation's short side, which rotation does not change.
             img.draft("RGB", (min_size, min_size))

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -20,6 +21,38 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, reason: str, field: str | None = None, headers: dict | None = None) -> None:
         super().__init__(reason)
         self.status, self.code, self.reason, self.field, self.headers = status, code, reason, field, headers or {}
+
+
+class Detail(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorOut(BaseModel):
+    """Every refusal: what kind, the field to blame (when one is), the reason in words."""
+
+    error: str = Field(description="unauthorized, invalid, bad_photo, too_large, too_many_requests, catch_log_away, ...")
+    field: str | None = Field(description="e.g. entries[3].weight_kg")
+    reason: str
+    details: list[Detail] | None = Field(None, description="with 422: every value refused, not only the first")
+
+
+_HEADER = {"schema": {"type": "string"}}
+REFUSALS = {
+    401: {"description": "no token, or one that is not valid here (unknown or revoked)",
+          "headers": {"WWW-Authenticate": {**_HEADER, "description": "Bearer"}}},
+    413: {"description": "the request body is larger than the server takes (with or without a Content-Length)"},
+    422: {"description": "a value is refused: `field` names it, `reason` says why; nothing was written"},
+    429: {"description": "too many requests from this device, or too many refused tokens from this address",
+          "headers": {"Retry-After": {**_HEADER, "description": "seconds to wait"}}},
+    503: {"description": "the station's catch log database cannot be reached: nothing was written, send again later",
+          "headers": {"Retry-After": {**_HEADER, "description": "seconds to wait"}}},
+}  # fmt: skip
+
+
+def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers of a route (its `responses=`), each with the one JSON body they all have."""
+    return {code: {"model": ErrorOut, **REFUSALS[code]} for code in codes}
 
 
 def body(code: str, reason: str, field: str | None = None, **extra: Any) -> dict:

@@ -11,7 +11,18 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from fishcore.store.catchlog.checks import CatchLogError, check_place, check_species
+from fishcore.store.catchlog.checks import (
+    NAME_MAX,
+    SESSION_MAX,
+    CatchLogError,
+    check_distance,
+    check_label,
+    check_place,
+    check_ranked,
+    check_species,
+    check_when,
+    plain_text,
+)
 
 SHA256 = r"^[0-9a-f]{64}$"
 
@@ -24,7 +35,9 @@ def _checked(check, value):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """What a device sends: no unknown fields, no NaN or infinity; every value then passes the catch log's checks."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # --- predictions ---------------------------------------------------------------------------------------
@@ -87,6 +100,16 @@ class WordIn(Strict):
     def _species(cls, v: str | None) -> str | None:
         return None if v is None else _checked(check_species, v)
 
+    @field_validator("by")
+    @classmethod
+    def _by(cls, v: str) -> str:
+        return _checked(lambda x: plain_text(x, "name", SESSION_MAX), v)
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: datetime) -> datetime:
+        return _checked(lambda x: check_when(x, "at"), v)
+
 
 class AnswerIn(Strict):
     label: str = Field(min_length=1, max_length=200)
@@ -99,6 +122,26 @@ class AnswerIn(Strict):
     candidates: list[tuple[str, float]] = Field(default_factory=list, max_length=50)
     set_coverage: float | None = Field(None, ge=0, le=1)
     threshold: float | None = Field(None, ge=0, le=1)
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, v: str) -> str:
+        return _checked(check_label, v)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str) -> str:
+        return _checked(lambda x: plain_text(x, "reason", 40), v)
+
+    @field_validator("top", "candidates")
+    @classmethod
+    def _ranked(cls, v: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        return [tuple(pair) for pair in _checked(lambda x: check_ranked(x, "species"), v)]
+
+    @field_validator("distance", "distance_threshold")
+    @classmethod
+    def _distance(cls, v: float | None) -> float | None:
+        return _checked(lambda x: check_distance(x, "distance"), v)
 
 
 class EntryIn(Strict):
@@ -117,6 +160,16 @@ class EntryIn(Strict):
     @classmethod
     def _place(cls, v: str) -> str:
         return _checked(check_place, v)
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name(cls, v: str) -> str:
+        return _checked(lambda x: plain_text(x, "model name", NAME_MAX, required=True), v)
+
+    @field_validator("taken_at")
+    @classmethod
+    def _taken_at(cls, v: datetime) -> datetime:
+        return _checked(lambda x: check_when(x, "taken_at"), v)
 
 
 class SyncIn(Strict):

@@ -39,20 +39,50 @@ class RateLimit:
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self.rate if self.rate > 0 else 60.0
 
+    def waiting(self, key: str) -> float:
+        """0 when ``key`` has a request left, else the seconds until it has one; takes nothing."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, then = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+        return 0.0 if tokens >= 1.0 else ((1.0 - tokens) / self.rate if self.rate > 0 else 60.0)
+
+
+def client_address(request: Request) -> str:
+    """Who is asking: the peer's address, or, when the peer is a trusted reverse proxy (ServerConfig.trusted_proxies,
+    loopback by default, where docs/field-server.md puts Caddy or nginx), the last address it forwarded."""
+    peer = request.client.host if request.client else ""
+    trusted = request.app.state.station.config.trusted_proxies
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and peer in trusted:
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if hops:
+            return hops[-1]  # the address the proxy itself saw; what the client wrote before it is not trusted
+    return peer
+
+
+def _too_many(reason: str, wait: float) -> ApiError:
+    return ApiError(429, "too_many_requests", f"{reason}: try again in {wait:.0f} s",
+                    headers={"Retry-After": str(max(1, round(wait)))})  # fmt: skip
+
 
 def device(request: Request, credentials: Credentials) -> Device:
     """The device sending the request; 401 without a valid token, 429 when it sends too many."""
     station = request.app.state.station
+    address = client_address(request)
+    wait = station.failures.waiting(address)
+    if wait > 0:  # this address has guessed too often: not even its token is looked at until it has waited
+        raise _too_many("too many refused tokens from this address", wait)
     found = station.verify(credentials.credentials if credentials else None)
     if found is None:
+        station.failures.take(address)
         reason = "no token: send the device's token as 'Authorization: Bearer TOKEN'" if credentials is None else (
             "this token is not valid here (unknown or revoked)"
         )
         raise ApiError(401, "unauthorized", reason, "Authorization", {"WWW-Authenticate": "Bearer"})
     wait = station.rate.take(found.id)
     if wait > 0:
-        raise ApiError(429, "too_many_requests", f"too many requests from {found.name}: try again in {wait:.0f} s",
-                       headers={"Retry-After": str(max(1, round(wait)))})  # fmt: skip
+        raise _too_many(f"too many requests from {found.name}", wait)
     return found
 
 
@@ -79,24 +109,37 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._refuse(send)
+        if length is not None and length.isdigit():
+            if int(length) > self.limit:
+                await self._refuse(send)
+                return
+            await self.app(scope, receive, send)  # the server reads no more than the length says
             return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        # No length (chunked): read the body here, up to the limit, before the route sees any of it; 413 beyond.
+        # (Refusing from inside the route's read would come back as the framework's 400 for an unreadable body.)
+        chunks, seen = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.limit:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+        whole = b"".join(chunks)
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": whole, "more_body": False}
+            return await receive()  # after the body: a disconnect, when it comes
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         import json
@@ -106,6 +149,3 @@ class BodyLimit:
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
-
-class _TooLarge(Exception):
-    pass

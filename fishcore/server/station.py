@@ -29,7 +29,12 @@ class ServerConfig:
     burst: int = 120  # requests one device may send at once
     max_body_mb: int = 32  # the largest request
     max_photos: int = 8  # photos in one predict request
+    max_pixels: int = 50_000_000  # a photo's pixels (a 48-megapixel phone camera's fit); checked before decoding
+    decoders: int = 2  # photos decoded at once (sync uploads and predictions together)
     open_model: bool = False  # the model download without a token
+    failures_per_minute: float = 30.0  # refused tokens per client address per minute, on average
+    failures_burst: int = 60  # refused tokens one address may send at once (phones behind one NAT share it)
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")  # whose X-Forwarded-For names the client
 
     @classmethod
     def from_env(cls, **overrides) -> ServerConfig:
@@ -51,13 +56,29 @@ class Station:
         self.log = log or CatchLog()
         self.devices = Devices(self.log)
         self.rate = RateLimit(self.config.per_minute, self.config.burst)
+        self.failures = RateLimit(self.config.failures_per_minute, self.config.failures_burst)  # per client address
         self.open_model = self.config.open_model
         self._lock = threading.Lock()
         self._loaded: tuple[tuple, Predictor] | None = None
         self._known: tuple[tuple, set[str]] | None = None
         self._package: tuple[tuple, Package] | None = None
         self._recent: dict[str, tuple[Device, float]] = {}  # token hash -> (device, when verified)
-        self._holding: set[tuple[str, str]] = set()  # (device id, model checksum) written to the devices table
+        self._holding: set[tuple[str, str]] = set()
+        self._decoding = threading.BoundedSemaphore(self.config.decoders)
+
+    def decoding(self):
+        """Hold one of the few decoding slots while a photo is decoded (a context manager; blocks its thread only)."""
+        return self._decoding
+
+    async def off_loop(self, work, *args):
+        """``work(*args)`` in a worker thread within a decoding slot: the event loop never waits for it."""
+        import anyio
+
+        def guarded():
+            with self._decoding:
+                return work(*args)
+
+        return await anyio.to_thread.run_sync(guarded)  # (device id, model checksum) written to the devices table
 
     def verify(self, token: str | None) -> Device | None:
         """The device of a token. While the database is away, a token verified in the last RECENT seconds still

@@ -81,9 +81,9 @@ def teach_and_train(
     of ``start_from``, the folder the active model was trained on), then a training job of that name; (lesson, job).
 
     When the job has saved the new version it is judged against ``active`` (the version active now) on the photos
-    both can be judged on, and with ``activate`` made active when at least as good (``training.versions.conclude_teaching``; the job's
-    status says what was decided and why). The Catch log page's "Teach and send to the phones" and `fishcore teach`
-    both call this. Refused while a training job runs.
+    both can be judged on, and with ``activate`` made active when at least as good
+    (``training.versions.conclude_teaching``; the job's status says what was decided and why). The Catch log page's
+    "Teach and send to the phones" and `fishcore teach` both call this. Refused while a training job runs.
     """
     from fishcore.training.jobs import active_job, start_job
 

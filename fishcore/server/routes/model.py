@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from fishcore.server.errors import refusals
 from fishcore.server.schemas import ModelOut
 from fishcore.server.security import OpenDeviceDep
 
 router = APIRouter(prefix="/api/v1/model", tags=["model"])
 
 
-@router.get("", response_model=ModelOut, summary="the active model: name, version, checksum, species, promise")
+@router.get("", response_model=ModelOut, summary="the active model: name, version, checksum, species, promise",
+            responses=refusals(401, 422, 429, 503))  # fmt: skip
 def model(request: Request, _device: OpenDeviceDep) -> ModelOut:
     package = request.app.state.station.package()
     m = package.meta
@@ -26,7 +28,13 @@ def model(request: Request, _device: OpenDeviceDep) -> ModelOut:
     name="download",
     summary="model.onnx (probabilities, distance, fish-likeness) and model.json (preprocessing, thresholds, set rule, "
     "species cards), zipped; cacheable by its ETag",
-    responses={200: {"content": {"application/zip": {}}}, 304: {"description": "the client's copy is this version"}},
+    responses={
+        200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+              "description": "the model package", "headers": {"ETag": {"schema": {"type": "string"}}}},
+        304: {"description": "the client's copy is this version"},
+        **refusals(401, 422, 429, 503),
+    },
+    response_class=Response,
 )
 def download(request: Request, device: OpenDeviceDep) -> Response:
     station = request.app.state.station

@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
+from fishcore.data.images import check_pixels
 from fishcore.errors import ImageError
-from fishcore.server.errors import ApiError
+from fishcore.server.errors import ApiError, refusals
 from fishcore.server.schemas import PredictOut
 from fishcore.server.security import DeviceDep
 from fishcore.store.catchlog.checks import check_count, check_place, check_weight
@@ -17,7 +18,8 @@ from fishcore.store.model_files import model_checksum
 router = APIRouter(prefix="/api/v1", tags=["predict"])
 
 
-@router.post("/predict", response_model=PredictOut, summary="species, probabilities, verdict, reason and prediction set")
+@router.post("/predict", response_model=PredictOut, summary="species, probabilities, verdict, reason and prediction set",
+             responses=refusals(401, 413, 422, 429, 503))  # fmt: skip
 def predict(
     request: Request,
     device: DeviceDep,
@@ -42,21 +44,29 @@ def predict(
                 raise ApiError(422, "invalid", str(exc), field) from None
     data = [photo.file.read() for photo in photos]
     names = [photo.filename or f"photo {n + 1}" for n, photo in enumerate(photos)]
+    for n, photo in enumerate(data):  # each photo's pixels from its header, before anything is decoded
+        try:
+            check_pixels(photo, station.config.max_pixels)
+        except ImageError as exc:
+            raise ApiError(422, "bad_photo", f"{names[n]}: {exc}", f"photos[{n}]") from None
     folder, predictor = station.predictor()
     bad: list[tuple[int, ImageError]] = []
-    results = predictor.predict(data, top_k=top_k, threshold=threshold, names=names, on_error=lambda n, exc: bad.append((n, exc)))
-    if bad:
-        n, exc = bad[0]
-        raise ApiError(422, "bad_photo", f"{names[n]}: {exc}", f"photos[{n}]")
-    combined = None
-    if together and len(data) > 1:
-        combined, _ = predictor.predict_together(data, top_k=top_k, threshold=threshold, names=names)
+    with station.decoding():  # a few photos decoded at once, whoever sends them (this runs in a worker thread)
+        results = predictor.predict(data, top_k=top_k, threshold=threshold, names=names,
+                                    on_error=lambda n, exc: bad.append((n, exc)))  # fmt: skip
+        if bad:
+            n, exc = bad[0]
+            raise ApiError(422, "bad_photo", f"{names[n]}: {exc}", f"photos[{n}]")
+        combined = None
+        if together and len(data) > 1:
+            combined, _ = predictor.predict_together(data, top_k=top_k, threshold=threshold, names=names)
     checksum = model_checksum(folder)
     entries = []
     if record:
         for photo, p in zip(data, results, strict=True):
-            done = station.log.record(photo, predictor.answer(p, threshold), folder.name, checksum, place, count, weight_kg,
-                                      session=device.name, device=device.name)  # fmt: skip
+            with station.decoding():
+                done = station.log.record(photo, predictor.answer(p, threshold), folder.name, checksum, place, count,
+                                          weight_kg, session=device.name, device=device.name)  # fmt: skip
             entries.append(done.entry_id)
     return PredictOut(
         photos=[p.to_dict() for p in results],

@@ -10,22 +10,33 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from fishcore.server.errors import ApiError
+from fishcore.server.errors import ApiError, refusals
 from fishcore.server.schemas import SHA256, ChangeOut, ChangesOut, PhotoOut, PhotosIn, PhotosOut, SyncIn, SyncOut
 from fishcore.server.security import DeviceDep
+from fishcore.store.catchlog.checks import CatchLogError, check_when
 from fishcore.store.catchlog.records import Answer
 from fishcore.store.catchlog.sync import DeviceEntry, SyncError, Word, changes, receive
 
 router = APIRouter(prefix="/api/v1", tags=["sync"])
 
 
-@router.post("/photos/missing", response_model=PhotosOut, summary="which of these photos the station does not have")
+@router.post("/photos/missing", response_model=PhotosOut, summary="which of these photos the station does not have",
+             responses=refusals(401, 413, 422, 429, 503))  # fmt: skip
 def missing(request: Request, body: PhotosIn, _device: DeviceDep) -> PhotosOut:
     have = request.app.state.station.log.has_photos(body.sha256)
     return PhotosOut(missing=[h for h in dict.fromkeys(body.sha256) if h not in have])
 
 
-@router.put("/photos/{sha256}", response_model=PhotoOut, summary="one photo, its body the file's bytes; kept by its hash")
+@router.put(
+    "/photos/{sha256}",
+    response_model=PhotoOut,
+    summary="one photo, its body the file's bytes; kept by its hash",
+    responses={200: {"description": "the station already had it"}, 201: {"model": PhotoOut, "description": "stored now"},
+               **refusals(401, 413, 422, 429, 503)},
+    openapi_extra={"requestBody": {"required": True, "description": "the photo file's bytes, as they are", "content": {
+        kind: {"schema": {"type": "string", "format": "binary"}}
+        for kind in ("image/jpeg", "image/png", "image/webp", "application/octet-stream")}}},
+)  # fmt: skip
 async def photo(
     request: Request, sha256: Annotated[str, Path(pattern=SHA256)], _device: DeviceDep, response: Response
 ) -> PhotoOut:
@@ -34,12 +45,16 @@ async def photo(
         raise ApiError(422, "invalid", "the body is empty: send the photo's bytes", "body")
     if hashlib.sha256(data).hexdigest() != sha256:
         raise ApiError(422, "invalid", "the body's sha256 is not the one in the address (cut off on the way?)", "sha256")
-    stored = request.app.state.station.log.keep_photo(data)
+    station = request.app.state.station
+    # Decoded in a worker thread, a few at a time (ServerConfig.decoders), never on the event loop: every other
+    # request goes on meanwhile. The pixel count is read from the header first.
+    stored = await station.off_loop(station.log.keep_photo, data, station.config.max_pixels)
     response.status_code = 201 if stored else 200
     return PhotoOut(sha256=sha256, stored=stored)
 
 
-@router.post("/sync", response_model=SyncOut, summary="entries made on the device, with every word given on them")
+@router.post("/sync", response_model=SyncOut, summary="entries made on the device, with every word given on them",
+             responses=refusals(401, 413, 422, 429, 503))  # fmt: skip
 def sync(request: Request, body: SyncIn, device: DeviceDep) -> SyncOut:
     station = request.app.state.station
     batch = [
@@ -64,12 +79,16 @@ def sync(request: Request, body: SyncIn, device: DeviceDep) -> SyncOut:
                    server_time=datetime.now(UTC))  # fmt: skip
 
 
-@router.get("/sync/changes", response_model=ChangesOut, summary="the station's later corrections of this device's entries")
+@router.get("/sync/changes", response_model=ChangesOut, summary="the station's later corrections of this device's entries",
+            responses=refusals(401, 422, 429, 503))  # fmt: skip
 def station_changes(
     request: Request, device: DeviceDep, since: Annotated[datetime | None, Query(description="ISO time, with its zone")] = None
 ) -> ChangesOut:
-    if since is not None and since.tzinfo is None:
-        raise ApiError(422, "invalid", "give the time with its zone, e.g. 2026-12-04T10:00:00+00:00", "since")
+    if since is not None:
+        try:
+            since = check_when(since, "since")
+        except CatchLogError as exc:
+            raise ApiError(422, "invalid", str(exc), "since") from None
     now = datetime.now(UTC)
     found = changes(request.app.state.station.log, device.name, since)
     return ChangesOut(

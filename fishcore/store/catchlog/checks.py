@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fishcore.errors import FishcoreError
@@ -15,6 +15,13 @@ WORDS = ("right", "wrong", "not_fish")  # the user's verdict on an answer
 VERDICT_CODES = ("confident", "uncertain", "not_a_fish")
 PLACE_MAX, SESSION_MAX, SPECIES_MAX, NAME_MAX = 200, 100, 100, 200
 COUNT_MAX, WEIGHT_MAX_KG = 100_000, 100_000.0
+TOP_MAX = 50  # species in an answer's top list or prediction set
+DISTANCE_MAX = 4.0  # a cosine distance is at most 2; anything above 4 is no distance at all
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no catch was photographed with this app before
+FUTURE_SLACK = timedelta(days=2)  # a phone's clock a little ahead, across the date line
+# Characters no name may hold: control (Cc), format (Cf: zero-width, direction overrides and isolates, the BOM),
+# line and paragraph separators, surrogates and private use. They hide or reorder what a person reads.
+HIDDEN = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co")
 
 
 class CatchLogError(FishcoreError):
@@ -32,8 +39,10 @@ def plain_text(value: Any, what: str, limit: int, required: bool = False) -> str
         raise CatchLogError(f"the {what} is empty", what=what)
     if len(text) > limit:
         raise CatchLogError(f"the {what} is longer than {limit} characters ({len(text)})", what=what, limit=limit)
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
-        raise CatchLogError(f"the {what} may not contain control characters (new lines, tabs, ...)", what=what)
+    bad = next((ch for ch in text if unicodedata.category(ch) in HIDDEN), None)
+    if bad is not None:
+        raise CatchLogError(f"the {what} may not contain control characters, zero-width or direction marks (U+{ord(bad):04X})",
+                            what=what)  # fmt: skip
     return text
 
 
@@ -48,6 +57,47 @@ def check_species(value: Any) -> str:
     if any(ch in name for ch in "/\\") or name.startswith("."):
         raise CatchLogError(f"the species name {name!r} may not contain '/' or '\\' or start with a dot", what="species")
     return name
+
+
+def check_label(value: Any, what: str = "label") -> str:
+    """A species as a model names it (an answer's label, its top list, its set): a species name, up to NAME_MAX."""
+    name = plain_text(value, what, NAME_MAX, required=True)
+    if any(ch in name for ch in "/\\") or name.startswith("."):
+        raise CatchLogError(f"the {what} {name!r} may not contain '/' or '\\' or start with a dot", what=what)
+    return name
+
+
+def check_number(value: Any, what: str, lo: float, hi: float) -> float:
+    """A finite number from lo to hi."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise CatchLogError(f"{what} must be a number (not {value!r})", what=what) from None
+    if not math.isfinite(number) or not lo <= number <= hi:
+        raise CatchLogError(f"{what} must be from {lo:g} to {hi:g}, a finite number (not {value!r})", what=what)
+    return number
+
+
+def check_ranked(pairs: Any, what: str) -> list[list]:
+    """An answer's [[species, probability], ...]: at most TOP_MAX, each a species name and a probability."""
+    pairs = list(pairs or [])
+    if len(pairs) > TOP_MAX:
+        raise CatchLogError(f"{what} lists more than {TOP_MAX} species", what=what)
+    return [[check_label(s, what), check_number(p, what, 0.0, 1.0)] for s, p in pairs]
+
+
+def check_when(value: datetime, what: str, now: datetime | None = None) -> datetime:
+    """A moment with its zone, in UTC, from 2000 to a little after now (a phone's clock may run ahead)."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise CatchLogError(f"{what} needs its time zone, e.g. 2026-12-04T10:00:00+07:00", what=what)
+    try:
+        moment = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise CatchLogError(f"{what} is not a date this log can hold", what=what) from None
+    latest = (now or datetime.now(UTC)) + FUTURE_SLACK
+    if not EARLIEST <= moment <= latest:
+        raise CatchLogError(f"{what} must be from {EARLIEST:%Y-%m-%d} to now (not {value.isoformat()})", what=what)
+    return moment
 
 
 def check_count(value: Any) -> int:
@@ -76,12 +126,12 @@ def check_weight(value: Any) -> float | None:
 
 def check_fraction(value: float | None, what: str) -> float | None:
     """A probability-like value (0-1) as stored, or None."""
-    if value is None:
-        return None
-    number = float(value)
-    if not 0.0 <= number <= 1.0:
-        raise CatchLogError(f"{what} must be from 0 to 1 (got {value!r})", what=what)
-    return number
+    return None if value is None else check_number(value, what, 0.0, 1.0)
+
+
+def check_distance(value: float | None, what: str) -> float | None:
+    """A distance to the nearest training photo, or None."""
+    return None if value is None else check_number(value, what, 0.0, DISTANCE_MAX)
 
 
 def entry_row(
@@ -108,16 +158,16 @@ def entry_row(
         "session": plain_text(session, "session label", SESSION_MAX),
         "model_name": plain_text(model_name, "model name", NAME_MAX, required=True),
         "model_checksum": str(model_checksum)[:64],
-        "top": json.dumps([[str(s), float(p)] for s, p in answer.top]),
-        "label": plain_text(answer.label, "species", NAME_MAX, required=True),
-        "confidence": float(answer.confidence),
+        "top": json.dumps(check_ranked(answer.top, "answer.top")),
+        "label": check_label(answer.label, "answer.label"),
+        "confidence": check_number(answer.confidence, "answer.confidence", 0.0, 1.0),
         "verdict": answer.verdict,
         "reason": plain_text(answer.reason, "reason", 40),
         "count": check_count(count),
         "weight_kg": check_weight(weight_kg),
-        "distance": None if answer.distance is None else float(answer.distance),
-        "distance_threshold": None if answer.distance_threshold is None else float(answer.distance_threshold),
-        "candidates": json.dumps([[str(s), float(p)] for s, p in answer.candidates]) if answer.candidates else None,
+        "distance": check_distance(answer.distance, "answer.distance"),
+        "distance_threshold": check_distance(answer.distance_threshold, "answer.distance_threshold"),
+        "candidates": json.dumps(check_ranked(answer.candidates, "answer.candidates")) if answer.candidates else None,
         "set_coverage": check_fraction(answer.set_coverage, "set coverage"),
         "threshold": check_fraction(answer.threshold, "threshold"),
         "device": None if device is None else plain_text(device, "device name", SESSION_MAX),

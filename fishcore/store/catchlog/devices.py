@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fishcore.store.catchlog.checks import CatchLogError, plain_text
-from fishcore.store.catchlog.engine import utc
+from fishcore.store.catchlog.engine import utc, write
 from fishcore.store.catchlog.schema import devices
 
 DEVICE_NAME_MAX = 100
@@ -90,12 +90,12 @@ class Devices:
         """Remember which model version a device now holds (it downloaded it, or was told its copy is current)."""
         from sqlalchemy import or_
 
-        with self.log.database().begin() as connection:
-            connection.execute(
-                devices.update()
-                .where(devices.c.id == device_id, or_(devices.c.model_checksum.is_(None), devices.c.model_checksum != checksum))
-                .values(model_checksum=checksum, model_at=datetime.now(UTC))
-            )
+        query = (
+            devices.update()
+            .where(devices.c.id == device_id, or_(devices.c.model_checksum.is_(None), devices.c.model_checksum != checksum))
+            .values(model_checksum=checksum, model_at=datetime.now(UTC))
+        )
+        write(self.log.database(), lambda c: c.execute(query))
 
     def revoke(self, name_or_id: str) -> Device:
         """Revoke the active device with this name (or id); its token lets nothing in from now on."""
@@ -123,6 +123,5 @@ class Devices:
         now = datetime.now(UTC)
         seen = utc(row.last_seen)
         if seen is None or now - seen > SEEN_EVERY:  # a write a minute at most, not one per request
-            with self.log.database().begin() as connection:
-                connection.execute(devices.update().where(devices.c.id == row.id).values(last_seen=now))
+            write(self.log.database(), lambda c: c.execute(devices.update().where(devices.c.id == row.id).values(last_seen=now)))
         return _device(row)

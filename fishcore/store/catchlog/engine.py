@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0006"
+HEAD = "0007"
 
 
 _ENGINES: dict[str, Any] = {}
@@ -69,9 +69,53 @@ def schema_version(url: str) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def insert_ignore(connection, table, values: dict) -> bool:
+    """Insert a row unless one with the same key is there (the database decides: ON CONFLICT DO NOTHING, so two
+    writers racing on one key both succeed and the row is there once); True when this call inserted it."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    key = next(iter(table.primary_key.columns))
+    statement = insert(table).values(**values).on_conflict_do_nothing().returning(key)  # rowcount is -1 on psycopg
+    return connection.execute(statement).first() is not None
+
+
+def _contended(exc: BaseException) -> bool:
+    """A write that lost a race and may simply be tried again: SQLite's lock or snapshot (a transaction that read
+    before another writer committed), PostgreSQL's serialisation failure or deadlock, any unique-key conflict."""
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
+    if isinstance(exc, IntegrityError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text or getattr(exc.orig, "sqlstate", "") in ("40001", "40P01")
+
+
+def write(engine, work, attempts: int = 8):
+    """Run ``work(connection)`` in one transaction, again (from the start) when it lost a race with another
+    writer; its result. A repeat of a request never turns into an error because the first copy is being written."""
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as connection:
+                return work(connection)
+        except Exception as exc:
+            if attempt == attempts - 1 or not _contended(exc):
+                raise
+            time.sleep(0.02 * (2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
 def unreachable(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
+    if _contended(exc):  # a lost race (SQLite's "database is locked"), not a database that is away
+        return False
     return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 

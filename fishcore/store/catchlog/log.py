@@ -30,7 +30,7 @@ from fishcore.store.catchlog.checks import (
     entry_row,
     plain_text,
 )
-from fishcore.store.catchlog.engine import engine_for, migrate, unreachable, utc
+from fishcore.store.catchlog.engine import engine_for, insert_ignore, migrate, unreachable, utc, write
 from fishcore.store.catchlog.records import Answer, Entry, LogFilter, Recorded
 from fishcore.store.catchlog.schema import entries, feedback, photos
 
@@ -70,15 +70,16 @@ class CatchLog:
 
     # --- photos --------------------------------------------------------------------------------
 
-    def store_photo(self, data: bytes) -> dict:
-        """Keep the photo under its content hash (whole, or not at all); its photos-table row."""
+    def store_photo(self, data: bytes, max_pixels: int | None = None) -> dict:
+        """Keep the photo under its content hash (whole, or not at all); its photos-table row. ``max_pixels``: a
+        photo larger than this is refused from its header, before it is decoded."""
         import hashlib
 
         from PIL import Image
 
         from fishcore.data.images import load_image
 
-        image = load_image(data)  # raises ImageError with the reason for anything unreadable
+        image = load_image(data, max_pixels=max_pixels)  # raises ImageError with the reason for anything unreadable
         sha = hashlib.sha256(data).hexdigest()
         with Image.open(io.BytesIO(data)) as original:
             kind = original.format or ""
@@ -98,16 +99,10 @@ class CatchLog:
         return {"sha256": sha, "file": rel, "width": image.width, "height": image.height, "bytes": len(data),
                 "stored_at": datetime.now(UTC), "phash": f"{perceptual_hash(image):016x}"}  # fmt: skip
 
-    def keep_photo(self, data: bytes) -> bool:
+    def keep_photo(self, data: bytes, max_pixels: int | None = None) -> bool:
         """A photo sent on its own (a device's sync): stored by its hash with its row, whole; False when already here."""
-        from sqlalchemy import select
-
-        row = self.store_photo(data)
-        with self.database().begin() as connection:
-            if connection.execute(select(photos.c.sha256).where(photos.c.sha256 == row["sha256"])).first() is not None:
-                return False
-            connection.execute(photos.insert().values(**row))
-        return True
+        row = self.store_photo(data, max_pixels)
+        return write(self.database(), lambda connection: insert_ignore(connection, photos, row))
 
     def has_photos(self, shas: Iterable[str]) -> set[str]:
         """Which of these photos (by content hash) the database has."""
@@ -161,18 +156,17 @@ class CatchLog:
         return Recorded(row["id"], spooled=True)
 
     def _insert(self, url: str, photo_rows: list[dict], entry_rows: list[dict], feedback_rows: Iterable[dict] = ()) -> None:
-        from sqlalchemy import select
+        feedback_rows = list(feedback_rows)
 
-        engine = self._prepare(url)
-        with engine.begin() as connection:
+        def work(connection) -> None:
             for p in photo_rows:
-                if connection.execute(select(photos.c.sha256).where(photos.c.sha256 == p["sha256"])).first() is None:
-                    connection.execute(photos.insert().values(**p))
+                insert_ignore(connection, photos, p)
             for e in entry_rows:
-                if connection.execute(select(entries.c.id).where(entries.c.id == e["id"])).first() is None:
-                    connection.execute(entries.insert().values(**e))
+                insert_ignore(connection, entries, e)
             for f in feedback_rows:
-                connection.execute(feedback.insert().values(**f))
+                insert_ignore(connection, feedback, f)
+
+        write(self._prepare(url), work)
 
     def set_word(self, entry_id: str, word: str, species: str | None = None, who: str = "", when: datetime | None = None) -> None:
         """The user's word on an entry: right, wrong (with the species it is: known or new) or not_fish.
@@ -200,11 +194,15 @@ class CatchLog:
 
         away = False
         for url in (self.url, self.spool_url):
+            def work(connection) -> bool:
+                if connection.execute(select(entries.c.id).where(entries.c.id == entry_id)).first() is None:
+                    return False
+                change(connection)
+                return True
+
             try:
-                with self._prepare(url).begin() as connection:
-                    if connection.execute(select(entries.c.id).where(entries.c.id == entry_id)).first() is not None:
-                        change(connection)
-                        return
+                if write(self._prepare(url), work):
+                    return
             except Exception as exc:
                 if url == self.url and unreachable(exc):
                     away = True

@@ -6,7 +6,7 @@ checks that a database migrated from empty has exactly these columns.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, func
 
 metadata = MetaData()
 
@@ -74,6 +74,9 @@ feedback = Table(
     Column("word_by", String(100), nullable=False, default=""),
     Column("word_at", DateTime(timezone=True), nullable=False),
 )
+# Version 7: a word is kept once, however many copies of a sync arrive together.
+Index("ux_feedback_once", feedback.c.entry_id, feedback.c.word, func.coalesce(feedback.c.true_species, ""),
+      feedback.c.word_at, unique=True)  # fmt: skip
 
 # The devices a station lets in (version 5): one token per phone or landing site, kept only as its sha256.
 devices = Table(

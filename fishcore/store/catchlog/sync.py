@@ -1,5 +1,9 @@
 """Entries made on a device, received by the station; and the station's later corrections, sent back.
 
+An entry belongs to the device that made it: another device sending its id changes nothing, and is answered as
+if the entry were new, so the answer does not tell which ids exist (the station's pages and command line can
+still correct any entry).
+
 A device makes each entry's id itself (a UUID) and sends entries in batches with the words given on them
 (every word, with when and by whom). Receiving is idempotent: an entry already here is left as it is, a word
 already here (same entry, word, species and time) is not added again, so a batch sent twice, or cut off half
@@ -14,8 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from fishcore.store.catchlog.checks import SESSION_MAX, WORDS, CatchLogError, check_species, entry_row, plain_text
-from fishcore.store.catchlog.engine import utc
+from fishcore.store.catchlog.checks import (
+    SESSION_MAX,
+    WORDS,
+    CatchLogError,
+    check_species,
+    check_when,
+    entry_row,
+    plain_text,
+)
+from fishcore.store.catchlog.engine import insert_ignore, utc, write
 from fishcore.store.catchlog.records import Answer, Entry
 from fishcore.store.catchlog.schema import entries, feedback, photos
 
@@ -70,14 +82,17 @@ class SyncError(CatchLogError):
 def _rows(e: DeviceEntry, device: str, now: datetime) -> tuple[dict, list[dict]]:
     """The entries row and feedback rows of one entry, every value checked (CatchLogError names the value)."""
     feedback_rows = []
-    for w in sorted(e.words, key=lambda w: w.at):
+    at = [check_when(w.at, "words.at", now) for w in e.words]  # first: an edge of the calendar cannot even be compared
+    for w, when in sorted(zip(e.words, at, strict=True), key=lambda pair: pair[1]):
         if w.word not in WORDS:
             raise CatchLogError(f"the word must be one of {', '.join(WORDS)} (not {w.word!r})", what="words.word")
         species = check_species(w.species) if w.word == "wrong" else None
         feedback_rows.append({"entry_id": e.id, "word": w.word, "true_species": species,
-                              "word_by": plain_text(w.by, "name", SESSION_MAX), "word_at": utc(w.at)})  # fmt: skip
-    row = entry_row(e.id, utc(e.taken_at), e.answer, e.model_name, e.model_checksum, e.place, e.count, e.weight_kg,
-                    e.session, device, now)  # fmt: skip
+                              "word_by": plain_text(w.by, "words.by", SESSION_MAX),
+                              "word_at": when})  # fmt: skip
+    taken = check_when(e.taken_at, "taken_at", now)
+    row = entry_row(e.id, taken, e.answer, e.model_name, e.model_checksum, e.place, e.count, e.weight_kg, e.session, device,
+                    now)  # fmt: skip
     row["photo_sha256"] = e.photo_sha256
     latest = feedback_rows[-1] if feedback_rows else {}
     row.update({k: latest.get(k) for k in ("word", "true_species", "word_by", "word_at")})
@@ -105,35 +120,37 @@ def receive(log, device: str, batch: Sequence[DeviceEntry], known_models: set[st
     ids = [row["id"] for row, _ in checked]
     if len(set(ids)) != len(ids):
         raise SyncError("entries", "the batch holds the same entry id twice")
-    out = Received()
-    with log.database().begin() as connection:
-        shas = {row["photo_sha256"] for row, _ in checked}
+    shas = {row["photo_sha256"] for row, _ in checked}
+
+    def work(connection) -> Received:
+        out = Received()
         have = set(connection.execute(select(photos.c.sha256).where(photos.c.sha256.in_(shas))).scalars())
         for n, (row, _) in enumerate(checked):
             if row["photo_sha256"] not in have:
                 raise SyncError(f"entries[{n}].photo_sha256", "the station does not have this photo yet: send it first")
-        existing = {r.id: r for r in connection.execute(select(entries).where(entries.c.id.in_(ids)))}
         for row, words in checked:
-            before = existing.get(row["id"])
-            if before is None:
-                connection.execute(entries.insert().values(**row))
+            if insert_ignore(connection, entries, row):  # the database decides, also against a copy arriving now
                 out.added.append(row["id"])
-            else:
-                out.already.append(row["id"])
-            given = {
-                (f.word, f.true_species, utc(f.word_at))
-                for f in connection.execute(select(feedback).where(feedback.c.entry_id == row["id"]))
-            }
-            new_words = [w for w in words if (w["word"], w["true_species"], w["word_at"]) not in given]
-            for w in new_words:
-                connection.execute(feedback.insert().values(**w))
+                out.words_added += sum(insert_ignore(connection, feedback, w) for w in words)
+                continue
+            before = connection.execute(select(entries.c.device, entries.c.word_at).where(entries.c.id == row["id"])).first()
+            if before.device != device:
+                # Another device's entry, or the station's own: left as it is, and answered as a new entry would be,
+                # so the answer does not tell whether the id exists.
+                out.added.append(row["id"])
+                out.words_added += len(words)
+                continue
+            out.already.append(row["id"])
+            new_words = [w for w in words if insert_ignore(connection, feedback, w)]
             out.words_added += len(new_words)
-            if before is not None and new_words:  # a word given on the phone after an earlier sync
-                latest = new_words[-1]
+            if new_words:  # a word given on the phone after an earlier sync
+                latest = max(new_words, key=lambda w: w["word_at"])
                 if before.word_at is None or utc(before.word_at) < latest["word_at"]:
                     values = {k: latest[k] for k in ("word", "true_species", "word_by", "word_at")}
                     connection.execute(entries.update().where(entries.c.id == row["id"]).values(**values, updated_at=now))
-    return out
+        return out
+
+    return write(log.database(), work)
 
 
 def changes(log, device: str, since: datetime | None) -> list[Entry]:
