@@ -89,7 +89,7 @@ def _phone_entry(path: Path, sha: str, species: str, answer, model_name: str, ch
     }  # fmt: skip
 
 
-def run_set(root: Path, name: str, budget: float, seed: int, rounds, log) -> list[dict]:
+def run_set(root: Path, name: str, budget: float, seed: int, rounds, log, start_from: Path | None = None) -> list[dict]:
     import httpx
 
     from fishcore.inference.predict import Predictor
@@ -149,12 +149,12 @@ def run_set(root: Path, name: str, budget: float, seed: int, rounds, log) -> lis
             started = time.perf_counter()
             area = DatasetArea(ws.datasets, cache_dir=ws.scans)
             dataset = "loop-field"
-            start_from = None
+            first = None
             if dataset not in area.names():
                 from fishcore.store.model_files import read_card
 
-                start_from = read_card(active).data_root
-            lesson, job = teach_and_train(catch, area, ws.jobs, ws.models, dataset, start_from, budget, activate=True,
+                first = start_from or read_card(active).data_root
+            lesson, job = teach_and_train(catch, area, ws.jobs, ws.models, dataset, first, budget, activate=True,
                                           active=active)  # fmt: skip
             status = job.wait()
             teach_s = time.perf_counter() - started
@@ -179,7 +179,9 @@ def run_set(root: Path, name: str, budget: float, seed: int, rounds, log) -> lis
 
 
 def run_loop(root: str = "../shared/data", budget: float = 60.0, seed: int = 0, sets=tuple(SETS), rounds=ROUNDS,
-             log=lambda _m: None) -> str:  # fmt: skip
+             log=lambda _m: None, start_from: Path | None = None) -> str:  # fmt: skip
+    """The table; ``start_from``: the photos the first teaching starts from (default: the active model's own, as
+    `fishcore teach` does; the tests give a few LSFD species to stay quick)."""
     saved = {k: os.environ.get(k) for k in ("FISHCORE_MODELS_DIR", "FISHCORE_RUNS_DIR", "FISHCORE_DATASETS_DIR",
                                             "FISHCORE_CATCHLOG_DIR", "FISHCORE_DB_URL")}  # fmt: skip
     rows = []
@@ -187,7 +189,7 @@ def run_loop(root: str = "../shared/data", budget: float = 60.0, seed: int = 0, 
         for name in sets:
             if name not in SETS:
                 raise FileNotFoundError(f"no loop set {name!r}; one of: {', '.join(SETS)}")
-            rows += run_set(Path(root), name, budget, seed, rounds, log)
+            rows += run_set(Path(root), name, budget, seed, rounds, log, start_from)
     finally:
         for k, v in saved.items():
             if v is None:

@@ -90,6 +90,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # the framework could not read the body (not JSON, not UTF-8, a broken form)
+            return JSONResponse(body("invalid", "the body cannot be read: send JSON (or the form) as documented", "body"),
+                                status_code=422)  # fmt: skip
         code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "error")
         return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None))
 

@@ -23,14 +23,16 @@ router = APIRouter(prefix="/api/v1", tags=["predict"])
 def predict(
     request: Request,
     device: DeviceDep,
-    photos: Annotated[list[UploadFile], File(description="one photo, or several shots of one fish")],
+    photos: Annotated[list[UploadFile], File(description="one photo, or several shots of one fish", min_length=1,
+                                             max_length=8)],
     together: Annotated[bool, Form(description="the photos show one fish: also give one combined answer")] = False,
     top_k: Annotated[int, Form(ge=1, le=50)] = 3,
-    threshold: Annotated[float | None, Form(ge=0, le=1, description="default: the model's own")] = None,
+    # A form field is absent or a number, never null: typed without None, so the API description offers no null.
+    threshold: Annotated[float, Form(ge=0, le=1, description="default: the model's own")] = None,  # noqa: RUF013
     record: Annotated[bool, Form(description="record each answer in the station's catch log")] = False,
     place: Annotated[str, Form(max_length=200)] = "",
     count: Annotated[int, Form(ge=1, le=100_000)] = 1,
-    weight_kg: Annotated[float | None, Form(gt=0, le=100_000)] = None,
+    weight_kg: Annotated[float, Form(gt=0, le=100_000, description="with record: their weight, when known")] = None,  # noqa: RUF013
 ) -> PredictOut:
     station = request.app.state.station
     if not 1 <= len(photos) <= station.config.max_photos:

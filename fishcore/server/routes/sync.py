@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.convertors import Convertor, register_url_convertor
 
-from fishcore.server.errors import ApiError, refusals
+from fishcore.server.errors import ApiError, ErrorOut, refusals
 from fishcore.server.schemas import SHA256, ChangeOut, ChangesOut, PhotoOut, PhotosIn, PhotosOut, SyncIn, SyncOut
 from fishcore.server.security import DeviceDep
 from fishcore.store.catchlog.checks import CatchLogError, check_when
@@ -18,6 +19,22 @@ from fishcore.store.catchlog.records import Answer
 from fishcore.store.catchlog.sync import DeviceEntry, SyncError, Word, changes, receive
 
 router = APIRouter(prefix="/api/v1", tags=["sync"])
+
+
+class Sha256(Convertor):
+    """A photo's address is its sha256: anything else is no photo's address (404), and PUT /photos/missing is a
+    method the API does not have (405), not a malformed hash."""
+
+    regex = "[0-9a-f]{64}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("sha256", Sha256())
 
 
 @router.post("/photos/missing", response_model=PhotosOut, summary="which of these photos the station does not have",
@@ -28,10 +45,11 @@ def missing(request: Request, body: PhotosIn, _device: DeviceDep) -> PhotosOut:
 
 
 @router.put(
-    "/photos/{sha256}",
+    "/photos/{sha256:sha256}",
     response_model=PhotoOut,
     summary="one photo, its body the file's bytes; kept by its hash",
     responses={200: {"description": "the station already had it"}, 201: {"model": PhotoOut, "description": "stored now"},
+               404: {"model": ErrorOut, "description": "the address is not a photo's sha256"},
                **refusals(401, 413, 422, 429, 503)},
     openapi_extra={"requestBody": {"required": True, "description": "the photo file's bytes, as they are", "content": {
         kind: {"schema": {"type": "string", "format": "binary"}}
