@@ -21,6 +21,9 @@ def add_commands(sub) -> None:
     p.add_argument("--open-model", action="store_true", help="let anyone download the active model (no token needed for it)")
     p.add_argument("--per-minute", type=float, default=None, help="requests per device per minute (default: 600)")
     p.add_argument("--max-body-mb", type=int, default=None, help="the largest request in MB (default: 32)")
+    p.add_argument("--trusted-proxy", action="append", default=None, metavar="ADDRESS",
+                   help="the reverse proxy's address, whose X-Forwarded-For names the client (default: this machine, "
+                   "127.0.0.1 and ::1); again for several")  # fmt: skip
     p.set_defaults(run=cmd_serve)
     tokens = p.add_subparsers(dest="serve_command", required=False)
     t = tokens.add_parser("token", help="the devices and landing sites this station lets in")
@@ -40,6 +43,7 @@ def add_commands(sub) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from fishcore.config import check_int, check_number
+    from fishcore.errors import ConfigError
     from fishcore.server.app import serve
     from fishcore.server.station import ServerConfig
 
@@ -48,7 +52,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         check_number("per_minute", args.per_minute, 1, 1_000_000)
     if args.max_body_mb is not None:
         check_int("max_body_mb", args.max_body_mb, 1, 1024)
-    config = ServerConfig.from_env(per_minute=args.per_minute, max_body_mb=args.max_body_mb, open_model=args.open_model)
+    proxies = None
+    if args.trusted_proxy:
+        import ipaddress
+
+        for address in args.trusted_proxy:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ConfigError("trusted_proxy", address, "must be an IP address, e.g. 10.0.0.2") from None
+        proxies = tuple(args.trusted_proxy)
+    config = ServerConfig.from_env(per_minute=args.per_minute, max_body_mb=args.max_body_mb, open_model=args.open_model,
+                                   trusted_proxies=proxies)  # fmt: skip
     print(f"field server on http://{args.host}:{args.port} (API description: /docs); Ctrl-C stops it", file=sys.stderr)
     serve(args.host, args.port, config)
     return 0
