@@ -35,7 +35,7 @@ if [ ! -f "$APP_STAMP" ] || [ "$(cat "$APP_STAMP")" != "$app_want" ]; then
     command -v npm >/dev/null 2>&1 || export PATH="$NODE_DIR:$PATH"
     if (cd fieldapp && npm ci --ignore-scripts --no-audit --no-fund >&2); then
         mkdir -p fieldapp/vendor
-        for f in ort.wasm.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm; do
+        for f in $("$VENV/bin/python" -c 'from fishcore.server.routes.fieldapp import VENDOR; print(*VENDOR)'); do
             cp "fieldapp/node_modules/onnxruntime-web/dist/$f" fieldapp/vendor/
         done
         echo "$app_want" > "$APP_STAMP"

@@ -172,11 +172,19 @@ function setStatus(text) {
   $("status").textContent = text;
 }
 
+/** The model's own answer in a few words, for a card the fisherman corrected. */
+function modelAnswer(e) {
+  const a = e.answer;
+  if (a.verdict === core.NOT_A_FISH) return t("notAFish");
+  const name = speciesName(state.meta, a.label, state.lang);
+  return `${name} · ${a.verdict === core.CONFIDENT ? t("confident") : t("notSure")} ${percent(a.confidence, state.lang)}`;
+}
+
 function verdictLine(e) {
   const a = e.answer;
   if (a.verdict === core.CONFIDENT) return `${t("confident")} · ${percent(a.confidence, state.lang)}`;
   if (a.verdict === core.NOT_A_FISH) return t("notAFish");
-  if (a.reason === "unfamiliar") return `${t("notSure")}: ${t("unfamiliar")}`;
+  if (a.reason === "unfamiliar") return `${t("unfamiliar")}. ${t("closest", { species: speciesName(state.meta, a.label, state.lang) })}`;
   const names = (a.candidates || []).map(([s]) => speciesName(state.meta, s, state.lang));
   return names.length > 1 ? `${t("notSure")}. ${t("probablyOneOf", { species: names.join(", ") })}` : `${t("notSure")} · ${percent(a.confidence, state.lang)}`;
 }
@@ -218,14 +226,27 @@ function amount(e) {
   return el("div", { class: "amount" }, el("label", {}, t("count"), count), el("label", {}, t("weight"), weight));
 }
 
+/** The card's headline, the truth at a glance: the fisherman's own word once given, "not sure" for a fish unlike
+ * every known species (the closest one small, below), else the model's answer. */
+function headline(e) {
+  const a = e.answer;
+  const last = e.words[e.words.length - 1];
+  if (last && last.word === "wrong" && last.species) return speciesName(state.meta, last.species, state.lang);
+  if ((last && last.word === "not_fish") || a.verdict === core.NOT_A_FISH) return t("notAFish");
+  if (a.verdict === core.UNCERTAIN && a.reason === "unfamiliar") return t("notSure");
+  return speciesName(state.meta, a.label, state.lang);
+}
+
 function entryCard(e, big) {
   const a = e.answer;
+  const last = e.words[e.words.length - 1];
+  const corrected = last && (last.word === "wrong" || last.word === "not_fish");
   return el("article", {
     class: `entry ${big ? "big" : ""} ${a.verdict}`,
     dataset: { id: e.id, species: a.label, probability: a.confidence.toFixed(6), verdict: a.verdict, word: (e.words.at(-1) || {}).word || "", synced: String(!!e.synced && !e.dirty) },
   },
-  el("h2", { class: "species" }, a.verdict === core.NOT_A_FISH ? t("notAFish") : speciesName(state.meta, a.label, state.lang)),
-  el("p", { class: "verdict" }, verdictLine(e)),
+  el("h2", { class: "species" }, headline(e)),
+  el("p", { class: corrected ? "verdict small" : "verdict" }, corrected ? t("modelSaid", { answer: modelAnswer(e) }) : verdictLine(e)),
   el("p", { class: "meta" }, `${wordLine(e)} · ${t("fish", { n: e.count })} · ${e.synced && !e.dirty ? t("synced") : t("notSynced")}`),
   big ? [wordButtons(e), amount(e)] : wordButtons(e));
 }

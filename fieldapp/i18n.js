@@ -52,6 +52,8 @@ export const WORDS = {
     modelUpdated: "The station sent a new fish model: it has learned from the photos you corrected.",
     modelNewSpecies: "The station sent a new fish model. It now knows: {species}.",
     ok: "OK",
+    closest: "Closest: {species}",
+    modelSaid: "The model said: {answer}",
   },
   id: {
     title: "Catatan tangkapan",
@@ -60,7 +62,7 @@ export const WORDS = {
     newFish: "Ikan berikutnya",
     looking: "Sedang melihat...",
     confident: "Yakin",
-    notSure: "Belum yakin",
+    notSure: "Tidak yakin",
     probablyOneOf: "Mungkin salah satu dari: {species}",
     notAFish: "Bukan ikan yang saya kenal",
     unfamiliar: "Ikan yang tidak mirip dengan yang saya kenal",
@@ -104,6 +106,8 @@ export const WORDS = {
     modelUpdated: "Stasiun mengirim model ikan baru: model ini sudah belajar dari foto yang Anda koreksi.",
     modelNewSpecies: "Stasiun mengirim model ikan baru. Sekarang model ini mengenal: {species}.",
     ok: "OK",
+    closest: "Paling mirip: {species}",
+    modelSaid: "Kata model: {answer}",
   },
 };
 

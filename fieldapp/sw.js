@@ -2,12 +2,10 @@
 // opens with no network. Served from the cache at once and refreshed behind it when there is a network
 // (stale while revalidate); the station's API is never cached here (the app keeps its data in IndexedDB).
 
-const CACHE = "fishcore-field-v1";
-const SHELL = [
-  "./", "./index.html", "./app.js", "./core.js", "./i18n.js", "./model.js", "./store.js", "./sync.js", "./style.css",
-  "./manifest.webmanifest", "./icon.svg", "./icon-192.png", "./icon-512.png",
-  "./vendor/ort.wasm.min.mjs", "./vendor/ort-wasm-simd-threaded.mjs", "./vendor/ort-wasm-simd-threaded.wasm",
-];
+// The station fills in both when it serves this file (fishcore/server/routes/fieldapp.py, the one list of the
+// app's files): the cache's name follows the contents of everything cached, so a new app or runtime replaces the old.
+const CACHE = "fishcore-field-__VERSION__";
+const SHELL = "__FILES__";
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));

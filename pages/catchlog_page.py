@@ -9,7 +9,7 @@ import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.store.catchlog import NOT_SURE, LogFilter, accuracy_by_week, counted_as, counts_per_day, to_csv
-from fishcore.store.catchlog.field_test import teachable
+from fishcore.store.catchlog.kept_back import teachable
 from fishcore.store.catchlog.queue import review_queue
 from fishcore.store.model_files import family_of, read_card
 from fishcore.training.jobs import active_job
@@ -29,7 +29,7 @@ from pages._shared import dataset_area, outcome_words, phase_word, workspace
 from pages._state import state
 
 PAGE = 20  # entries per page
-# What an entry is to training (fishcore.store.catchlog.field_test.used_as), in the app's words.
+# What an entry is to training (fishcore.store.catchlog.kept_back.used_as), in the app's words.
 USED_AS_WORDS = {"field test": "field test set", "taught": "taught (training data)", "not taught yet": "not taught yet"}
 ANY = "\0any"
 

@@ -11,7 +11,7 @@ import pytest
 from fishcore.config import TrainConfig
 from fishcore.errors import DatasetError
 from fishcore.store.catchlog import Answer, CatchLog, accuracy_by_week, dispose_engines
-from fishcore.store.catchlog.field_test import FIELD_TEST_EVERY, field_test_set, is_field_test, teachable
+from fishcore.store.catchlog.kept_back import FIELD_TEST_EVERY, field_test_set, is_field_test, teachable
 from fishcore.store.catchlog.queue import review_order, review_queue, review_score
 from fishcore.store.model_files import bundled_model_dir, read_card
 from fishcore.store.my_photos import FIELD_MANIFEST, DatasetArea, field_manifest

@@ -256,6 +256,9 @@ def test_the_loop_a_phone_teaches_a_species_and_takes_the_model_that_knows_it(br
             card.locator("input.typed").fill(species)
             card.locator("button.save").click()
             page.wait_for_function("document.querySelector('#answer article').dataset.word === 'wrong'")
+            # The card now leads with the fisherman's word; the model's answer is kept small below it.
+            assert page.locator("#answer article h2.species").inner_text() == species
+            assert page.locator("#answer article .verdict").inner_text().startswith("The model said:")
         context.set_offline(False)
         page.evaluate("window.dispatchEvent(new Event('online'))")
         page.wait_for_function("document.getElementById('waiting').dataset.count === '0'", timeout=120_000)
@@ -290,3 +293,27 @@ def test_the_loop_a_phone_teaches_a_species_and_takes_the_model_that_knows_it(br
         context.close()
         server.stop()
         dispose_engines()
+
+
+def test_the_service_workers_cache_follows_the_files_it_caches(tmp_path, monkeypatch):
+    """The station fills sw.js in with the one list of the app's files and a cache name made from their contents: a
+    changed app file gives a new name (so phones that have the app take the new one), the same files the same."""
+    from fastapi.testclient import TestClient
+
+    import fishcore.server.routes.fieldapp as routes
+    from fishcore.server.app import create_app
+    from fishcore.server.station import ServerConfig, Station
+
+    copy = tmp_path / "fieldapp"
+    shutil.copytree(FIELD_APP, copy, ignore=shutil.ignore_patterns("node_modules"))
+    monkeypatch.setattr(routes, "FIELD_APP", copy)
+    client = TestClient(create_app(Station(ServerConfig())))
+    first = client.get("/sw.js").text
+    files = json.loads(first.split("const SHELL = ")[1].split(";")[0])
+    assert files[0] == "./" and {f"./{n}" for n in routes.SHELL if n != "sw.js"} <= set(files)
+    assert {f"./vendor/{n}" for n in routes.VENDOR} <= set(files) and "__" not in first
+    assert client.get("/sw.js").text == first
+    (copy / "app.js").write_text((copy / "app.js").read_text(encoding="utf-8") + "\n// a new release\n", encoding="utf-8")
+    second = client.get("/sw.js").text
+    name = lambda text: text.split('const CACHE = "')[1].split('"')[0]  # noqa: E731
+    assert name(second) != name(first) and second.replace(name(second), "") == first.replace(name(first), "")

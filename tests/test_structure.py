@@ -146,3 +146,21 @@ def test_the_version_is_the_one_pyproject_declares():
     import fishcore
 
     assert fishcore.__version__ == tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
+def test_the_environment_variables_documented_are_the_ones_the_code_reads():
+    """docs/architecture.md's table of environment variables names exactly those fishcore.settings reads (and the two
+    the tests read), and every FISHCORE_ name in the code is one of them."""
+    import re
+
+    from fishcore.settings import ENVIRONMENT
+
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = set(re.findall(r"^\| `(FISHCORE_[A-Z_]+)` \|", text, flags=re.M))
+    tests_only = {"FISHCORE_REQUIRE_POSTGRES", "FISHCORE_REQUIRE_BROWSER"}
+    documented, known = table - tests_only, set(ENVIRONMENT)
+    assert documented == known, (sorted(documented - known), sorted(known - documented))
+    read = set()
+    for path in [*(REPO / "fishcore").rglob("*.py"), *(REPO / "pages").glob("*.py"), REPO / "app.py", REPO / "run.sh"]:
+        read |= set(re.findall(r"FISHCORE_[A-Z_]+[A-Z]", path.read_text(encoding="utf-8")))
+    assert read <= table, sorted(read - table)

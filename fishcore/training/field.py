@@ -19,7 +19,7 @@ from pathlib import Path
 from fishcore.config import DataConfig, TrainConfig
 from fishcore.errors import DatasetError
 from fishcore.store.catchlog import CatchLog, Entry
-from fishcore.store.catchlog.field_test import field_test_set, teachable
+from fishcore.store.catchlog.kept_back import field_test_set, teachable
 from fishcore.store.jsonfile import write_json
 from fishcore.store.my_photos import FIELD_MANIFEST, DatasetArea, ImportPlan, field_manifest, safe_name
 

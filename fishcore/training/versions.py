@@ -27,7 +27,7 @@ from typing import Any
 
 from fishcore.errors import FishcoreError
 from fishcore.store.catchlog import CatchLog, Entry
-from fishcore.store.catchlog.field_test import field_test_set
+from fishcore.store.catchlog.kept_back import field_test_set
 from fishcore.store.model_files import ModelCard, family_of, read_card
 from fishcore.store.species import clean_card
 from fishcore.store.workspace import Workspace

@@ -8,7 +8,7 @@ on first use), or PostgreSQL for an office where several app servers or landing 
 - ``records.py``: Answer (what the model said), Entry (what is read back), LogFilter
 - ``engine.py``: engines per URL, Alembic migrations (``migrations/versions``), "the database is away"
 - ``log.py``: CatchLog, reading and writing, the photo store and the spool
-- ``queue.py``: the review queue; ``field_test.py``: the photos never taught, and what teaching may take
+- ``queue.py``: the review queue; ``kept_back.py``: the photos never taught, and what teaching may take
 - ``summaries.py``: fish per species per day, accuracy per week, CSV
 
 This package's names below are the ones the rest of fishcore uses.

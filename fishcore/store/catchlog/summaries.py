@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from fishcore.store.catchlog.field_test import used_as
+from fishcore.store.catchlog.kept_back import used_as
 from fishcore.store.catchlog.records import Entry
 
 NOT_SURE = ""  # counts_per_day's species for fish nobody has named yet (not confident, no word)
