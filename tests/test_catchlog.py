@@ -280,3 +280,20 @@ def test_dates_in_filters_are_whole_utc_days(log):
     assert len(log.entries(LogFilter(since=date(2026, 11, 30), until=date(2026, 11, 30)))) == 1
     assert len(log.entries(LogFilter(since=date(2026, 12, 1)))) == 1
     assert [r["day"] for r in counts_per_day(log.entries())] == ["2026-11-30", "2026-12-01"]
+
+
+def test_a_distance_rounded_a_hair_below_zero_is_recorded_as_zero(tmp_path):
+    """A cosine distance in float32 can come out at -2.4e-05 for a photo the model was trained on: the station's own
+    answer is recorded (as 0), while a real negative distance is refused."""
+    from fishcore.store.catchlog import Answer, CatchLog, CatchLogError, dispose_engines
+
+    from conftest import class_image
+
+    log = CatchLog(f"sqlite:///{tmp_path / 'log.sqlite'}", tmp_path / "catchlog")
+    buf = io.BytesIO()
+    class_image(0, 1, 64).save(buf, "PNG")
+    done = log.record(buf.getvalue(), Answer("Trout", 0.9, "confident", "known", [("Trout", 0.9)], -2.4e-05, 0.3), "m", "c")
+    assert log.get(done.entry_id).distance == 0.0
+    with pytest.raises(CatchLogError, match="distance"):
+        log.record(buf.getvalue(), Answer("Trout", 0.9, "confident", "known", [("Trout", 0.9)], -0.5, 0.3), "m", "c")
+    dispose_engines()

@@ -17,6 +17,7 @@ PLACE_MAX, SESSION_MAX, SPECIES_MAX, NAME_MAX = 200, 100, 100, 200
 COUNT_MAX, WEIGHT_MAX_KG = 100_000, 100_000.0
 TOP_MAX = 50  # species in an answer's top list or prediction set
 DISTANCE_MAX = 4.0  # a cosine distance is at most 2; anything above 4 is no distance at all
+DISTANCE_SLACK = 1e-3  # rounding below 0 that is still a distance of 0
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no catch was photographed with this app before
 FUTURE_SLACK = timedelta(days=2)  # a phone's clock a little ahead, across the date line
 # Characters no name may hold: control (Cc), format (Cf: zero-width, direction overrides and isolates, the BOM),
@@ -130,8 +131,9 @@ def check_fraction(value: float | None, what: str) -> float | None:
 
 
 def check_distance(value: float | None, what: str) -> float | None:
-    """A distance to the nearest training photo, or None."""
-    return None if value is None else check_number(value, what, 0.0, DISTANCE_MAX)
+    """A distance to the nearest training photo, or None. A cosine distance computed in float32 can come out a
+    hair below 0 (-2.4e-05 for a photo the model was trained on): that is 0."""
+    return None if value is None else max(0.0, check_number(value, what, -DISTANCE_SLACK, DISTANCE_MAX))
 
 
 def entry_row(
