@@ -113,7 +113,7 @@ class WordIn(Strict):
 
 class AnswerIn(Strict):
     label: str = Field(min_length=1, max_length=200)
-    confidence: float = Field(ge=0, le=1)
+    confidence: float = Field(ge=-1e-5, le=1.00001, description="0 to 1 (float32 rounding just outside is taken)")
     verdict: Literal["confident", "uncertain", "not_a_fish"]
     reason: str = Field(max_length=40)
     top: list[tuple[str, float]] = Field(min_length=1, max_length=50)

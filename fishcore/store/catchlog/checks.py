@@ -18,6 +18,7 @@ COUNT_MAX, WEIGHT_MAX_KG = 100_000, 100_000.0
 TOP_MAX = 50  # species in an answer's top list or prediction set
 DISTANCE_MAX = 4.0  # a cosine distance is at most 2; anything above 4 is no distance at all
 DISTANCE_SLACK = 1e-3  # rounding below 0 that is still a distance of 0
+PROBABILITY_SLACK = 1e-5  # float32 rounding of a probability just outside 0..1
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no catch was photographed with this app before
 FUTURE_SLACK = timedelta(days=2)  # a phone's clock a little ahead, across the date line
 # Characters no name may hold: control (Cc), format (Cf: zero-width, direction overrides and isolates, the BOM),
@@ -79,12 +80,21 @@ def check_number(value: Any, what: str, lo: float, hi: float) -> float:
     return number
 
 
+def check_probability(value: Any, what: str) -> float:
+    """A probability from 0 to 1; float32 rounding just outside (a softmax's 1.0000001) is taken as its bound."""
+    try:
+        number = check_number(value, what, -PROBABILITY_SLACK, 1.0 + PROBABILITY_SLACK)
+    except CatchLogError:
+        raise CatchLogError(f"{what} must be from 0 to 1, a finite number (not {value!r})", what=what) from None
+    return min(1.0, max(0.0, number))
+
+
 def check_ranked(pairs: Any, what: str) -> list[list]:
     """An answer's [[species, probability], ...]: at most TOP_MAX, each a species name and a probability."""
     pairs = list(pairs or [])
     if len(pairs) > TOP_MAX:
         raise CatchLogError(f"{what} lists more than {TOP_MAX} species", what=what)
-    return [[check_label(s, what), check_number(p, what, 0.0, 1.0)] for s, p in pairs]
+    return [[check_label(s, what), check_probability(p, what)] for s, p in pairs]
 
 
 def check_when(value: datetime, what: str, now: datetime | None = None) -> datetime:
@@ -162,7 +172,7 @@ def entry_row(
         "model_checksum": str(model_checksum)[:64],
         "top": json.dumps(check_ranked(answer.top, "answer.top")),
         "label": check_label(answer.label, "answer.label"),
-        "confidence": check_number(answer.confidence, "answer.confidence", 0.0, 1.0),
+        "confidence": check_probability(answer.confidence, "answer.confidence"),
         "verdict": answer.verdict,
         "reason": plain_text(answer.reason, "reason", 40),
         "count": check_count(count),
