@@ -66,7 +66,9 @@ async function refreshModel() {
     }
     setStatus(t("modelReady"));
   } catch (error) {
-    setStatus(error.status ? t("refused", { reason: error.message }) : t("offline"));
+    // A failed fetch is a TypeError (no network); anything else is the station's answer or its package.
+    const problem = error.name === "TypeError" ? t("offline") : t("modelProblem", { reason: error.message });
+    setStatus(error.status ? t("refused", { reason: error.message }) : problem);
   }
   await render();
 }

@@ -137,6 +137,25 @@ export function toTensor(rgb, size, mean, std) {
   return out;
 }
 
+// --- the model package -----------------------------------------------------------------------------
+
+/** The package format this app reads, and the fields of model.json it uses (held to the station's by
+ * fieldapp/contract/package.json in the tests). */
+export const PACKAGE_FORMAT = 1;
+export const PACKAGE_FIELDS = ["format", "folder", "checksum", "classes", "species", "input", "threshold", "distance_threshold",
+  "fish_threshold", "prediction_sets"];
+export const PACKAGE_OUTPUTS = ["probabilities", "distance", "fish_likeness"];
+
+/** Throws unless model.json describes a package this app can use (so a newer station's package is refused with
+ * a reason rather than misread). */
+export function checkPackage(meta) {
+  if (!meta || meta.format !== PACKAGE_FORMAT) throw new Error(`model package format ${meta && meta.format} (this app reads ${PACKAGE_FORMAT}): open the app again with a network to update it`);
+  const missing = PACKAGE_FIELDS.filter((f) => !(f in meta));
+  if (missing.length) throw new Error(`the model package lacks ${missing.join(", ")}`);
+  if (!Array.isArray(meta.classes) || !meta.classes.length) throw new Error("the model package names no species");
+  return meta;
+}
+
 // --- the verdict: fishcore.inference.openset.judge and the prediction set --------------------------
 
 export const CONFIDENT = "confident";

@@ -53,6 +53,7 @@ export const WORDS = {
     modelNewSpecies: "The station sent a new fish model. It now knows: {species}.",
     ok: "OK",
     closest: "Closest: {species}",
+    modelProblem: "The station's model cannot be used here: {reason}",
     modelSaid: "The model said: {answer}",
   },
   id: {
@@ -64,7 +65,7 @@ export const WORDS = {
     confident: "Yakin",
     notSure: "Tidak yakin",
     probablyOneOf: "Mungkin salah satu dari: {species}",
-    notAFish: "Bukan ikan yang saya kenal",
+    notAFish: "Bukan ikan yang bisa saya kenali",
     unfamiliar: "Ikan yang tidak mirip dengan yang saya kenal",
     right: "Benar",
     wrong: "Salah, ini...",
@@ -107,6 +108,7 @@ export const WORDS = {
     modelNewSpecies: "Stasiun mengirim model ikan baru. Sekarang model ini mengenal: {species}.",
     ok: "OK",
     closest: "Paling mirip: {species}",
+    modelProblem: "Model dari stasiun tidak bisa dipakai di sini: {reason}",
     modelSaid: "Kata model: {answer}",
   },
 };

@@ -17,7 +17,8 @@ async function runtime() {
 /** The model package (the zip the station sends) read into its graph and its description. */
 export async function unpack(zipBytes) {
   const files = await unzip(new Uint8Array(zipBytes));
-  const meta = JSON.parse(new TextDecoder().decode(files["model.json"]));
+  if (!files["model.json"] || !files["model.onnx"]) throw new Error("the model package is incomplete");
+  const meta = core.checkPackage(JSON.parse(new TextDecoder().decode(files["model.json"])));
   return { meta, graph: files["model.onnx"] };
 }
 

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from fishcore.errors import FishcoreError
-from fishcore.inference.openset import CONFIDENT, LOW_CONFIDENCE, NOT_A_FISH, REASON_WORDS, UNCERTAIN
+from fishcore.inference.openset import CONFIDENT, LOW_CONFIDENCE, NOT_A_FISH, REASON_WORDS, UNCERTAIN, VERDICT_WORDS
 from fishcore.store.model_files import model_checksum
 from fishcore.store.samples import sample_photos
 from pages._catch import catch_log, where_kept, who, word_buttons
@@ -147,14 +147,14 @@ def verdict_box(p, prefix: str = "") -> None:
     """The answer, big: the species (in the session's language), how sure, and what to do when unsure."""
     name = species_name(predictor, p.label)
     if p.verdict == NOT_A_FISH:
-        st.warning(f"### {prefix}{tr('Not a fish I can name.')}\n{tr(REASON_WORDS[p.reason])}", icon=":material/block:")
+        st.warning(f"### {prefix}{tr(VERDICT_WORDS[NOT_A_FISH])}.\n{tr(REASON_WORDS[p.reason])}", icon=":material/block:")
     elif p.verdict == UNCERTAIN:
         if p.reason == LOW_CONFIDENCE and len(p.candidates) > 1:
             names = ", ".join(species_name(predictor, label) for label, _ in p.candidates)
             guess = tr("Probably one of: {species} ({coverage}).", species=names, coverage=pct(p.coverage))
         else:
             guess = tr("Best guess: {species} ({confidence}).", species=name, confidence=pct(p.confidence))
-        st.warning(f"### {prefix}{tr('Not sure.')}\n" + guess + f" {tr(REASON_WORDS[p.reason])}")
+        st.warning(f"### {prefix}{tr(VERDICT_WORDS[UNCERTAIN])}.\n" + guess + f" {tr(REASON_WORDS[p.reason])}")
     else:
         st.success(f"### {prefix}{name}\n" + tr("{confidence} confident", confidence=pct(p.confidence, 1)))
 

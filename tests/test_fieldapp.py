@@ -317,3 +317,14 @@ def test_the_service_workers_cache_follows_the_files_it_caches(tmp_path, monkeyp
     second = client.get("/sw.js").text
     name = lambda text: text.split('const CACHE = "')[1].split('"')[0]  # noqa: E731
     assert name(second) != name(first) and second.replace(name(second), "") == first.replace(name(first), "")
+
+
+def test_the_phones_side_of_the_contract_is_what_the_station_writes_today(tmp_path):
+    """fieldapp/contract/ is written by the station's own code (python -m fishcore.server.contract); the JavaScript
+    tests read it. A rule, a word, a limit or the package format changed on the station without writing the
+    contract again fails here; written again, the JavaScript tests hold the phone to it."""
+    from fishcore.server.contract import CONTRACT, FILES, write
+
+    write(tmp_path)
+    stale = [name for name in FILES if (tmp_path / name).read_bytes() != (CONTRACT / name).read_bytes()]
+    assert not stale, f"fieldapp/contract/ is out of date ({', '.join(stale)}): run python -m fishcore.server.contract"

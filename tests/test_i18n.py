@@ -7,7 +7,7 @@ import string
 
 import pytest
 
-from fishcore.inference.openset import REASON_WORDS
+from fishcore.inference.openset import REASON_WORDS, VERDICT_WORDS
 
 from conftest import REPO
 
@@ -43,7 +43,7 @@ def _word_tables() -> list[str]:
     from fishcore.training.run import TRAIN_SETTINGS
     from pages._i18n import ERROR_KINDS, STREAMLIT_WORDS
 
-    texts = [*REASON_WORDS.values(), CAPTION, *STREAMLIT_WORDS.values(), *ERROR_KINDS.values()]
+    texts = [*REASON_WORDS.values(), *VERDICT_WORDS.values(), CAPTION, *STREAMLIT_WORDS.values(), *ERROR_KINDS.values()]
     texts += [t for p in AUGMENT_SPEC for t in (p.label, p.help)]
     texts += [t for s in TRAIN_SETTINGS.values() if s.rule.label for t in (s.rule.label, s.rule.help)]  # the Train page's
     texts += [t for r in recipes() for t in (r.name, r.what)]
@@ -120,7 +120,7 @@ def test_numbers_percentages_and_dates_follow_the_language(monkeypatch):
 
     monkeypatch.setattr(_i18n, "language", lambda: "id")
     assert _i18n.num(1234.5, 1) == "1.234,5" and _i18n.pct(0.985, 1) == "98,5%"
-    assert _i18n.tr("Not sure.") == CATALOGUE["Not sure."]
+    assert _i18n.tr("Not sure") == CATALOGUE["Not sure"]
     assert _i18n.when("2026-05-04T09:05:00+00:00") == "4 Mei 2026, 09.05 UTC"
     monkeypatch.setattr(_i18n, "language", lambda: "en")
     assert _i18n.num(1234.5, 1) == "1,234.5" and _i18n.pct(0.985, 1) == "98.5%"

@@ -13,8 +13,12 @@ const META = {
   prediction_sets: { coverage: 0.9, quantile: 0.75 },
 };
 
-test("the resize is the station's, value for value (cases made by torchvision's Resize, antialiased, on 8-bit pixels)", () => {
-  const cases = JSON.parse(readFileSync(new URL("./resize-cases.json", import.meta.url)));
+// The station's side of the contract, written by its own code (python -m fishcore.server.contract).
+const contract = (name) => JSON.parse(readFileSync(new URL(`../contract/${name}`, import.meta.url)));
+const CASES = contract("cases.json");
+
+test("the resize is the station's, value for value (cases made by the station's own Resize, antialiased, on 8-bit pixels)", () => {
+  const cases = contract("resize-cases.json");
   for (const c of cases) {
     const got = core.resizeRGB(Uint8ClampedArray.from(c.src), c.w, c.h, c.ow, c.oh);
     assert.deepEqual(Array.from(got), c.want, `${c.w}x${c.h} -> ${c.ow}x${c.oh}`);
@@ -60,6 +64,56 @@ test("several shots combine as Predictor.predict_together: mean log-probabilitie
   assert.ok(Math.abs(a.top[0].prob - 0.6 / total) < 1e-12);
   assert.equal(a.file, "2 photos together");
   assert.ok(Math.abs(a.distance - 0.15) < 1e-12 && Math.abs(a.fish_likeness - 0.7) < 1e-12);
+});
+
+test("the verdict rule gives the station's verdict on every case the station computed", () => {
+  for (const c of CASES.verdicts) {
+    const meta = { ...CASES.meta, distance_threshold: c.profile ? CASES.meta.distance_threshold : null };
+    assert.deepEqual(core.judge(c.confidence, c.distance, c.fish, meta), [c.verdict, c.reason], JSON.stringify(c));
+  }
+});
+
+test("prediction sets are the station's SetRule.members", () => {
+  for (const c of CASES.sets) assert.deepEqual(core.predictionSet(c.probs, CASES.meta), c.set, JSON.stringify(c.probs));
+});
+
+test("several shots together are the station's combine_shots, to 1e-12", () => {
+  const meta = CASES.meta;
+  for (const c of CASES.shots) {
+    const shots = c.probs.map((probs) => ({ probs, distance: 0.1, fish: 0.9 }));
+    const a = core.together(shots, meta, meta.classes.length);
+    for (const { label, prob } of a.top) {
+      const want = c.combined[meta.classes.indexOf(label)];
+      assert.ok(Math.abs(prob - want) < 1e-12, `${label}: ${prob} vs ${want}`);
+    }
+  }
+});
+
+test("what an entry counts as is the station's counted_as", () => {
+  for (const c of CASES.counted_as) {
+    const words = c.word ? [{ word: c.word, species: c.species }] : [];
+    assert.equal(core.countedAs({ words, answer: { label: c.label, verdict: c.verdict } }), c.counted_as, JSON.stringify(c));
+  }
+});
+
+test("the verdict words are the station's, in both languages", () => {
+  const words = contract("words.json");
+  for (const lang of ["en", "id"]) {
+    assert.equal(word(lang, "confident"), words[lang].confident);
+    assert.equal(word(lang, "notSure"), words[lang].uncertain);
+    assert.equal(word(lang, "notAFish"), words[lang].not_a_fish);
+  }
+});
+
+test("the app reads the station's package format and checks it before use", () => {
+  const pkg = contract("package.json");
+  assert.equal(core.PACKAGE_FORMAT, pkg.format);
+  assert.deepEqual(core.PACKAGE_FIELDS, pkg.fields);
+  assert.deepEqual(core.PACKAGE_OUTPUTS, pkg.outputs);
+  const meta = Object.fromEntries(pkg.fields.map((f) => [f, f === "format" ? pkg.format : f === "classes" ? ["a"] : null]));
+  assert.equal(core.checkPackage(meta), meta);
+  assert.throws(() => core.checkPackage({ ...meta, format: pkg.format + 1 }), /format/);
+  assert.throws(() => core.checkPackage({ format: pkg.format }), /lacks/);
 });
 
 test("today's catch counts the user's word first, then a confident answer; no fish is left out", () => {

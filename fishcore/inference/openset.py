@@ -40,6 +40,9 @@ UNFAMILIAR = "unfamiliar"  # fish-like, but unlike every training photo: a speci
 NOT_FISH_LIKE = "not_fish_like"  # neither like the training photos nor like a fish
 
 # What each reason means for the person holding the phone, and what to do about it.
+# The verdict's headline, the one wording the station and the phone share (fieldapp/contract/words.json; the
+# Indonesian from assets/locales/id.json).
+VERDICT_WORDS = {CONFIDENT: "Confident", UNCERTAIN: "Not sure", NOT_A_FISH: "Not a fish I can name"}
 REASON_WORDS = {
     KNOWN: "",
     LOW_CONFIDENCE: "Not sure which species: the photo fits more than one it knows. Try another angle, closer, "

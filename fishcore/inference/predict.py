@@ -37,6 +37,15 @@ MIN_SIDE = 16  # pixels: below this a photo cannot show a fish (the scan's defau
 __all__ = ["CONFIDENT", "NOT_A_FISH", "UNCERTAIN", "Prediction", "Predictor", "read_openset"]
 
 
+def combine_shots(probs: np.ndarray) -> np.ndarray:
+    """Several shots of one fish as one answer: their calibrated log-probabilities averaged (a renormalised product,
+    each probability clipped to 1e-12..1), so views that agree strengthen each other and one poor view is outvoted.
+    ``probs``: (shots, classes). The field app's core.together is held to this by fieldapp/contract/cases.json."""
+    log_p = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)).mean(axis=0)
+    combined = np.exp(log_p - log_p.max())
+    return combined / combined.sum()
+
+
 @dataclass
 class Prediction:
     """The top-k labels of one image, its confidence (top-1 probability), verdict and the verdict's reason."""
@@ -275,13 +284,7 @@ class Predictor:
         if not sources:
             raise ImageError("no photos to combine")
         singles = self.predict(sources, top_k=len(self.classes), threshold=threshold, names=names)
-        log_p = np.zeros(len(self.classes))
-        for p in singles:
-            probs = dict(p.top)
-            log_p += np.log(np.clip([probs[c] for c in self.classes], 1e-12, 1.0))
-        log_p /= len(singles)
-        combined = np.exp(log_p - log_p.max())
-        combined /= combined.sum()
+        combined = combine_shots(np.array([[dict(p.top)[c] for c in self.classes] for p in singles]))
         k = max(1, min(top_k, len(self.classes)))
         top = [(self.classes[i], float(combined[i])) for i in np.argsort(-combined)[:k]]
         distances = [p.distance for p in singles if p.distance is not None]
