@@ -55,12 +55,11 @@ def home() -> Path:
     return Path(_env("FISHCORE_HOME") or os.getcwd()).expanduser().resolve()
 
 
-def server_limits() -> dict[str, float]:
-    """The field server's limits set in the environment (fishcore.server.station.ServerConfig)."""
-    names = {"per_minute": "FISHCORE_SERVER_PER_MINUTE", "burst": "FISHCORE_SERVER_BURST",
-             "max_body_mb": "FISHCORE_SERVER_MAX_BODY_MB"}  # fmt: skip
+def server_limits(names: tuple[str, ...]) -> dict[str, float]:
+    """The field server's settings given in the environment as FISHCORE_SERVER_<NAME> (ServerConfig.from_env)."""
     out = {}
-    for key, name in names.items():
+    for key in names:
+        name = f"FISHCORE_SERVER_{key.upper()}"
         if _env(name):
             try:
                 out[key] = float(_env(name))

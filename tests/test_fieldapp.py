@@ -302,7 +302,8 @@ def test_the_service_workers_cache_follows_the_files_it_caches(tmp_path, monkeyp
 
     import fishcore.server.routes.fieldapp as routes
     from fishcore.server.app import create_app
-    from fishcore.server.station import ServerConfig, Station
+    from fishcore.server.config import ServerConfig
+    from fishcore.server.station import Station
 
     copy = tmp_path / "fieldapp"
     shutil.copytree(FIELD_APP, copy, ignore=shutil.ignore_patterns("node_modules"))

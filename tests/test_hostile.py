@@ -259,7 +259,7 @@ def test_an_oversized_body_is_413_with_or_without_a_length(tmp_path):
 
 
 def test_guessed_tokens_are_limited_per_client_address(station):  # noqa: F811
-    from fishcore.server.station import ServerConfig
+    from fishcore.server.config import ServerConfig
 
     burst = ServerConfig().failures_burst
     guesser = {"X-Forwarded-For": "203.0.113.7"}  # the peer is loopback, a trusted proxy: its forwarded address counts

@@ -46,13 +46,14 @@ def _default_words(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def add_setting_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per setting of DataConfig, ModelConfig and TrainConfig, then the augmentation flags.
+def add_setting_flags(p: argparse.ArgumentParser, settings=None) -> None:
+    """One flag per setting of ``settings`` (default: DataConfig, ModelConfig and TrainConfig's, then the augmentation
+    flags; `serve` gives the field server's).
 
     Every flag defaults to None (not given): the config's own default applies, and `train` can tell what a
     user set (auto mode's note on --epochs). A setting whose default is None says in its help what that means.
     """
-    for name, setting in TRAIN_SETTINGS.items():
+    for name, setting in (TRAIN_SETTINGS if settings is None else settings).items():
         rule, default = setting.rule, setting.default
         said = "" if default is None else f" (default: {_default_words(default)})"
         if rule.off_flag:
@@ -65,7 +66,8 @@ def add_setting_flags(p: argparse.ArgumentParser) -> None:
         else:
             metavar = {int: "N", float: "X"}.get(rule.kind, name.upper())
             p.add_argument(flag_of(name), dest=name, type=_typed(rule), default=None, metavar=metavar, help=rule.help + said)
-    add_augment_flags(p)
+    if settings is None:
+        add_augment_flags(p)
 
 
 def configs_from_flags(args: argparse.Namespace) -> tuple[DataConfig, ModelConfig, TrainConfig]:

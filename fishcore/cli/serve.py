@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fishcore.cli.flags import add_setting_flags
+from fishcore.server.config import SERVER_SETTINGS
 from fishcore.settings import SERVER_PORT as DEFAULT_PORT
 
 
@@ -18,9 +20,7 @@ def add_commands(sub) -> None:
         "--host", default="127.0.0.1", help="address to listen on (default: this machine only; on a network: behind HTTPS)"
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
-    p.add_argument("--open-model", action="store_true", help="let anyone download the active model (no token needed for it)")
-    p.add_argument("--per-minute", type=float, default=None, help="requests per device per minute (default: 600)")
-    p.add_argument("--max-body-mb", type=int, default=None, help="the largest request in MB (default: 32)")
+    add_setting_flags(p, SERVER_SETTINGS)  # --per-minute, --burst, --max-body-mb, ...: from ServerConfig's Rules
     p.add_argument("--trusted-proxy", action="append", default=None, metavar="ADDRESS",
                    help="the reverse proxy's address, whose X-Forwarded-For names the client (default: this machine, "
                    "127.0.0.1 and ::1); again for several")  # fmt: skip
@@ -42,16 +42,12 @@ def add_commands(sub) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from fishcore.config import check_int, check_number
+    from fishcore.config import check_int
     from fishcore.errors import ConfigError
     from fishcore.server.app import serve
-    from fishcore.server.station import ServerConfig
+    from fishcore.server.config import ServerConfig
 
     check_int("port", args.port, 1, 65535)
-    if args.per_minute is not None:
-        check_number("per_minute", args.per_minute, 1, 1_000_000)
-    if args.max_body_mb is not None:
-        check_int("max_body_mb", args.max_body_mb, 1, 1024)
     proxies = None
     if args.trusted_proxy:
         import ipaddress
@@ -62,8 +58,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             except ValueError:
                 raise ConfigError("trusted_proxy", address, "must be an IP address, e.g. 10.0.0.2") from None
         proxies = tuple(args.trusted_proxy)
-    config = ServerConfig.from_env(per_minute=args.per_minute, max_body_mb=args.max_body_mb, open_model=args.open_model,
-                                   trusted_proxies=proxies)  # fmt: skip
+    given = {name: getattr(args, name) for name in SERVER_SETTINGS}
+    config = ServerConfig.from_env(**given, trusted_proxies=proxies)
     print(f"field server on http://{args.host}:{args.port} (API description: /docs); Ctrl-C stops it", file=sys.stderr)
     serve(args.host, args.port, config)
     return 0

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fishcore.server import errors
+from fishcore.server.config import ServerConfig
 from fishcore.server.routes import fieldapp, health, model, predict, sync
 from fishcore.server.security import BodyLimit
-from fishcore.server.station import ServerConfig, Station
+from fishcore.server.station import Station
 from fishcore.settings import SERVER_PORT
 
 

@@ -5,46 +5,19 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from fishcore.errors import ModelFileError
 from fishcore.inference.package import Package, cached_package
 from fishcore.inference.predict import Predictor
+from fishcore.server.config import ServerConfig
 from fishcore.server.security import RateLimit
-from fishcore.settings import server_limits
 from fishcore.store.catchlog import CatchLog
 from fishcore.store.catchlog.devices import Device, Devices
 from fishcore.store.model_files import CARD_FILE, model_checksum
 from fishcore.store.workspace import Workspace
 
 RECENT = 600.0  # seconds a verified token stays good while the database is away
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """The server's limits; `fishcore serve --help` names their flags."""
-
-    per_minute: float = 600.0  # requests per device per minute, on average
-    burst: int = 120  # requests one device may send at once
-    max_body_mb: int = 32  # the largest request
-    max_photos: int = 8  # photos in one predict request
-    max_pixels: int = 50_000_000  # a photo's pixels (a 48-megapixel phone camera's fit); checked before decoding
-    decoders: int = 2  # photos decoded at once (sync uploads and predictions together)
-    open_model: bool = False  # the model download without a token
-    failures_per_minute: float = 30.0  # refused tokens per client address per minute, on average
-    failures_burst: int = 60  # refused tokens one address may send at once (phones behind one NAT share it)
-    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")  # whose X-Forwarded-For names the client
-
-    @classmethod
-    def from_env(cls, **overrides) -> ServerConfig:
-        """The defaults, then the environment's FISHCORE_SERVER_* (fishcore.settings), then ``overrides`` (the flags)."""
-        env = server_limits()
-        values = {**env, **{k: v for k, v in overrides.items() if v is not None}}
-        for whole in ("burst", "max_body_mb"):
-            if whole in values:
-                values[whole] = int(values[whole])
-        return cls(**values)
 
 
 class Station:
