@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from PIL import Image
-from test_server import Server, _client, _entry, _jpeg, _sync, station  # noqa: F401 (station: the fixture)
+from test_server import Server, _client, _entry, _jpeg, _postgres_url, _sync, real_station, station  # noqa: F401 (fixtures)
 
 from fishcore.store.catchlog import dispose_engines
 from fishcore.store.catchlog.devices import Devices
@@ -39,21 +39,21 @@ def _at_once(n: int, work) -> list:
         return list(pool.map(run, range(n)))
 
 
-def test_copies_of_one_sync_arriving_together_give_each_entry_and_word_once(station):  # noqa: F811
+def test_copies_of_one_sync_arriving_together_give_each_entry_and_word_once(real_station):  # noqa: F811
     photos = [_jpeg(100 + i) for i in range(6)]
     entries = []
     for n, p in enumerate(photos):
         e = _entry(p, n)
         e["words"].append({"word": "wrong", "species": "Sea Bass", "by": "Budi", "at": "2026-12-04T09:00:00+00:00"})
         entries.append(e)
-    with _client(station) as client:
+    with _client(real_station) as client:
         for p in photos:  # the same new photo from four requests at once: stored once, no error
             puts = _at_once(AT_ONCE, lambda _k, p=p: client.put(f"/api/v1/photos/{_sha(p)}", content=p))
             assert sorted(r.status_code for r in puts) == [200] * (AT_ONCE - 1) + [201], [r.text for r in puts]
         for _ in range(ROUNDS):  # a phone that timed out and sent again, while the first copy is still being written
             answers = _at_once(AT_ONCE, lambda _k: client.post("/api/v1/sync", json={"entries": entries}))
             assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
-    log = station.log()
+    log = real_station.log()
     got = {e.id: e for e in log.entries()}
     assert set(got) == {e["id"] for e in entries}
     for e in entries:
@@ -61,15 +61,15 @@ def test_copies_of_one_sync_arriving_together_give_each_entry_and_word_once(stat
         assert (got[e["id"]].word, got[e["id"]].true_species) == ("wrong", "Sea Bass")
 
 
-def test_one_new_photo_recorded_by_parallel_predictions_is_kept_once(station):  # noqa: F811
+def test_one_new_photo_recorded_by_parallel_predictions_is_kept_once(real_station):  # noqa: F811
     photo = _jpeg(7)
-    with _client(station) as client:
+    with _client(real_station) as client:
         answers = _at_once(AT_ONCE, lambda _k: client.post(
             "/api/v1/predict", files={"photos": ("p.jpg", photo, "image/jpeg")}, data={"record": "true"}))  # fmt: skip
     assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
-    log = station.log()
+    log = real_station.log()
     assert len(log.entries()) == AT_ONCE and log.has_photos([_sha(photo)]) == {_sha(photo)}
-    assert len(list((station.home / "catchlog" / "photos").rglob("*.jpg"))) == 1
+    assert len(list((real_station.home / "catchlog" / "photos").rglob("*.jpg"))) == 1
 
 
 def _sha(data: bytes) -> str:
@@ -127,26 +127,12 @@ EDGES = [
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def edge_station(request, tmp_path_factory):
     """One station for all the values at the edges (each is refused, so the log stays empty between them)."""
-    db_url = None
-    if request.param == "postgresql":
-        db_url = _new_postgres_database(request.getfixturevalue("postgres_server"))
-    server = Server(tmp_path_factory.mktemp("edges"), db_url)
+    server = Server(tmp_path_factory.mktemp("edges"), _postgres_url(request) if request.param == "postgresql" else None)
     _, server.token = Devices(server.log()).add("Muara Angke")
     server.start()
     yield server
     server.stop()
     dispose_engines()
-
-
-def _new_postgres_database(pg) -> str:
-    import os
-
-    import psycopg
-
-    name = f"s{os.getpid()}_{time.monotonic_ns()}"
-    with psycopg.connect(f"host=127.0.0.1 port={pg.port} user=fishcore dbname=fishcore", autocommit=True) as c:
-        c.execute(f"CREATE DATABASE {name}")
-    return pg.url.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.mark.parametrize("what, value, field", EDGES, ids=[f"{w}-{i}" for i, (w, _, _) in enumerate(EDGES)])
@@ -191,14 +177,14 @@ def test_the_log_prints_valid_json_after_hostile_devices(station, monkeypatch, c
     dispose_engines()
 
 
-def test_a_small_file_that_decodes_to_a_huge_image_neither_passes_nor_stalls_the_server(station):  # noqa: F811
+def test_a_small_file_that_decodes_to_a_huge_image_neither_passes_nor_stalls_the_server(real_station):  # noqa: F811
     bomb = png_with_size(20_000, 20_000)  # 400 megapixels claimed by a 60-byte file: refused from its header
     large = png_with_size(8_000, 7_500)  # 60 megapixels: more than a phone camera's, over the server's limit
     buf = io.BytesIO()
     Image.new("RGB", (6_500, 6_500), (20, 90, 120)).save(buf, "PNG")  # 42 megapixels in about 130 kB: decoded
     big = buf.getvalue()
     assert len(big) < 500_000
-    with _client(station) as client:
+    with _client(real_station) as client:
         r = client.put(f"/api/v1/photos/{_sha(bomb)}", content=bomb)
         assert r.status_code == 422 and "decompression bomb" in r.json()["reason"], r.text
         r = client.put(f"/api/v1/photos/{_sha(large)}", content=large)
@@ -214,7 +200,7 @@ def test_a_small_file_that_decodes_to_a_huge_image_neither_passes_nor_stalls_the
             return time.perf_counter() - started
 
         def health() -> None:
-            with httpx.Client(base_url=station.url, timeout=30) as other:
+            with httpx.Client(base_url=real_station.url, timeout=30) as other:
                 while not done.is_set():
                     started = time.perf_counter()
                     assert other.get("/api/v1/health").status_code == 200
@@ -258,15 +244,15 @@ def test_an_oversized_body_is_413_with_or_without_a_length(tmp_path):
         dispose_engines()
 
 
-def test_guessed_tokens_are_limited_per_client_address(station):  # noqa: F811
+def test_guessed_tokens_are_limited_per_client_address(real_station):  # noqa: F811
     from fishcore.server.config import ServerConfig
 
     burst = ServerConfig().failures_burst
     guesser = {"X-Forwarded-For": "203.0.113.7"}  # the peer is loopback, a trusted proxy: its forwarded address counts
-    with _client(station, "guess") as client:
+    with _client(real_station, "guess") as client:
         codes = [client.get("/api/v1/model", headers=guesser).status_code for _ in range(burst + 2)]
     assert codes[:burst] == [401] * burst and codes[-1] == 429, codes
-    with _client(station) as client:
+    with _client(real_station) as client:
         assert client.get("/api/v1/model", headers=guesser).status_code == 429  # even with a good token, for now
         assert client.get("/api/v1/model", headers={"X-Forwarded-For": "198.51.100.2"}).status_code == 200
         assert client.get("/api/v1/model").status_code == 200

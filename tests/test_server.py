@@ -77,21 +77,64 @@ class Server:
                 self.kill()
 
 
+class InProcess(Server):
+    """The same application in this process, called through an ASGI test client: for what does not depend on the
+    server being a process of its own (validation, tokens, limits, the answers). Same workspace layout as Server;
+    ``start`` builds the app, ``stop`` forgets it."""
+
+    def __init__(self, home: Path, db_url: str | None, **config) -> None:
+        super().__init__(home, db_url)
+        self.config = config
+        self.app = None
+
+    def start(self) -> InProcess:
+        from fishcore.server.app import create_app
+        from fishcore.server.config import ServerConfig
+        from fishcore.server.station import Station
+        from fishcore.store.workspace import Workspace
+
+        env = self.env
+        workspace = Workspace(home=REPO, models=Path(env["FISHCORE_MODELS_DIR"]), runs=Path(env["FISHCORE_RUNS_DIR"]),
+                              cache=Path(env["FISHCORE_CACHE_DIR"]), default_data=None,
+                              datasets=Path(env["FISHCORE_DATASETS_DIR"]), catchlog=self.home / "catchlog")  # fmt: skip
+        self.app = create_app(Station(ServerConfig(**self.config), log=self.log(), workspace=workspace))
+        return self
+
+    def stop(self) -> None:
+        self.app = None
+
+
+def _postgres_url(request) -> str:
+    """A new, empty database on the suite's PostgreSQL server."""
+    import psycopg
+
+    pg = request.getfixturevalue("postgres_server")
+    name = f"s{os.getpid()}_{time.monotonic_ns()}"
+    with psycopg.connect(f"host=127.0.0.1 port={pg.port} user=fishcore dbname=fishcore", autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {name}")
+    return pg.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _station(kind, request, tmp_path):
+    server = kind(tmp_path, _postgres_url(request) if request.param == "postgresql" else None)
+    _, server.token = Devices(server.log()).add("Muara Angke")
+    server.start()
+    return server
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def station(request, tmp_path):
-    db_url = None
-    if request.param == "postgresql":
-        import psycopg
+    """The application in this process, on SQLite and on PostgreSQL, with one device's token."""
+    server = _station(InProcess, request, tmp_path)
+    yield server
+    server.stop()
+    dispose_engines()
 
-        pg = request.getfixturevalue("postgres_server")
-        name = f"s{os.getpid()}_{time.monotonic_ns()}"
-        with psycopg.connect(f"host=127.0.0.1 port={pg.port} user=fishcore dbname=fishcore", autocommit=True) as c:
-            c.execute(f"CREATE DATABASE {name}")
-        db_url = pg.url.rsplit("/", 1)[0] + f"/{name}"
-    server = Server(tmp_path, db_url)
-    _, token = Devices(server.log()).add("Muara Angke")
-    server.token = token
-    server.start()
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def real_station(request, tmp_path):
+    """`fishcore serve` as a process of its own: where the process matters (kill -9, requests racing each other)."""
+    server = _station(Server, request, tmp_path)
     yield server
     server.stop()
     dispose_engines()
@@ -99,6 +142,10 @@ def station(request, tmp_path):
 
 def _client(server: Server, token: str | None = None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {token or server.token}"} if token is not False else {}
+    if isinstance(server, InProcess):
+        from fastapi.testclient import TestClient
+
+        return TestClient(server.app, headers=headers)
     return httpx.Client(base_url=server.url, headers=headers, timeout=120)
 
 
@@ -222,7 +269,7 @@ BAD = [
 
 @pytest.mark.parametrize("field, value, where", BAD, ids=[b[0] for b in BAD])
 def test_a_bad_entry_is_refused_with_its_field_and_nothing_is_written(field, value, where, tmp_path):
-    server = Server(tmp_path, None)
+    server = InProcess(tmp_path, None)
     _, server.token = Devices(server.log()).add("Muara Angke")
     server.start()
     try:
@@ -263,8 +310,7 @@ def test_bad_requests_get_a_json_4xx_naming_the_field(station, tmp_path):
 
 
 def test_too_many_requests_from_one_token_get_429_and_others_are_not_slowed(tmp_path):
-    server = Server(tmp_path, None, "--per-minute", "60")
-    server.env["FISHCORE_SERVER_BURST"] = "5"
+    server = InProcess(tmp_path, None, per_minute=60, burst=5)
     devices = Devices(server.log())
     _, server.token = devices.add("Muara Angke")
     _, other = devices.add("Cilincing")
@@ -323,7 +369,7 @@ def test_the_model_download_is_cached_by_its_etag_and_may_be_opened_to_anyone(st
         assert again.status_code == 304 and not again.content
     with _client(station, False) as anyone:
         assert anyone.get("/api/v1/model/download").status_code == 401
-    opened = Server(tmp_path / "open", None, "--open-model").start()
+    opened = InProcess(tmp_path / "open", None, open_model=True).start()
     try:
         with _client(opened, False) as anyone:
             assert anyone.get("/api/v1/model/download").status_code == 200
@@ -332,7 +378,8 @@ def test_the_model_download_is_cached_by_its_etag_and_may_be_opened_to_anyone(st
         opened.stop()
 
 
-def test_kill_9_in_the_middle_of_a_sync_then_the_device_sends_again_and_each_entry_is_whole_and_once(station):
+def test_kill_9_in_the_middle_of_a_sync_then_the_device_sends_again_and_each_entry_is_whole_and_once(real_station):
+    station = real_station
     photos = [_jpeg(100 + i) for i in range(40)]
     entries = [_entry(p, n) for n, p in enumerate(photos)]
     killer = threading.Timer(0.4, station.kill)
