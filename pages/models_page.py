@@ -7,8 +7,9 @@ import streamlit as st
 
 from fishcore.errors import FishcoreError
 from fishcore.inference.calibration import Promise
+from fishcore.inference.package import onnx_bundle
 from fishcore.store.catchlog.kept_back import field_test_set
-from fishcore.store.export import import_model_zip, onnx_bundle
+from fishcore.store.export import import_model_zip
 from fishcore.store.model_files import bundled_model_dir, delete_model, family_of, model_archive
 from fishcore.store.species import save_cards
 from fishcore.training.field import FieldScore, field_score

@@ -13,9 +13,10 @@ import torch
 from test_storage_eval_predict import CFG, _card
 
 from fishcore.errors import ModelFileError
+from fishcore.inference.package import export_onnx
 from fishcore.inference.predict import Predictor
 from fishcore.models.net import build_model
-from fishcore.store.export import export_onnx, export_zip, import_model_zip
+from fishcore.store.export import export_zip, import_model_zip
 from fishcore.store.model_files import (
     CARD_FILE,
     WEIGHTS_FILE,
@@ -69,7 +70,7 @@ def test_onnx_export_agrees_with_the_predictor(tmp_path):
     onnx_file, labels, prep = export_onnx(folder, tmp_path / "out" / "fish")
     assert onnx_file.name == "fish.onnx" and labels.read_text().split() == ["a", "b", "c"]
     spec = json.loads(prep.read_text())
-    assert spec["image_size"] == 32 and spec["mean"] == [0.5] * 3 and spec["temperature"] == 1.7
+    assert spec["input"]["image_size"] == 32 and spec["input"]["mean"] == [0.5] * 3 and spec["temperature"] == 1.7
     assert spec["threshold"] == 0.73 and spec["promise"] == {"precision": 0.95, "level": 0.9, "backed": True, "photos": 200}
     assert spec["prediction_sets"] == {"coverage": 0.9, "quantile": 0.4}
     predictor = Predictor.load(folder)

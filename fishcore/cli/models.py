@@ -93,7 +93,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from fishcore.store.export import export_onnx, export_zip, onnx_bundle, write_file
+    from fishcore.inference.package import export_onnx, onnx_bundle
+    from fishcore.store.export import export_zip, write_file
 
     folder = model_dir(args.model)
     if args.format == "onnx":

@@ -1,4 +1,11 @@
-"""A model as one download for clients that answer without the station: the field app on a phone, any ONNX runtime.
+"""A model for elsewhere, as ONNX: the one export path, on the one calibrated softmax (calibration.
+calibrated_probabilities) and the one description of a photo's preparation (``input_description``).
+
+- ``export_onnx`` / ``onnx_bundle``: the network with its calibration for any ONNX runtime (`fishcore export
+  --format onnx|onnx-zip`, the Models page's "Export ONNX"): probabilities out, the species and how to prepare a
+  photo beside it.
+- ``build_package`` / ``cached_package``: one download for clients that answer without the station (the field app
+  on a phone):
 
 ``model.onnx`` takes a batch of photos prepared as ``model.json`` says and outputs everything a verdict needs:
 ``probabilities`` (calibrated: the model's temperature is inside the graph), ``distance`` (cosine distance
@@ -15,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +31,82 @@ import numpy as np
 import torch
 from torch import nn
 
+from fishcore.inference.calibration import calibrated_probabilities
 from fishcore.inference.predict import Predictor
 from fishcore.models.onnx_export import to_onnx
-from fishcore.store.model_files import family_of, model_checksum
+from fishcore.store.export import write_file
+from fishcore.store.model_files import ModelCard, family_of, load_model, model_checksum
 
 PACKAGE_FORMAT = 1
 OUTPUTS = ("probabilities", "distance", "fish_likeness")
+
+
+class ProbabilityNet(nn.Module):
+    """The network with its calibration: a normalised image batch in, calibrated class probabilities out."""
+
+    def __init__(self, model: nn.Module, temperature: float) -> None:
+        super().__init__()
+        self.model = model
+        self.temperature = float(temperature)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return calibrated_probabilities(self.model(x), self.temperature)
+
+
+def input_description(card: ModelCard) -> dict:
+    """How a photo becomes the graph's input, exactly as fishcore's predictor prepares it (the phone's model.json and
+    the ONNX export's preprocessing.json both say it with these words)."""
+    return {
+        "name": "image",
+        "layout": "NCHW float32 RGB",
+        "image_size": card.image_size,
+        "resize": "the whole photo to image_size x image_size (aspect ratio not kept), bilinear, antialiased",
+        "scale": "divide by 255",
+        "mean": list(card.mean),
+        "std": list(card.std),
+        "orientation": "apply the photo's EXIF orientation first; transparency onto white",
+    }
+
+
+def preprocessing(card: ModelCard) -> dict:
+    """The ONNX export's preprocessing.json: the input, the output, and what the probabilities mean."""
+    return {
+        "input": input_description(card),
+        "output": "probabilities",
+        "temperature": card.temperature,  # already inside the graph's probabilities
+        "threshold": card.threshold,
+        # What the threshold promises (share of confident answers right) and the prediction sets' rule: a set
+        # holds every species with probability >= 1 - quantile (and the top one), `coverage` of the time.
+        "promise": {k: card.promise[k] for k in ("precision", "level", "backed", "photos") if k in card.promise},
+        "prediction_sets": {k: card.prediction_sets[k] for k in ("coverage", "quantile") if k in card.prediction_sets},
+        "classes": card.classes,
+    }
+
+
+def export_onnx(model_dir: str | os.PathLike, out_file: str | os.PathLike) -> list[Path]:
+    """Write OUT.onnx (calibrated probabilities), OUT.labels.txt and OUT.preprocessing.json; returns the paths."""
+    model, card = load_model(model_dir)
+    out = Path(out_file).expanduser()
+    if out.suffix.lower() != ".onnx":
+        out = out.with_name(out.name + ".onnx")
+    graph = to_onnx(ProbabilityNet(model, card.temperature), card.image_size, names=("image", "probabilities"))
+    labels, prep = out.with_suffix(".labels.txt"), out.with_suffix(".preprocessing.json")
+    write_file(out, graph)
+    write_file(labels, ("\n".join(card.classes) + "\n").encode())
+    write_file(prep, json.dumps(preprocessing(card), indent=1, ensure_ascii=False).encode())
+    return [out, labels, prep]
+
+
+def onnx_bundle(model_dir: str | os.PathLike) -> bytes:
+    """export_onnx's three files in one zip, named after the model (the Models page's "Export ONNX", and
+    `fishcore export --format onnx-zip`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = export_onnx(model_dir, Path(tmp) / Path(model_dir).name)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in files:
+                z.write(f, f.name)
+    return buf.getvalue()
 
 
 class VerdictNet(nn.Module):
@@ -49,7 +127,7 @@ class VerdictNet(nn.Module):
         logits = out[:, : self.n_classes]
         features = out[:, self.n_classes : -1]
         fish = out[:, -1]
-        probabilities = torch.softmax(logits / self.temperature, dim=1)
+        probabilities = calibrated_probabilities(logits, self.temperature)
         # Without a profile every photo counts as familiar (distance 0).
         distance = 1.0 - (features @ self.reference.T).max(dim=1).values if self.has_reference else torch.zeros_like(fish)
         return probabilities, distance, fish
@@ -79,16 +157,7 @@ def describe(predictor: Predictor, model_dir: str | os.PathLike) -> dict:
         "created": card.created,
         "classes": list(card.classes),
         "species": {c: card.species.get(c, {}) for c in card.classes},
-        "input": {
-            "name": "image",
-            "layout": "NCHW float32 RGB",
-            "image_size": card.image_size,
-            "resize": "the whole photo to image_size x image_size (aspect ratio not kept), bilinear, antialiased",
-            "scale": "divide by 255",
-            "mean": list(card.mean),
-            "std": list(card.std),
-            "orientation": "apply the photo's EXIF orientation first; transparency onto white",
-        },
+        "input": input_description(card),
         "outputs": list(OUTPUTS),
         "temperature": card.temperature,  # already inside the graph's probabilities
         "threshold": card.threshold,
