@@ -137,9 +137,9 @@ async function giveWord(id, wordCode, species = null) {
 
 async function setAmount(id, count, weight) {
   const e = await store.get("entries", id);
-  e.count = Math.max(1, Math.min(100000, Math.round(Number(count) || 1)));
+  e.count = Math.max(1, Math.min(core.LIMITS.count, Math.round(Number(count) || 1)));
   const w = Number(String(weight).replace(",", "."));
-  e.weight_kg = weight === "" || !(w > 0) ? null : w;
+  e.weight_kg = weight === "" || !(w > 0) ? null : Math.min(w, core.LIMITS.weightKg);
   e.dirty = true;
   e.version = (e.version || 0) + 1;
   await store.put("entries", e);
@@ -204,7 +204,7 @@ function wordButtons(e) {
     el("option", { value: "" }, t("itIs")),
     (state.meta ? state.meta.classes : []).filter((c) => c !== e.answer.label).map((c) => el("option", { value: c }, speciesName(state.meta, c, state.lang))),
     el("option", { value: "\u0000new" }, t("otherSpecies")));
-  const typed = el("input", { type: "text", maxlength: 100, hidden: true, "aria-label": t("otherSpecies"), class: "typed" });
+  const typed = el("input", { type: "text", maxlength: core.LIMITS.species, hidden: true, "aria-label": t("otherSpecies"), class: "typed" });
   const wrongBox = el("div", { class: "wrong", hidden: true }, pick, typed,
     el("button", { class: "save", onclick: () => {
       const species = pick.value === "\u0000new" ? typed.value.trim() : pick.value;
@@ -220,7 +220,7 @@ function wordButtons(e) {
 }
 
 function amount(e) {
-  const count = el("input", { type: "number", min: 1, max: 100000, value: e.count, inputmode: "numeric", "aria-label": t("count") });
+  const count = el("input", { type: "number", min: 1, max: core.LIMITS.count, value: e.count, inputmode: "numeric", "aria-label": t("count") });
   const weight = el("input", { type: "text", inputmode: "decimal", value: e.weight_kg ?? "", "aria-label": t("weight"), placeholder: "kg" });
   const save = () => setAmount(e.id, count.value, weight.value);
   count.addEventListener("change", save);
@@ -309,7 +309,8 @@ async function start() {
   }
   state.token = await store.setting("token");
   $("place").value = (await store.setting("place")) || "";
-  $("place").addEventListener("change", () => store.setSetting("place", $("place").value.trim().slice(0, 200)));
+  $("place").maxLength = core.LIMITS.place;
+  $("place").addEventListener("change", () => store.setSetting("place", $("place").value.trim().slice(0, core.LIMITS.place)));
   $("lang").addEventListener("click", async () => {
     state.lang = state.lang === "en" ? "id" : "en";
     await store.setSetting("lang", state.lang);

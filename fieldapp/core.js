@@ -137,6 +137,10 @@ export function toTensor(rgb, size, mean, std) {
   return out;
 }
 
+// --- limits: the station's (checks.py), held to fieldapp/contract/schema.json by the tests -----------------
+
+export const LIMITS = { place: 200, species: 100, count: 100000, weightKg: 100000 };
+
 // --- the model package -----------------------------------------------------------------------------
 
 /** The package format this app reads, and the fields of model.json it uses (held to the station's by

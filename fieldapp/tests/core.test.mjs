@@ -116,6 +116,17 @@ test("the app reads the station's package format and checks it before use", () =
   assert.throws(() => core.checkPackage({ format: pkg.format }), /lacks/);
 });
 
+test("the phone's limits are the station's (its request schema)", () => {
+  const schema = contract("schema.json");
+  const entry = schema.EntryIn.properties;
+  const word = schema.WordIn.properties;
+  assert.equal(core.LIMITS.place, entry.place.maxLength);
+  assert.equal(core.LIMITS.count, entry.count.maximum);
+  const weight = entry.weight_kg.anyOf.find((t) => t.type === "number");
+  assert.equal(core.LIMITS.weightKg, weight.maximum);
+  assert.equal(core.LIMITS.species, word.species.anyOf.find((t) => t.type === "string").maxLength);
+});
+
 test("today's catch counts the user's word first, then a confident answer; no fish is left out", () => {
   const day = "2026-12-04";
   const e = (label, verdict, count, words = [], taken = `${day}T06:00:00+07:00`) => ({ answer: { label, verdict }, count, words, taken_at: taken });

@@ -1,4 +1,5 @@
-"""The field server's requests and responses, typed (pydantic): what the OpenAPI description at /docs shows.
+"""The field server's requests and responses, typed (pydantic): what the OpenAPI description at /docs shows, and
+what fieldapp/contract/schema.json gives the phone. Every limit is the catch log's own (checks.py), defined once.
 
 Values a user types (a place, a species, a count, a weight) are checked by the catch log's own rules
 (fishcore.store.catchlog.checks), so the server, the pages and the command line refuse the same things."""
@@ -12,8 +13,14 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from fishcore.store.catchlog.checks import (
+    COUNT_MAX,
     NAME_MAX,
+    PLACE_MAX,
+    REASON_MAX,
     SESSION_MAX,
+    SPECIES_MAX,
+    TOP_MAX,
+    WEIGHT_MAX_KG,
     CatchLogError,
     check_distance,
     check_label,
@@ -91,8 +98,8 @@ class ModelOut(BaseModel):
 
 class WordIn(Strict):
     word: Literal["right", "wrong", "not_fish"]
-    species: str | None = Field(None, max_length=100, description="with wrong: the species it is")
-    by: str = Field("", max_length=100)
+    species: str | None = Field(None, max_length=SPECIES_MAX, description="with wrong: the species it is")
+    by: str = Field("", max_length=SESSION_MAX)
     at: AwareDatetime
 
     @field_validator("species")
@@ -112,14 +119,14 @@ class WordIn(Strict):
 
 
 class AnswerIn(Strict):
-    label: str = Field(min_length=1, max_length=200)
+    label: str = Field(min_length=1, max_length=NAME_MAX)
     confidence: float = Field(ge=-1e-5, le=1.00001, description="0 to 1 (float32 rounding just outside is taken)")
     verdict: Literal["confident", "uncertain", "not_a_fish"]
-    reason: str = Field(max_length=40)
-    top: list[tuple[str, float]] = Field(min_length=1, max_length=50)
+    reason: str = Field(max_length=REASON_MAX)
+    top: list[tuple[str, float]] = Field(min_length=1, max_length=TOP_MAX)
     distance: float | None = None
     distance_threshold: float | None = None
-    candidates: list[tuple[str, float]] = Field(default_factory=list, max_length=50)
+    candidates: list[tuple[str, float]] = Field(default_factory=list, max_length=TOP_MAX)
     set_coverage: float | None = Field(None, ge=0, le=1)
     threshold: float | None = Field(None, ge=0, le=1)
 
@@ -131,7 +138,7 @@ class AnswerIn(Strict):
     @field_validator("reason")
     @classmethod
     def _reason(cls, v: str) -> str:
-        return _checked(lambda x: plain_text(x, "reason", 40), v)
+        return _checked(lambda x: plain_text(x, "reason", REASON_MAX), v)
 
     @field_validator("top", "candidates")
     @classmethod
@@ -147,13 +154,13 @@ class AnswerIn(Strict):
 class EntryIn(Strict):
     id: UUID = Field(description="made on the device: sending the entry again changes nothing")
     taken_at: AwareDatetime = Field(description="when the photo was taken")
-    place: str = Field("", max_length=200)
-    model_name: str = Field(min_length=1, max_length=200)
+    place: str = Field("", max_length=PLACE_MAX)
+    model_name: str = Field(min_length=1, max_length=NAME_MAX)
     model_checksum: str = Field(pattern=SHA256, description="the model version that answered (its card's sha256)")
     photo_sha256: str = Field(pattern=SHA256, description="the photo, sent before by PUT /api/v1/photos/{sha256}")
     answer: AnswerIn
-    count: int = Field(1, ge=1, le=100_000)
-    weight_kg: float | None = Field(None, gt=0, le=100_000)
+    count: int = Field(1, ge=1, le=COUNT_MAX)
+    weight_kg: float | None = Field(None, gt=0, le=WEIGHT_MAX_KG)
     words: list[WordIn] = Field(default_factory=list, max_length=100, description="every word given, oldest first")
 
     @field_validator("place")

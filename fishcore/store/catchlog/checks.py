@@ -13,7 +13,7 @@ from fishcore.errors import FishcoreError
 
 WORDS = ("right", "wrong", "not_fish")  # the user's verdict on an answer
 VERDICT_CODES = ("confident", "uncertain", "not_a_fish")
-PLACE_MAX, SESSION_MAX, SPECIES_MAX, NAME_MAX = 200, 100, 100, 200
+PLACE_MAX, SESSION_MAX, SPECIES_MAX, NAME_MAX, REASON_MAX = 200, 100, 100, 200, 40
 COUNT_MAX, WEIGHT_MAX_KG = 100_000, 100_000.0
 TOP_MAX = 50  # species in an answer's top list or prediction set
 DISTANCE_MAX = 4.0  # a cosine distance is at most 2; anything above 4 is no distance at all
@@ -174,7 +174,7 @@ def entry_row(
         "label": check_label(answer.label, "answer.label"),
         "confidence": check_probability(answer.confidence, "answer.confidence"),
         "verdict": answer.verdict,
-        "reason": plain_text(answer.reason, "reason", 40),
+        "reason": plain_text(answer.reason, "reason", REASON_MAX),
         "count": check_count(count),
         "weight_kg": check_weight(weight_kg),
         "distance": check_distance(answer.distance, "answer.distance"),
