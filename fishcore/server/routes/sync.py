@@ -79,9 +79,7 @@ def sync(request: Request, body: SyncIn, device: DeviceDep) -> SyncOut:
         DeviceEntry(
             id=str(e.id), taken_at=e.taken_at, place=e.place, model_name=e.model_name, model_checksum=e.model_checksum,
             photo_sha256=e.photo_sha256,
-            answer=Answer(e.answer.label, e.answer.confidence, e.answer.verdict, e.answer.reason, list(e.answer.top),
-                          e.answer.distance, e.answer.distance_threshold, list(e.answer.candidates), e.answer.set_coverage,
-                          e.answer.threshold),
+            answer=Answer(**e.answer.model_dump()),  # the request model's fields are the record's, by name
             count=e.count, weight_kg=e.weight_kg,
             words=tuple(Word(w.word, w.species, w.by or device.name, w.at) for w in e.words),
             session=device.name,
