@@ -163,7 +163,7 @@ with st.container(border=True):
             )
 
 
-def teaching_panel(job_id: str) -> None:
+def teaching_panel(job_id: str, polling: bool) -> None:
     """The teaching job this session started: its progress while it runs, then what it learned and decided."""
     from fishcore.training.jobs import Job
 
@@ -171,7 +171,10 @@ def teaching_panel(job_id: str) -> None:
     if not job.dir.is_dir():
         return
     status = job.status()
-    if status.get("state") in ("starting", "running", "stopping"):
+    running = status.get("state") in ("starting", "running", "stopping")
+    if polling and not running:
+        st.rerun()  # the whole page: the outcome, the log's new state, and no more polling
+    if running:
         done, total = status.get("done") or 0, status.get("total") or 0
         st.progress(min(1.0, done / total) if total else 0.0, text=tr("The model is learning your photos: {phase}",
                                                                       phase=phase_word(status.get("phase") or "")))  # fmt: skip
@@ -186,7 +189,7 @@ def teaching_panel(job_id: str) -> None:
 if state().teach_job:
     job_dir = workspace().jobs / state().teach_job
     running = job_dir.is_dir() and active_job(workspace().jobs) is not None
-    st.fragment(run_every=2.0 if running else None)(teaching_panel)(state().teach_job)
+    st.fragment(run_every=2.0 if running else None)(teaching_panel)(state().teach_job, running)
 
 with st.expander(tr("Filters"), expanded=False, icon=":material/filter_list:"):
     first_day = min(e.created_at for e in everything).date()
