@@ -207,8 +207,10 @@ function wordButtons(e) {
   const typed = el("input", { type: "text", maxlength: core.LIMITS.species, hidden: true, "aria-label": t("otherSpecies"), class: "typed" });
   const wrongBox = el("div", { class: "wrong", hidden: true }, pick, typed,
     el("button", { class: "save", onclick: () => {
-      const species = pick.value === "\u0000new" ? typed.value.trim() : pick.value;
-      if (species && !/[/\\]/.test(species)) giveWord(e.id, "wrong", species);
+      const species = core.checkSpecies(pick.value === "\u0000new" ? typed.value : pick.value);
+      typed.setCustomValidity(species ? "" : t("badName"));
+      if (species) giveWord(e.id, "wrong", species);
+      else typed.reportValidity();
     } }, t("save")));
   pick.addEventListener("change", () => (typed.hidden = pick.value !== "\u0000new"));
   return el("div", { class: "words" },
@@ -310,7 +312,7 @@ async function start() {
   state.token = await store.setting("token");
   $("place").value = (await store.setting("place")) || "";
   $("place").maxLength = core.LIMITS.place;
-  $("place").addEventListener("change", () => store.setSetting("place", $("place").value.trim().slice(0, core.LIMITS.place)));
+  $("place").addEventListener("change", () => store.setSetting("place", core.cleanText($("place").value, core.LIMITS.place)));
   $("lang").addEventListener("click", async () => {
     state.lang = state.lang === "en" ? "id" : "en";
     await store.setSetting("lang", state.lang);

@@ -141,6 +141,27 @@ export function toTensor(rgb, size, mean, std) {
 
 export const LIMITS = { place: 200, species: 100, count: 100000, weightKg: 100000 };
 
+// What the station refuses in any name (checks.py's HIDDEN categories): control, format (zero-width, direction
+// marks), line and paragraph separators, surrogates, private use.
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Co}]/u;
+const HIDDEN_ALL = new RegExp(HIDDEN.source, "gu");
+// Python's str.strip() whitespace (JavaScript's trim() also takes U+FEFF, which the station refuses instead).
+const SPACE = "[\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const STRIP = new RegExp(`^${SPACE}+|${SPACE}+$`, "gu");
+const strip = (text) => text.replace(STRIP, "");
+
+/** A species name as the station takes it (fishcore's check_species), or null when it would be refused. */
+export function checkSpecies(text) {
+  const name = strip(String(text ?? "").normalize("NFC"));
+  if (!name || [...name].length > LIMITS.species || /[/\\]/.test(name) || name.startsWith(".") || HIDDEN.test(name)) return null;
+  return name;
+}
+
+/** Free text (a place) as the station takes it: hidden characters dropped, trimmed, within the limit. */
+export function cleanText(text, limit) {
+  return strip([...strip(String(text ?? "").normalize("NFC").replace(HIDDEN_ALL, ""))].slice(0, limit).join(""));
+}
+
 // --- the model package -----------------------------------------------------------------------------
 
 /** The package format this app reads, and the fields of model.json it uses (held to the station's by

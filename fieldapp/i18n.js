@@ -54,6 +54,7 @@ export const WORDS = {
     ok: "OK",
     closest: "Closest: {species}",
     modelProblem: "The station's model cannot be used here: {reason}",
+    badName: "Type the species' name (letters, no / or \\, not starting with a dot).",
     modelSaid: "The model said: {answer}",
   },
   id: {
@@ -109,6 +110,7 @@ export const WORDS = {
     ok: "OK",
     closest: "Paling mirip: {species}",
     modelProblem: "Model dari stasiun tidak bisa dipakai di sini: {reason}",
+    badName: "Ketik nama spesiesnya (huruf, tanpa / atau \\, tidak diawali titik).",
     modelSaid: "Kata model: {answer}",
   },
 };

@@ -127,6 +127,14 @@ test("the phone's limits are the station's (its request schema)", () => {
   assert.equal(core.LIMITS.species, word.species.anyOf.find((t) => t.type === "string").maxLength);
 });
 
+test("a species name the phone takes is one the station takes, and no other (check_species's cases)", () => {
+  for (const c of CASES.names) assert.equal(core.checkSpecies(c.text), c.species, JSON.stringify(c.text));
+  for (const c of CASES.names) {
+    const place = core.cleanText(c.text, core.LIMITS.place);
+    assert.ok(!/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Co}]/u.test(place) && !/^\s|\s$/u.test(place), JSON.stringify(place));
+  }
+});
+
 test("today's catch counts the user's word first, then a confident answer; no fish is left out", () => {
   const day = "2026-12-04";
   const e = (label, verdict, count, words = [], taken = `${day}T06:00:00+07:00`) => ({ answer: { label, verdict }, count, words, taken_at: taken });

@@ -12,7 +12,8 @@ the station either changes the phone's or fails a quick test:
 - ``words.json``: the verdict headlines in English and Bahasa Indonesia, as the station says them;
 - ``cases.json``: verdicts, prediction sets, several shots of one fish together and what an entry counts as, each
   computed by the function the station uses (openset.judge, SetRule.members, predict.combine_shots,
-  summaries.counted_as) on inputs chosen to sit on every edge of the rules;
+  summaries.counted_as, checks.check_species: a species name the phone lets a fisherman type must be one the
+  station takes, or every later sync would be refused) on inputs chosen to sit on every edge of the rules;
 - ``resize-cases.json``: the station's own resize (augment.transform_stages' first stage: torchvision's Resize,
   antialiased, on 8-bit pixels) on small random images.
 
@@ -70,6 +71,7 @@ def cases() -> dict:
     from fishcore.inference.calibration import SetRule
     from fishcore.inference.openset import OpenSet, judge
     from fishcore.inference.predict import combine_shots
+    from fishcore.store.catchlog.checks import CatchLogError, check_species
     from fishcore.store.catchlog.records import Entry
     from fishcore.store.catchlog.summaries import NOT_SURE, counted_as
 
@@ -107,7 +109,16 @@ def cases() -> dict:
         got = counted_as(e)
         counted.append({"word": word, "species": species, "verdict": verdict, "label": "Trout",
                         "counted_as": None if got is None else "" if got == NOT_SURE else got})  # fmt: skip
-    return {"meta": META, "verdicts": verdicts, "sets": sets, "shots": shots, "counted_as": counted}
+    names = []
+    for text in ("Kakap merah", "  Ikan selar  ", "", "   ", ".hidden", "a/b", "a\\b", "Tro\u202eut", "Sea\u200bBass",
+                 "Line\nbreak", "Tab\there", "\u00e9t\u00e9", "Ikan \U0001f41f", "x" * 100, "x" * 101,
+                 "e\u0301", "Bom\ufeff", "Muara\u2028Angke"):  # fmt: skip
+        try:
+            kept = check_species(text)
+        except CatchLogError:
+            kept = None
+        names.append({"text": text, "species": kept})
+    return {"meta": META, "verdicts": verdicts, "sets": sets, "shots": shots, "counted_as": counted, "names": names}
 
 
 def resize_cases() -> list[dict]:

@@ -23,7 +23,7 @@ from fishcore.models.backbones import file_sha256
 from fishcore.models.config import ModelConfig
 from fishcore.models.net import FishNet, freeze
 from fishcore.settings import Paths
-from fishcore.store.jsonfile import write_json
+from fishcore.store.jsonfile import read_jsonl, write_json
 
 FORMAT = "fishcore-model"
 # 2: typed training record (mode, precision, total time always present), model head.
@@ -105,18 +105,8 @@ def read_metrics(model_dir: str | os.PathLike) -> list[dict[str, Any]]:
     Models saved before card format 3 wrote every training event to metrics.jsonl; only their validation
     rows are the history. A damaged line (a crash while writing) is skipped.
     """
-    path = Path(model_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and row.get("name", "validation") == "validation":
-            rows.append({k: v for k, v in row.items() if k not in ("name", "message")})
-    return rows
+    rows = [r for r in read_jsonl(Path(model_dir) / METRICS_FILE) if r.get("name", "validation") == "validation"]
+    return [{k: v for k, v in r.items() if k not in ("name", "message")} for r in rows]
 
 
 @dataclass

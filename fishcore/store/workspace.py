@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fishcore.errors import ModelFileError
 from fishcore.settings import Paths
+from fishcore.store.jsonfile import read_jsonl
 from fishcore.store.model_files import ModelCard, family_of, list_models
 
 ACTIVE_FILE = ".active"
@@ -68,18 +69,7 @@ class Workspace(Paths):
 
     def activation_history(self) -> list[dict]:
         """Every activation, oldest first ({'model', 'at', 'why'}); a damaged line is skipped."""
-        path = self.models / HISTORY_FILE
-        if not path.is_file():
-            return []
-        out = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and isinstance(row.get("model"), str):
-                out.append(row)
-        return out
+        return [row for row in read_jsonl(self.models / HISTORY_FILE) if isinstance(row.get("model"), str)]
 
     def previous_model(self) -> Path | None:
         """The model to roll back to: the one active before the active model in the activation history (a rollback

@@ -149,5 +149,5 @@ def field_score(model_dir: str | os.PathLike, log: CatchLog, entries: list[Entry
     items = field_test_set(log.entries() if entries is None else entries)
     classes = set(read_card(model_dir).classes)
     known = [(log.photo_path(e.photo_sha256), e.species) for e in items if e.species in classes]
-    score = judge(model_dir, known)
+    (score,) = judge(model_dir, known)
     return FieldScore(score.right, score.total, score.confident_right, score.confident, len(items) - len(known))

@@ -54,18 +54,24 @@ class Judged:
         return self.right / self.total if self.total else None
 
 
-def judge(model_dir: str | os.PathLike, photos: Sequence[tuple[Path, str]], progress: Callable | None = None) -> Judged:
-    """How often a model version names these (photo, species) pairs right, and its confident answers among them."""
+def judge(model_dir: str | os.PathLike, *sets: Sequence[tuple[Path, str]], progress: Callable | None = None) -> list[Judged]:
+    """How often a model version names each set of (photo, species) pairs right, and its confident answers among
+    them: one Judged per set, the model loaded once and every photo predicted in one pass."""
     from fishcore.inference.openset import CONFIDENT
     from fishcore.inference.predict import Predictor
 
+    photos = [pair for group in sets for pair in group]
     if not photos:
-        return Judged()
-    predictor = Predictor.load(model_dir, engine="auto")
-    results = predictor.predict([p for p, _ in photos], top_k=1, progress=progress)
-    right = [r.label == species for r, (_, species) in zip(results, photos, strict=True)]
-    confident = [r.verdict == CONFIDENT for r in results]
-    return Judged(sum(right), len(photos), sum(r and c for r, c in zip(right, confident, strict=True)), sum(confident))
+        return [Judged() for _ in sets]
+    results = Predictor.load(model_dir, engine="auto").predict([p for p, _ in photos], top_k=1, progress=progress)
+    out, start = [], 0
+    for group in sets:
+        part = list(zip(results[start : start + len(group)], group, strict=True))
+        start += len(group)
+        right = [r.label == species for r, (_, species) in part]
+        confident = [r.verdict == CONFIDENT for r, _ in part]
+        out.append(Judged(sum(right), len(part), sum(a and b for a, b in zip(right, confident, strict=True)), sum(confident)))
+    return out
 
 
 def _sha256(path: Path) -> str | None:
@@ -180,8 +186,8 @@ def compare_versions(new_dir: str | os.PathLike, old_dir: str | os.PathLike | No
     on_heldout, checked = heldout_photos(new, old)
     d = Decision(old=str(old_dir), activate=False, code="better", old_backed=bool(old_promise and old_promise.backed),
                  old_seen_checked=checked, new_species=[c for c in new.classes if c not in old.classes], **base)  # fmt: skip
-    d.field_new, d.field_old = judge(new_dir, on_field), judge(old_dir, on_field)
-    d.heldout_new, d.heldout_old = judge(new_dir, on_heldout, progress), judge(old_dir, on_heldout)
+    d.field_new, d.heldout_new = judge(new_dir, on_field, on_heldout, progress=progress)
+    d.field_old, d.heldout_old = judge(old_dir, on_field, on_heldout)
     if worse(d.field_new, d.field_old):
         d.code = "worse_field"
     elif worse(d.heldout_new, d.heldout_old):
@@ -261,7 +267,7 @@ def list_versions(ws: Workspace, log: CatchLog | None = None, with_field: bool =
             row.parent = (card.lineage or {}).get("parent")
             photos = [(log.photo_path(e.photo_sha256), e.species) for e in items if e.species in card.classes] if log else []
             if photos:
-                score = judge(path, photos)
+                (score,) = judge(path, photos)
                 row.field_right, row.field_total = score.right, score.total
         rows.append(row)
     order = {}
