@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 
 import cv2
 import numpy as np
@@ -146,9 +147,14 @@ def test_a_worse_version_is_refused_and_a_version_as_good_goes_to_the_phones(wor
 
 
 def _qr_text(png: bytes) -> str:
+    """The QR code's text, as a phone's camera would read it. OpenCV's classic detector misses about 1 code in 40 of
+    these (5 of 200 random links; the ArUco-based one, 0 of 200): the ArUco one first, the classic one after."""
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
-    return text
+    for detector in (cv2.QRCodeDetectorAruco(), cv2.QRCodeDetector()):
+        text, _, _ = detector.detectAndDecode(image)
+        if text:
+            return text
+    return ""
 
 
 @pytest.mark.parametrize("lang", ["en", "id"])
@@ -156,7 +162,7 @@ def test_the_phones_page_connects_a_phone_with_a_qr_code_and_revokes_it(workspac
     from streamlit.testing.v1 import AppTest
 
     from fishcore.store.catchlog.devices import Devices
-    from fishcore.store.station import public_address
+    from fishcore.store.station import public_address, qr_png
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     at.query_params["lang"] = lang
@@ -171,6 +177,9 @@ def test_the_phones_page_connects_a_phone_with_a_qr_code_and_revokes_it(workspac
     assert not at.exception and not at.error, [e.value for e in at.error]
     shown = at.session_state["phones_new"]
     link = _qr_text(shown["png"])
+    for _ in range(50):  # and every other link the page could show decodes too
+        other = f"http://localhost:8502/#token={uuid.uuid4().hex}{uuid.uuid4().hex[:11]}"
+        assert _qr_text(qr_png(other)) == other
     assert link == shown["link"] and link.startswith("http://localhost:8502/#token=")
     token = link.split("#token=")[1]
     devices = Devices(CatchLog())
