@@ -164,3 +164,30 @@ def test_the_environment_variables_documented_are_the_ones_the_code_reads():
     for path in [*(REPO / "fishcore").rglob("*.py"), *(REPO / "pages").glob("*.py"), REPO / "app.py", REPO / "run.sh"]:
         read |= set(re.findall(r"FISHCORE_[A-Z_]+[A-Z]", path.read_text(encoding="utf-8")))
     assert read <= table, sorted(read - table)
+
+
+def test_the_wire_models_and_the_catch_logs_records_name_the_same_fields():
+    """An entry crosses the wire as EntryIn/AnswerIn/WordIn and is kept as DeviceEntry/Answer/Word, then read back as
+    Entry and exported as CSV: a field added or renamed on one side and not the other fails here, not at a landing site."""
+    from dataclasses import fields
+
+    from fishcore.server import schemas
+    from fishcore.store.catchlog import Answer, Entry
+    from fishcore.store.catchlog.summaries import CSV_COLUMNS
+    from fishcore.store.catchlog.sync import DeviceEntry, Word
+
+    def names(cls):
+        return [f.name for f in fields(cls)]
+
+    assert list(schemas.AnswerIn.model_fields) == names(Answer)  # the sync route builds Answer(**answer) by name
+    assert list(schemas.WordIn.model_fields) == names(Word)
+    assert set(schemas.EntryIn.model_fields) == set(names(DeviceEntry)) - {"session"}  # the session is the device's name
+    # Everything an answer and an entry carry is read back (Entry), and the CSV's columns are Entry's own names.
+    read_back = set(names(Entry))
+    assert set(names(Answer)) - {"top", "candidates"} <= read_back and {"top", "candidates"} <= read_back
+    assert set(CSV_COLUMNS) <= read_back, set(CSV_COLUMNS) - read_back
+    # The limits the server declares are the catch log's (one definition, checks.py).
+    from fishcore.store.catchlog import checks
+
+    assert schemas.EntryIn.model_fields["place"].metadata[0].max_length == checks.PLACE_MAX
+    assert schemas.EntryIn.model_fields["count"].metadata[-1].le == checks.COUNT_MAX
