@@ -31,6 +31,32 @@ STEPS = {
 }
 
 
+def phone_photo(source: str | os.PathLike, long_side: int = 4000, orientation: int = 6, quality: int = 90) -> bytes:
+    """A photo as a phone's camera writes it, made from a small one: long_side pixels (upscaled, with a little
+    sensor noise so that the JPEG has a camera's texture), the pixels stored sideways with the EXIF orientation
+    that stands them up (6: turn 90 degrees clockwise to view), a camera's JPEG quality."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(source) as im:
+        img = im.convert("RGB")
+    scale = long_side / max(img.size)
+    big = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BICUBIC)
+    rng = np.random.default_rng(long_side + orientation)
+    pixels = np.asarray(big, dtype=np.int16) + rng.integers(-3, 4, size=(big.height, big.width, 3), dtype=np.int16)
+    big = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    stored = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270, 3: Image.Transpose.ROTATE_180}
+    if orientation in stored:
+        big = big.transpose(stored[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    big.save(buf, "JPEG", quality=quality, exif=exif.tobytes())
+    return buf.getvalue()
+
+
 def measure(kind: str, args: Sequence[str]) -> dict:
     """Run one step in this process and return its result."""
     module, function = STEPS[kind].split(":")

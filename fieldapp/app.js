@@ -42,11 +42,31 @@ function localIso(date = new Date()) {
 
 // --- the model ---------------------------------------------------------------------------------------
 
-async function loadModel() {
+/** The parts of a kept model, by sha256 (a missing one is left out: Model.load then says so). */
+async function keptParts(meta) {
+  const parts = {};
+  for (const { sha256 } of meta.parts || []) {
+    const data = await store.setting(`part:${sha256}`);
+    if (data) parts[sha256] = data;
+  }
+  return parts;
+}
+
+/** The model this phone keeps, or null (none yet, or one in a format this app no longer reads). */
+async function keptModel() {
   const kept = await store.setting("model");
+  return kept && kept.meta && kept.meta.format === core.PACKAGE_FORMAT ? kept : null;
+}
+
+async function loadModel() {
+  const kept = await keptModel();
   if (kept) {
-    state.meta = kept.meta;
-    state.model = await Model.load(kept.graph, kept.meta);
+    try {
+      state.model = await Model.load(kept.graph, kept.meta, await keptParts(kept.meta));
+      state.meta = kept.meta;
+    } catch (error) {
+      setStatus(t("modelProblem", { reason: error.message })); // the next download brings what is missing
+    }
   }
   await render();
   if (navigator.onLine && state.token) await refreshModel();
@@ -54,15 +74,23 @@ async function loadModel() {
 
 async function refreshModel() {
   try {
-    const kept = await store.setting("model");
+    const kept = state.model ? await keptModel() : null; // a kept model that does not load is downloaded again
     if (!kept) setStatus(t("gettingModel"));
-    const newer = await sync.newerModel(state.token, kept && kept.etag);
+    const keptBytes = kept ? await keptParts(kept.meta) : {};
+    const newer = await sync.newerModel(state.token, kept && kept.etag, Object.keys(keptBytes));
     if (newer) {
-      const { meta, graph } = await unpack(newer.zip);
+      // Only the parts that changed come; the new model is used, and kept, only once it loads whole: a cut or
+      // damaged download leaves the old one answering.
+      const { meta, graph, parts } = await unpack(newer.zip);
+      const all = { ...keptBytes, ...parts };
+      const model = await Model.load(graph, meta, all);
+      for (const [sha, data] of Object.entries(parts)) await store.setSetting(`part:${sha}`, data);
       if (kept) await store.setSetting("news", core.modelNews(kept.meta, meta)); // told once, until the user says OK
       await store.setSetting("model", { etag: newer.etag, meta, graph });
       state.meta = meta;
-      state.model = await Model.load(graph, meta);
+      state.model = model;
+      const used = new Set(meta.parts.map((p) => p.sha256));
+      if (kept) for (const p of kept.meta.parts) if (!used.has(p.sha256)) await store.removeSetting(`part:${p.sha256}`);
     }
     setStatus(t("modelReady"));
   } catch (error) {

@@ -166,9 +166,9 @@ export function cleanText(text, limit) {
 
 /** The package format this app reads, and the fields of model.json it uses (held to the station's by
  * fieldapp/contract/package.json in the tests). */
-export const PACKAGE_FORMAT = 1;
+export const PACKAGE_FORMAT = 2;
 export const PACKAGE_FIELDS = ["format", "folder", "checksum", "classes", "species", "input", "threshold", "distance_threshold",
-  "fish_threshold", "prediction_sets"];
+  "fish_threshold", "prediction_sets", "parts"];
 export const PACKAGE_OUTPUTS = ["probabilities", "distance", "fish_likeness"];
 
 /** Throws unless model.json describes a package this app can use (so a newer station's package is refused with
@@ -178,6 +178,7 @@ export function checkPackage(meta) {
   const missing = PACKAGE_FIELDS.filter((f) => !(f in meta));
   if (missing.length) throw new Error(`the model package lacks ${missing.join(", ")}`);
   if (!Array.isArray(meta.classes) || !meta.classes.length) throw new Error("the model package names no species");
+  if (!Array.isArray(meta.parts) || meta.parts.some((p) => !/^[0-9a-f]{64}$/.test(p && p.sha256))) throw new Error("the model package's parts are not named by their sha256");
   return meta;
 }
 

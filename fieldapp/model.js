@@ -14,12 +14,25 @@ async function runtime() {
   return ort;
 }
 
-/** The model package (the zip the station sends) read into its graph and its description. */
+/** The model package (the zip the station sends, whole or without the parts this phone keeps) read into its
+ * description, its graph and the parts it carries, each part's bytes checked against its name (sha256). */
 export async function unpack(zipBytes) {
   const files = await unzip(new Uint8Array(zipBytes));
   if (!files["model.json"] || !files["model.onnx"]) throw new Error("the model package is incomplete");
   const meta = core.checkPackage(JSON.parse(new TextDecoder().decode(files["model.json"])));
-  return { meta, graph: files["model.onnx"] };
+  const parts = {};
+  for (const { sha256 } of meta.parts) {
+    const data = files[`parts/${sha256}`];
+    if (!data) continue;
+    if ((await sha256Hex(data)) !== sha256) throw new Error("a part of the model package is damaged");
+    parts[sha256] = data;
+  }
+  return { meta, graph: files["model.onnx"], parts };
+}
+
+async function sha256Hex(bytes) {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** A zip's stored or deflated files (the package holds two), with the browser's own decompression. */
@@ -52,9 +65,17 @@ export class Model {
     this.session = session;
   }
 
-  static async load(graph, meta) {
+  /** A session from the graph and every part model.json names (``parts``: sha256 -> bytes); throws when one is
+   * missing, so a phone with a partial download keeps its old model. */
+  static async load(graph, meta, parts) {
+    const missing = meta.parts.filter((p) => !parts[p.sha256]);
+    if (missing.length) throw new Error(`the model package lacks ${missing.length} of its parts`);
     const o = await runtime();
-    const session = await o.InferenceSession.create(graph, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+    // The 8-bit weights' DequantizeLinear nodes are folded into float constants once, at load (not on every photo).
+    const session = await o.InferenceSession.create(graph, {
+      executionProviders: ["wasm"], graphOptimizationLevel: "all", extra: { session: { disable_quant_qdq: "1" } },
+      externalData: meta.parts.map((p) => ({ path: p.sha256, data: parts[p.sha256] })),
+    });
     return new Model(meta, session);
   }
 

@@ -45,6 +45,7 @@ export const remove = (store, key) => tx(store, "readwrite", (s) => request(s.de
 
 export const setting = (key) => get("kv", key);
 export const setSetting = (key, value) => put("kv", value, key);
+export const removeSetting = (key) => remove("kv", key);
 
 /** Every entry, newest first. */
 export async function entries() {

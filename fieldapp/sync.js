@@ -77,10 +77,14 @@ export async function fetchChanges(token) {
   return changes.length;
 }
 
-/** The station's active model, when it is newer than the phone's: (meta, graph) or null. */
-export async function newerModel(token, current) {
+/** The station's active model when it is newer than the phone's, as a zip without the parts in ``have`` (the
+ * sha256 of the parts the phone keeps), or null. */
+export async function newerModel(token, current, have = []) {
   const headers = current ? { "If-None-Match": `"${current}"` } : {};
-  const r = await call(token, "/api/v1/model/download", { headers });
+  const options = have.length
+    ? { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify({ have }) }
+    : { headers };
+  const r = await call(token, "/api/v1/model/download", options);
   if (r.status === 304) return null;
   return { etag: (r.headers.get("ETag") || "").replaceAll('"', ""), zip: await r.arrayBuffer() };
 }

@@ -184,9 +184,20 @@ def _parity_photos() -> list[Path]:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_the_field_app_and_fishcore_predict_give_the_same_answers_on_50_photos(browser, station):
+def test_the_field_app_and_fishcore_predict_give_the_same_answers_on_50_photos_and_6_of_a_phones_size(
+    browser, station, tmp_path
+):
+    from benchmarks.common import phone_photo
+
     photos = _parity_photos()
     assert len(photos) == 50
+    # Camera-size JPEGs (4000 px, stored sideways with their EXIF orientation): the station must not read these
+    # at a reduced DCT scale that a browser cannot.
+    samples = sorted((REPO / "assets" / "samples").glob("*/*/*.png"))[::9][:6]
+    for n, (sample, orientation) in enumerate(zip(samples, (6, 8, 3, 1, 6, 8), strict=False)):
+        big = tmp_path / f"phone-{n}-{orientation}.jpg"
+        big.write_bytes(phone_photo(sample, 4000 - 300 * n, orientation))
+        photos.append(big)
     cli = subprocess.run([sys.executable, "-m", "fishcore", "predict", "default", *map(str, photos), "--json", "--top-k", "9"],
                          cwd=REPO, capture_output=True, text=True, timeout=600, env=station.env)  # fmt: skip
     assert cli.returncode == 0, cli.stderr
@@ -206,7 +217,7 @@ def test_the_field_app_and_fishcore_predict_give_the_same_answers_on_50_photos(b
             assert want["top"][0]["label"] == have["top"][0]["label"], p
             assert (want["verdict"], want["reason"]) == (have["verdict"], have["reason"]), p
             probs = {t["label"]: t["prob"] for t in want["top"]}
-            gaps[p.relative_to(SHARED).as_posix()] = max(abs(probs[t["label"]] - t["prob"]) for t in have["top"])
+            gaps[p.name] = max(abs(probs[t["label"]] - t["prob"]) for t in have["top"])
         worst = sorted(gaps.items(), key=lambda kv: -kv[1])[:5]
         assert worst[0][1] < 1e-3, worst
         kinds = {"confident", "uncertain", "not_a_fish"} & {w["verdict"] for w in expected}

@@ -1,5 +1,6 @@
 import hashlib
 
+import numpy as np
 import pytest
 import torch
 from torchvision import models as tvm
@@ -20,8 +21,15 @@ def test_pretrained_backbone_matches_torchvision_reference_weights():
     model, digest = build_model(ModelConfig(), num_classes=5)
     state = torch.load(resolve_weights("mobilenet_v2")[0], map_location="cpu", weights_only=True)
     assert digest.startswith("b0353104")
-    assert torch.equal(model.backbone[0][0].weight, state["features.0.0.weight"])
-    assert torch.equal(model.backbone[18][0].weight, state["features.18.0.weight"])
+    assert torch.equal(model.backbone[0][0].weight, state["features.0.0.weight"])  # too small to round (864 weights)
+    # The others as the phone stores them: 8 bits per output channel, within half a step of ImageNet's.
+    from fishcore.models.quantize import dequantized, per_channel_int8
+
+    imagenet = state["features.18.0.weight"].numpy()
+    q, scale = per_channel_int8(imagenet, 0)
+    rounded = model.backbone[18][0].weight.detach().numpy()
+    assert np.array_equal(rounded, dequantized(q, scale, 0)) and not np.array_equal(rounded, imagenet)
+    assert np.all(np.abs(rounded - imagenet) <= scale.reshape(-1, 1, 1, 1) / 2 + 1e-7)
 
 
 def test_residual_head_shapes_and_identity_start():
@@ -96,7 +104,10 @@ def test_resnet_weights_placed_locally_are_found_verified_and_loaded(tmp_path, m
     monkeypatch.setenv("FISHCORE_WEIGHTS_DIR", str(weights_dir))
     model, got = build_model(ModelConfig(backbone="resnet18", head_width=16), 4)
     assert got == digest
-    assert torch.equal(model.backbone[4][1].conv2.weight, reference["layer4.1.conv2.weight"])
+    from fishcore.models.quantize import dequantized, per_channel_int8
+
+    q, scale = per_channel_int8(reference["layer4.1.conv2.weight"].numpy(), 0)  # loaded as the phone stores it
+    assert np.array_equal(model.backbone[4][1].conv2.weight.detach().numpy(), dequantized(q, scale, 0))
     assert model.freeze_until == 4
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 4)
 

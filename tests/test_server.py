@@ -363,10 +363,23 @@ def test_the_model_download_is_cached_by_its_etag_and_may_be_opened_to_anyone(st
         assert r.status_code == 200 and r.headers["etag"] == f'"{info["package"]}"'
         with zipfile.ZipFile(io.BytesIO(r.content)) as z:
             meta = json.loads(z.read("model.json"))
-            assert set(z.namelist()) == {"model.onnx", "model.json"}
+            parts = {p["sha256"] for p in meta["parts"]}
+            assert set(z.namelist()) == {"model.onnx", "model.json"} | {f"parts/{p}" for p in parts} and len(parts) > 10
+            for p in meta["parts"]:  # each part is named by its bytes' sha256
+                assert hashlib.sha256(z.read(f"parts/{p['sha256']}")).hexdigest() == p["sha256"]
         assert meta["checksum"] == CHECKSUM and meta["outputs"] == ["probabilities", "distance", "fish_likeness"]
         again = client.get("/api/v1/model/download", headers={"If-None-Match": r.headers["etag"]})
         assert again.status_code == 304 and not again.content
+        # An update leaves out the parts the device keeps: the same ETag, the same model.json and graph.
+        have = sorted(parts)[: len(parts) // 2]
+        update = client.post("/api/v1/model/download", json={"have": have})
+        assert update.status_code == 200 and update.headers["etag"] == r.headers["etag"] and len(update.content) < len(r.content)
+        with zipfile.ZipFile(io.BytesIO(update.content)) as z, zipfile.ZipFile(io.BytesIO(r.content)) as whole:
+            assert {n for n in z.namelist() if n.startswith("parts/")} == {f"parts/{p}" for p in parts - set(have)}
+            assert z.read("model.onnx") == whole.read("model.onnx") and z.read("model.json") == whole.read("model.json")
+        same = client.post("/api/v1/model/download", json={"have": have}, headers={"If-None-Match": r.headers["etag"]})
+        assert same.status_code == 304
+        assert client.post("/api/v1/model/download", json={"have": ["../x"]}).status_code == 422
     with _client(station, False) as anyone:
         assert anyone.get("/api/v1/model/download").status_code == 401
     opened = InProcess(tmp_path / "open", None, open_model=True).start()

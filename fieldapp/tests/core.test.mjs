@@ -110,8 +110,10 @@ test("the app reads the station's package format and checks it before use", () =
   assert.equal(core.PACKAGE_FORMAT, pkg.format);
   assert.deepEqual(core.PACKAGE_FIELDS, pkg.fields);
   assert.deepEqual(core.PACKAGE_OUTPUTS, pkg.outputs);
-  const meta = Object.fromEntries(pkg.fields.map((f) => [f, f === "format" ? pkg.format : f === "classes" ? ["a"] : null]));
+  const given = { format: pkg.format, classes: ["a"], parts: [{ sha256: "ab".repeat(32), bytes: 3 }] };
+  const meta = Object.fromEntries(pkg.fields.map((f) => [f, f in given ? given[f] : null]));
   assert.equal(core.checkPackage(meta), meta);
+  assert.throws(() => core.checkPackage({ ...meta, parts: [{ sha256: "../model.onnx" }] }), /sha256/);
   assert.throws(() => core.checkPackage({ ...meta, format: pkg.format + 1 }), /format/);
   assert.throws(() => core.checkPackage({ format: pkg.format }), /lacks/);
 });

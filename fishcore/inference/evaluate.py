@@ -13,7 +13,6 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from fishcore.config import SPLITS
-from fishcore.data.images import load_image_file
 from fishcore.data.scan import scan
 from fishcore.data.split import resolve
 from fishcore.errors import DatasetError
@@ -137,7 +136,7 @@ def evaluate_files(
         chunk = samples[start : start + batch_size]
         images = []
         for path, label in chunk:
-            images.append(load_image_file(path, min_size=predictor.card.image_size))
+            images.append(predictor.read_file(path))  # as an answer reads it (full size, like the phone)
             targets.append(classes.index(label))
             files.append(Path(path).relative_to(root).as_posix() if root else str(path))
         probs.append(predictor.probabilities(images, batch_size))

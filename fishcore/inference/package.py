@@ -34,10 +34,12 @@ from torch import nn
 from fishcore.inference.calibration import calibrated_probabilities
 from fishcore.inference.predict import Predictor
 from fishcore.models.onnx_export import to_onnx
+from fishcore.models.quantize import quantize_weights
 from fishcore.store.export import write_file
 from fishcore.store.model_files import ModelCard, family_of, load_model, model_checksum
 
-PACKAGE_FORMAT = 1
+CLASS_LAYER = "scorer.model.head.fc.weight"  # float32 in the package, as in the Predictor
+PACKAGE_FORMAT = 2  # 2: weights in 8 bits (DequantizeLinear), reference features in float16
 OUTPUTS = ("probabilities", "distance", "fish_likeness")
 
 
@@ -133,13 +135,83 @@ class VerdictNet(nn.Module):
         return probabilities, distance, fish
 
 
+PART_BYTES = 16_384  # a weight this large is a part of its own: a phone keeps it, by its sha256, across versions
+
+
+def split_parts(graph: bytes) -> tuple[bytes, dict[str, bytes]]:
+    """The graph with every weight of at least PART_BYTES moved out as ONNX external data named by its sha256,
+    and those parts. A weight no teaching changes (the frozen trunk, the ImageNet tail) has the same bytes, so the
+    same name, in every version: a phone that has it never downloads it again."""
+    import onnx
+    from onnx.external_data_helper import set_external_data
+
+    model = onnx.load_from_string(graph)
+    parts: dict[str, bytes] = {}
+    for tensor in model.graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.raw_data) < PART_BYTES:
+            continue
+        data = tensor.raw_data
+        name = hashlib.sha256(data).hexdigest()
+        parts[name] = data
+        set_external_data(tensor, location=name, offset=0, length=len(data))
+        tensor.ClearField("raw_data")
+        tensor.data_location = onnx.TensorProto.EXTERNAL
+    return model.SerializeToString(), parts
+
+
+def joined_graph(graph: bytes, parts: dict[str, bytes]) -> bytes:
+    """The graph with its parts back inside (for onnxruntime in Python, which reads external data from files)."""
+    import onnx
+
+    model = onnx.load_from_string(graph)
+    for tensor in model.graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        where = {e.key: e.value for e in tensor.external_data}
+        tensor.raw_data = parts[where["location"]]
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
+    return model.SerializeToString()
+
+
 @dataclass(frozen=True)
 class Package:
-    """The download: the zip's bytes, its ETag (the sha256 of the bytes) and the model's description."""
+    """The download: the zip's bytes, its ETag (the sha256 of the bytes) and the model's description; ``parts``:
+    the weights' files by sha256 (inside the zip too), for a download that leaves out those a phone has."""
 
     data: bytes
     etag: str
     meta: dict
+    graph: bytes = b""
+    parts: dict[str, bytes] | None = None
+
+    def without(self, have: set[str] | frozenset[str]) -> bytes:
+        """The zip with the parts in ``have`` left out (same model.json and model.onnx: an update)."""
+        return _zip(self.meta, self.graph, {k: v for k, v in (self.parts or {}).items() if k not in have})
+
+    @classmethod
+    def read(cls, data: bytes) -> Package:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            meta = json.loads(z.read("model.json"))
+            graph = z.read("model.onnx")
+            parts = {n.split("/", 1)[1]: z.read(n) for n in z.namelist() if n.startswith("parts/")}
+        return cls(data, hashlib.sha256(data).hexdigest(), meta, graph, parts)
+
+    def onnx(self) -> bytes:
+        """The whole graph, parts inside: what onnxruntime in Python runs."""
+        return joined_graph(self.graph, self.parts or {})
+
+
+def _zip(meta: dict, graph: bytes, parts: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    files = [("model.json", json.dumps(meta, indent=1, ensure_ascii=False).encode()), ("model.onnx", graph)]
+    files += [(f"parts/{name}", data) for name, data in sorted(parts.items())]
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files:
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))  # fixed: the same model, the same bytes
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    return buf.getvalue()
 
 
 def describe(predictor: Predictor, model_dir: str | os.PathLike) -> dict:
@@ -178,18 +250,17 @@ def describe(predictor: Predictor, model_dir: str | os.PathLike) -> dict:
 
 
 def build_package(model_dir: str | os.PathLike) -> Package:
-    """model.onnx and model.json of a saved model, zipped; deterministic for one model version."""
+    """model.onnx, its parts and model.json of a saved model, zipped; deterministic for one model version."""
     predictor = Predictor.load(model_dir)
-    graph = to_onnx(VerdictNet(predictor).eval(), predictor.card.image_size, names=("image", *OUTPUTS))
+    # The predictor's weights are already rounded to 8 bits (Predictor): stored so, they are the same numbers.
+    full = quantize_weights(
+        to_onnx(VerdictNet(predictor).eval(), predictor.card.image_size, names=("image", *OUTPUTS)), keep={CLASS_LAYER}
+    )
+    graph, parts = split_parts(full)
     meta = describe(predictor, model_dir)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in (("model.onnx", graph), ("model.json", json.dumps(meta, indent=1, ensure_ascii=False).encode())):
-            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))  # fixed: the same model, the same bytes
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, data)
-    data = buf.getvalue()
-    return Package(data, hashlib.sha256(data).hexdigest(), meta)
+    meta["parts"] = [{"sha256": name, "bytes": len(data)} for name, data in parts.items()]
+    data = _zip(meta, graph, parts)
+    return Package(data, hashlib.sha256(data).hexdigest(), meta, graph, parts)
 
 
 def cached_package(model_dir: str | os.PathLike, cache_dir: str | os.PathLike) -> Package:
@@ -198,10 +269,12 @@ def cached_package(model_dir: str | os.PathLike, cache_dir: str | os.PathLike) -
     folder = Path(cache_dir) / "packages"
     path = folder / f"{checksum}.zip"
     if path.is_file():
-        data = path.read_bytes()
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            meta = json.loads(z.read("model.json"))
-        return Package(data, hashlib.sha256(data).hexdigest(), meta)
+        try:
+            package = Package.read(path.read_bytes())
+        except (zipfile.BadZipFile, KeyError, ValueError):
+            package = None  # damaged on disk: made again below
+        if package is not None and package.meta.get("format") == PACKAGE_FORMAT:
+            return package  # (one made by an older fishcore is made again too)
     package = build_package(model_dir)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")

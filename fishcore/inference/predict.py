@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,7 @@ from fishcore.inference.openset import (
 )
 from fishcore.models.backbones import get_backbone, imagenet_network
 from fishcore.models.net import FishNet
+from fishcore.models.quantize import dequantized, per_channel_int8, round_weights
 from fishcore.store.catchlog.records import Answer
 from fishcore.store.model_files import REFERENCE_FILE, ModelCard, load_model
 
@@ -119,13 +121,24 @@ class Predictor:
     """A model plus the preprocessing its card describes; thread-safe for concurrent inference."""
 
     def __init__(self, model: FishNet, card: ModelCard, engine: str = "torch", openset: OpenSet | None = None) -> None:
-        self.model = model.eval()
+        # The weights the phone computes with (8 bits per output channel, models/quantize.py), so that the
+        # station and the phone give the same answers by construction; the caller's model stays as it was.
+        # The class scores' own layer stays float32 (small; an instant head folds the features' standardisation
+        # into it, which 8 bits would not hold); the package keeps it so too (package.CLASS_LAYER).
+        self.model = copy.deepcopy(model).eval()
+        round_weights(self.model, keep=(getattr(self.model.head, "fc", None),))
         self.card = card
+        if openset is not None and len(openset.reference):
+            # The reference features too (8 bits per photo's row), as the phone's package stores them.
+            q, scale = per_channel_int8(np.asarray(openset.reference, dtype=np.float32), 0)
+            openset = replace(openset, reference=dequantized(q, scale, 0))
         self.openset = openset
         imagenet = None
         if card.pretrained:
             try:
                 imagenet = imagenet_network(card.backbone)
+                for part in (*imagenet[0], imagenet[1]):
+                    round_weights(part)
             except WeightsError:
                 imagenet = None  # no fish-likeness signal: unfamiliar photos are "uncertain", never "not a fish"
         self.has_fish_signal = imagenet is not None
@@ -212,12 +225,22 @@ class Predictor:
         return replace(prediction, verdict=verdict, reason=reason)
 
     def read(self, source: ImageSource) -> Image.Image:
-        """A photo ready for the model, or ImageError saying exactly what is wrong with it."""
-        image = load_image(source, min_size=self.card.image_size)
+        """A photo ready for the model, or ImageError saying exactly what is wrong with it.
+
+        Decoded at full size, as a phone's browser decodes it: a JPEG read at a reduced DCT scale (PIL's draft)
+        is cheaper but gives other pixels, and the station and the phone then disagree on large photos."""
+        image = load_image(source)
         if min(image.size) < MIN_SIDE:
             w, h = image.size
             raise ImageError(f"too small to judge ({w}x{h} pixels; at least {MIN_SIDE} on each side)")
         return image
+
+    def read_file(self, path: str | os.PathLike) -> Image.Image:
+        """read() for a photo of a dataset: its error message starts with the file's path."""
+        try:
+            return self.read(path)
+        except ImageError as exc:
+            raise ImageError(f"{path}: {exc}", path=str(path)) from exc
 
     def predict(
         self,

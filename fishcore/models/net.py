@@ -8,6 +8,7 @@ from torch import nn
 from fishcore.errors import ConfigError, WeightsError
 from fishcore.models.backbones import get_backbone, load_pretrained_state
 from fishcore.models.config import ModelConfig
+from fishcore.models.quantize import round_weights
 
 
 class ResidualBlock(nn.Module):
@@ -136,6 +137,10 @@ def build_model(cfg: ModelConfig, num_classes: int, load_weights: bool = True) -
     if cfg.pretrained and load_weights:
         state, digest = load_pretrained_state(cfg.backbone)
     model = FishNet(cfg, num_classes, backbone_state=state)
+    if state is not None:
+        # The ImageNet weights as the phone stores them (8 bits per output channel, models/quantize.py): the frozen
+        # trunk's features, cached and trained on, are then the ones every answer computes.
+        round_weights(model.backbone)
     spec = get_backbone(cfg.backbone)
     until = spec.default_freeze_until if cfg.freeze_until is None else cfg.freeze_until
     freeze(model, until, cfg.train_frozen_bn)

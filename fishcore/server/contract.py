@@ -55,7 +55,7 @@ def package() -> dict:
 
     return {"format": PACKAGE_FORMAT, "outputs": list(OUTPUTS),
             "fields": ["format", "folder", "checksum", "classes", "species", "input", "threshold", "distance_threshold",
-                       "fish_threshold", "prediction_sets"]}  # fmt: skip
+                       "fish_threshold", "prediction_sets", "parts"]}  # fmt: skip
 
 
 def words() -> dict:

@@ -195,6 +195,12 @@ class PhotosIn(Strict):
     sha256: list[Annotated[str, Field(pattern=SHA256)]] = Field(max_length=2000, description="photos' sha256, hex")
 
 
+class HaveIn(Strict):
+    have: list[Annotated[str, Field(pattern=SHA256)]] = Field(
+        max_length=2000, description="the model parts (model.json's parts, by sha256) the device keeps: left out"
+    )
+
+
 class PhotosOut(BaseModel):
     missing: list[str] = Field(description="the photos the station does not have yet: send these")
 

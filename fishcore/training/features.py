@@ -50,8 +50,9 @@ def release_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-# Bumped whenever the way views are made changes (v2: OpenCV affine warp), so old cache files are not reused.
-VIEWS_VERSION = 2
+# Bumped whenever the way views are made changes (v2: OpenCV affine warp; v3: the trunk's weights rounded to 8 bits),
+# so old cache files are not reused.
+VIEWS_VERSION = 3
 
 
 def _digest(data: object) -> str:
