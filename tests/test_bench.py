@@ -223,14 +223,17 @@ def test_the_field_app_bench_prints_the_phone_beside_the_station(monkeypatch):
     from conftest import LSFD
 
     require_shared(LSFD)
-    for name, value in (("PHOTOS_TIMED", 3), ("AGREEMENT_PHOTOS", 8), ("CALIBRATION", 4)):
+    for name, value in (("PHOTOS_TIMED", 3), ("AGREEMENT_PHOTOS", 8), ("PHONE_SIZE", 2), ("TEACH_MODES", ("instant",))):
         monkeypatch.setattr(fieldapp, name, value)
     table = fieldapp.run_fieldapp(str(LSFD.parent))
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in table.splitlines() if line.startswith("| ")}
-    assert rows["phone and station agree (species and verdict)"] == "3 of 3", table
-    assert rows["shipped"] in ("int8", "float32")
-    assert rows["model download (zip: model.onnx float32 and model.json)"].endswith("MB")
-    assert float(rows["phone / station"].rstrip("x")) > 0 and "of 8 photos" in table
+    agree = next(v for k, v in rows.items() if k.startswith("phone and station give the same species and verdict"))
+    assert agree.startswith("10 of 10 photos (8 from the sets, 2 of a phone's size)"), table
+    first = float(next(v for k, v in rows.items() if k.startswith("first download")).split()[0])
+    update = next(v for k, v in rows.items() if k.startswith("update after teaching on frozen features"))
+    sent, whole = float(update.split()[0]), float(update.split()[3])
+    assert 0 < sent < whole and 0 < first < 8, table  # an update sends less than the whole package
+    assert float(rows["phone / station, small photos"].rstrip("x")) > 0 and "Conv" in table
 
 
 @pytest.mark.slow
