@@ -59,15 +59,13 @@ def _features(root: Path, bench_set: BenchSet, seed: int, cache: Path):
     return data, of, phash
 
 
-def _fit(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, n_classes: int):
-    """Instant mode's fit (standardised, balanced, C by validation log-loss) as a predict_proba over every class."""
-    import torch
-
-    from fishcore.training.strategies import fit_logistic
+def _fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_classes: int):
+    """Instant mode's fit (training/probe.py: standardised, balanced, C by grouped cross-validation) as a
+    predict_proba over every class."""
+    from fishcore.training.probe import fit_probe
 
     mean, std = x.mean(0), x.std(0) + 1e-6
-    val_f = torch.as_tensor(xv)[:, None]
-    clf = fit_logistic((x - mean) / std, y, val_f, [("", int(t)) for t in yv], mean, std, balanced=True)
+    clf = fit_probe((x - mean) / std, y, groups, balanced=True)
 
     def proba(z: np.ndarray) -> np.ndarray:
         out = np.full((len(z), n_classes), 1e-9)
@@ -101,6 +99,7 @@ def _per_group_accuracy(p: np.ndarray, y: np.ndarray, groups: list[str]) -> floa
 def _stream(order: str, data, feats, phash, train_f, y_train, val, yv, test, yt, n_classes, seed, log):
     """One field stream: the round-by-round test macro-F1 and seconds, and the final model's probabilities on test."""
     rng = random.Random(seed)
+    g_train = np.asarray(data.train_groups)
     by_class: dict[int, list[int]] = {}
     for i, (_, t) in enumerate(data.train):
         by_class.setdefault(t, []).append(i)
@@ -109,7 +108,7 @@ def _stream(order: str, data, feats, phash, train_f, y_train, val, yv, test, yt,
     rng.shuffle(arriving)
     waiting: list[int] = []  # arrived, not confirmed yet (the queue)
     rows = []
-    proba = _fit(train_f[labelled], y_train[labelled], val, yv, n_classes)
+    proba = _fit(train_f[labelled], y_train[labelled], g_train[labelled], n_classes)
     rows.append((len(labelled), _macro_f1(yt, proba(test)), 0.0, 0.0))
     from fishcore.store.catchlog.queue import review_order, review_score
 
@@ -135,7 +134,7 @@ def _stream(order: str, data, feats, phash, train_f, y_train, val, yv, test, yt,
         labelled += chosen
         waiting = [i for i in waiting if i not in set(chosen)]
         fit_started = time.perf_counter()
-        proba = _fit(train_f[labelled], y_train[labelled], val, yv, n_classes)
+        proba = _fit(train_f[labelled], y_train[labelled], g_train[labelled], n_classes)
         fit_seconds = time.perf_counter() - fit_started
         rows.append((len(labelled), _macro_f1(yt, proba(test)), feature_seconds, fit_seconds))
         log(f"{order}: {len(labelled)} labelled, test macro-F1 {rows[-1][1]:.3f} ({time.perf_counter() - started:.1f} s)")
@@ -159,6 +158,7 @@ def run_field(root: str, sets: tuple[BenchSet, ...] | None = None, seed: int = 0
             log(f"{bench_set.name}: features of {len(data.train) + len(data.val) + len(data.test)} photos...")
             (train_f, cold), (val, _), (test, _) = feats(data.train), feats(data.val), feats(data.test)
             y_train = np.array([t for _, t in data.train])
+            g_train = np.asarray(data.train_groups)
             yv, yt = np.array([t for _, t in data.val]), np.array([t for _, t in data.test])
             n = len(data.classes)
             curves, final = {}, {}
@@ -166,7 +166,7 @@ def run_field(root: str, sets: tuple[BenchSet, ...] | None = None, seed: int = 0
                 args = (data, feats, phash, train_f, y_train, val, yv, test, yt, n, seed, log)
                 curves[order], final[order] = _stream(order, *args)
             started = time.perf_counter()
-            everything = _fit(train_f, y_train, val, yv, n)
+            everything = _fit(train_f, y_train, g_train, n)
             all_seconds = time.perf_counter() - started
             all_f1 = _macro_f1(yt, everything(test))
             pattern = re.compile(bench_set.group_pattern)

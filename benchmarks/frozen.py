@@ -97,21 +97,15 @@ class _Features:
         return np.stack([np.concatenate([self.cache[(n, letterbox, p)] for n in backbones]) for p in paths])
 
 
-def _fit_score(xtr, ytr, xval, yval, xtest, ytest) -> tuple[float, float]:
-    """Instant mode's logistic regression (standardised, balanced, C by validation log-loss): val and test macro-F1."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score, log_loss
+def _fit_score(xtr, ytr, gtr, xval, yval, xtest, ytest) -> tuple[float, float]:
+    """Instant mode's logistic regression (training/probe.py: standardised, balanced, C by grouped cross-validation):
+    val and test macro-F1."""
+    from sklearn.metrics import f1_score
 
-    from fishcore.training.strategies import LOGISTIC_C
+    from fishcore.training.probe import fit_probe
 
     mean, std = xtr.mean(0), xtr.std(0) + 1e-6
-    best = None
-    for c in LOGISTIC_C:
-        clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit((xtr - mean) / std, ytr)
-        loss = log_loss(yval, clf.predict_proba((xval - mean) / std), labels=clf.classes_)
-        if best is None or loss < best[0]:
-            best = (loss, clf)
-    clf = best[1]
+    clf = fit_probe((xtr - mean) / std, ytr, gtr, balanced=True)
     val = f1_score(yval, clf.predict((xval - mean) / std), average="macro")
     test = f1_score(ytest, clf.predict((xtest - mean) / std), average="macro")
     return float(val), float(test)
@@ -139,7 +133,7 @@ def run_frozen(root: str, sets: tuple[BenchSet, ...] | None = None, log=print) -
             features.adapt(parts[0][0])
             for name, (backbones, letterbox) in VARIANTS.items():
                 xs = [features.of(paths, backbones, letterbox) for paths, _ in parts]
-                val, test = _fit_score(xs[0], parts[0][1], xs[1], parts[1][1], xs[2], parts[2][1])
+                val, test = _fit_score(xs[0], parts[0][1], data.train_groups, xs[1], parts[1][1], xs[2], parts[2][1])
                 scores.setdefault((bench_set.name, name), []).append((val, test))
                 log(f"{bench_set.name} split {seed} {name}: val {val:.3f} test {test:.3f}")
     names = [s.name for s in present]

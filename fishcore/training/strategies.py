@@ -32,6 +32,7 @@ from fishcore.runtime import seed_everything
 from fishcore.training.features import CachedViews, FeatureStore, TailModel
 from fishcore.training.heldout import FoldFit
 from fishcore.training.loop import ImageListDataset, TrainResult, balanced_weights, compute_logits, fit
+from fishcore.training.probe import MAX_ITER, fit_probe
 from fishcore.training.run import TimeLimit, TrainingRun
 
 Samples = list[tuple[str, int]]  # (path, class index)
@@ -167,37 +168,6 @@ def fit_fast(run: TrainingRun, data: TrainingData) -> Fitted:
     )
 
 
-# Inverse regularisation strengths tried by instant mode; the validation split's log-loss picks one.
-LOGISTIC_C = (0.02, 0.1, 0.5, 2.0)
-
-
-def fit_logistic(
-    x: np.ndarray, y: np.ndarray, val_f: torch.Tensor, val: Samples, mean: np.ndarray, std: np.ndarray, balanced: bool = False
-):
-    """A multinomial logistic regression; its regularisation chosen on the validation split when there is one.
-
-    ``balanced`` weighs each class by how rare it is (TrainConfig.class_weights), as the network's loss does.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import log_loss
-
-    weight = "balanced" if balanced else None
-    if not len(val_f):
-        return LogisticRegression(max_iter=1000, C=0.5, class_weight=weight).fit(x, y)
-    xv = (val_f[:, 0].float().numpy() - mean) / std
-    yv = np.asarray(_targets(val))
-    best = None
-    for c in LOGISTIC_C:
-        clf = LogisticRegression(max_iter=1000, C=c, class_weight=weight).fit(x, y)
-        proba = np.zeros((len(xv), int(max(y.max(), yv.max())) + 1))
-        proba[:, clf.classes_] = clf.predict_proba(xv)
-        proba = np.clip(proba, 1e-7, 1)
-        loss = log_loss(yv, proba / proba.sum(1, keepdims=True), labels=list(range(proba.shape[1])))
-        if best is None or loss < best[0]:
-            best = (loss, clf)
-    return best[1]
-
-
 def fit_instant(run: TrainingRun, data: TrainingData) -> Fitted:
     """Logistic regression on the pooled features of the whole frozen backbone, written into a linear head."""
     stages = get_backbone(run.model_cfg.backbone).num_stages
@@ -212,7 +182,8 @@ def fit_instant(run: TrainingRun, data: TrainingData) -> Fitted:
     x = train_f.float().reshape(-1, train_f.shape[-1]).numpy()
     y = np.repeat(_targets(data.train), train_f.shape[1])
     mean, std = x.mean(0), x.std(0) + 1e-6
-    clf = fit_logistic((x - mean) / std, y, val_f, data.val, mean, std, run.train_cfg.class_weights)
+    groups = np.repeat(np.asarray(data.train_groups or range(len(data.train))), train_f.shape[1])  # views: one group
+    clf = fit_probe((x - mean) / std, y, groups, run.train_cfg.class_weights)
     _write_linear_head(model.head.fc, clf, mean, std, len(data.classes))
     model.cpu().eval()
     fc = model.head.fc
@@ -227,7 +198,8 @@ def fit_instant(run: TrainingRun, data: TrainingData) -> Fitted:
         from sklearn.linear_model import LogisticRegression
 
         rows = (rest[:, None] * views + np.arange(views)).ravel()  # every view of the fold's photos
-        fold_clf = LogisticRegression(max_iter=1000, C=clf.C, class_weight=clf.class_weight).fit((x[rows] - mean) / std, y[rows])
+        fold_clf = LogisticRegression(max_iter=MAX_ITER, C=clf.C, class_weight=clf.class_weight)
+        fold_clf.fit((x[rows] - mean) / std, y[rows])
         log_p = np.full((len(held), len(data.classes)), -30.0)  # a class the fold never saw is never picked
         log_p[:, fold_clf.classes_] = fold_clf.predict_log_proba((train_f[held, 0].float().numpy() - mean) / std)
         return torch.as_tensor(log_p, dtype=torch.float32)
