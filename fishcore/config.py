@@ -297,6 +297,10 @@ class TrainConfig:
     budget: float = setting(180.0, Rule(
         "seconds automatic mode may spend comparing ways of training on the validation photos (a ceiling, not a target)",
         float, 10, 86_400))  # fmt: skip
+    stronger_backbone: bool = setting(True, Rule(
+        "automatic mode also tries the stronger backbone (EfficientNet-Lite2 at 260 px, frozen, for MobileNetV2) "
+        "when its features fit in half the budget left; it is kept only if it wins on the validation photos",
+        bool, label="Also try the stronger backbone (automatic mode)"))  # fmt: skip
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:

@@ -201,7 +201,12 @@ def test_auto_mode_compares_candidates_on_validation_within_the_budget(tmp_path,
     both = train_folder(data, _run(tmp_path / "m2", CFG, TrainConfig(budget=20), tmp_path / "c"))
     assert time.monotonic() - started < 20 + 30  # the budget bounds the search; evaluation and saving follow
     t = read_card(both.model_dir).training
-    assert [c["mode"] for c in t.candidates] == ["instant", "fast"] and t.candidates[1]["freeze_until"] == 10
+    # The stronger backbone (frozen, at its own size) is tried too: its features fit in half the budget.
+    assert [c["name"] for c in t.candidates] == ["instant", "instant, efficientnet_lite2", "fast, stages 10+ trained"]
+    assert [c["mode"] for c in t.candidates] == ["instant", "instant", "fast"] and t.candidates[2]["freeze_until"] == 10
     best = max(t.candidates, key=lambda c: (c["val_macro_f1"], -c["val_loss"]))
     assert t.recipe == best["name"]
-    assert read_card(both.model_dir).config["model"]["freeze_until"] == best["freeze_until"]
+    card = read_card(both.model_dir)
+    assert card.config["model"]["freeze_until"] == best["freeze_until"]
+    lite2 = best["name"].endswith("efficientnet_lite2")
+    assert (card.backbone, card.image_size) == (("efficientnet_lite2", 260) if lite2 else ("mobilenet_v2", CFG.image_size))

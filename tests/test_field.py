@@ -106,6 +106,7 @@ def test_teaching_adds_confirmed_photos_with_their_provenance_and_holds_the_fiel
     assert parts.get("taught") == len(to_teach) and parts.get("field test", 0) >= len(held_back)
     spec = teaching_job_spec(lesson.dataset_dir, tmp_path / "models", "field", 60.0, len(lesson.taught))
     assert spec.train.mode == "auto" and spec.train.budget == 60.0 and "field photos" in spec.notes[0]
+    assert spec.train.stronger_backbone is False  # a phone's update stays an update: the backbone does not change
 
 
 def test_a_taught_model_records_its_field_photos_and_is_scored_on_the_field_test_set(log, tmp_path):

@@ -112,33 +112,35 @@ def test_resnet_weights_placed_locally_are_found_verified_and_loaded(tmp_path, m
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 4)
 
 
-def test_efficientnet_lite0_weights_load_and_classify_imagenet_photos(tmp_path):
-    """The second backbone's architecture is right: its own ImageNet head names everyday photos correctly."""
+@pytest.mark.parametrize(("name", "digest", "stages", "size"), [("efficientnet_lite0", "57934424", 18, 224),
+                                                                 ("efficientnet_lite2", "9656183e", 23, 260)])  # fmt: skip
+def test_efficientnet_lite_weights_load_and_classify_imagenet_photos(name, digest, stages, size):
+    """The Lite backbones' architecture is right: their own ImageNet head names everyday photos correctly."""
     from pathlib import Path
 
     from PIL import Image
     from torchvision.transforms import v2
 
     from fishcore.models.backbones import load_pretrained_state
-    from fishcore.models.efficientnet_lite import EfficientNetLite0
+    from fishcore.models.efficientnet_lite import LITE0_BLOCKS, LITE2_BLOCKS, EfficientNetLite
 
     from conftest import SHARED_DATA, require_shared
 
-    state, digest = load_pretrained_state("efficientnet_lite0")
-    assert digest.startswith("57934424")
-    net = EfficientNetLite0().eval()
+    state, got = load_pretrained_state(name)
+    assert got.startswith(digest) and BACKBONES[name].native_size == size
+    net = EfficientNetLite(LITE2_BLOCKS if name.endswith("2") else LITE0_BLOCKS).eval()
     net.load_state_dict(state, strict=True)
-    model, _ = build_model(ModelConfig(backbone="efficientnet_lite0"), num_classes=4)
-    assert len(model.backbone) == BACKBONES["efficientnet_lite0"].num_stages == 18
-    assert model(torch.randn(1, 3, 224, 224)).shape == (1, 4)
+    model, _ = build_model(ModelConfig(backbone=name), num_classes=4)
+    assert len(model.backbone) == BACKBONES[name].num_stages == stages
+    assert model(torch.randn(1, 3, size, size)).shape == (1, 4)
 
     names = [c.lower().replace(" ", "_") for c in tvm.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]]
     files = sorted(Path(require_shared(SHARED_DATA / "nonfish")).glob("*.jpg"))[::5][:60]
     tf = v2.Compose(
         [
             v2.ToImage(),
-            v2.Resize(256),
-            v2.CenterCrop(224),
+            v2.Resize(size * 8 // 7),
+            v2.CenterCrop(size),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
         ]

