@@ -62,5 +62,5 @@ case "$cmd" in
     fishcore) exec "$VENV/bin/python" -m fishcore "$@" ;;
     bench) exec "$VENV/bin/python" -m benchmarks "$@" ;;
     lint) exec "$VENV/bin/python" -m ruff check . "$@" ;;
-    *) echo "usage: ./run.sh [app|serve|test|fishcore ARGS...|bench DATA|bench --accuracy|--recipes|--frozen|--verdicts|--sessions|--serve|--field|--loop|--health|--add-species [ROOT]|lint]" >&2; exit 2 ;;
+    *) echo "usage: ./run.sh [app|serve|test|fishcore ARGS...|bench DATA|bench --accuracy|--recipes|--frozen|--verdicts|--sessions|--serve|--field|--loop|--heads|--health|--add-species [ROOT]|lint]" >&2; exit 2 ;;
 esac

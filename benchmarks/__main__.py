@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from benchmarks.accuracy import SETS, run_accuracy
+from benchmarks.accuracy import SETS, run_accuracy, run_heads
 from benchmarks.bench import run_benchmark
 from benchmarks.field import run_field
 from benchmarks.fieldapp import run_fieldapp
@@ -58,6 +58,12 @@ parser.add_argument(
     help="the field loop's learning curve: review queue against random order against all labels (DATA: ../shared/data)",
 )
 parser.add_argument(
+    "--heads",
+    action="store_true",
+    help="the instant head before and after, beside scikit-learn's probe, on MobileNetV2 and EfficientNet-Lite2 "
+    "features (also the last table of --accuracy; DATA: ../shared/data)",
+)
+parser.add_argument(
     "--health",
     action="store_true",
     help="dataset health on copies of F4K and EGU with 5% of labels swapped: how many swaps it finds (DATA: ../shared/data)",
@@ -97,6 +103,9 @@ log = lambda m: print(m, file=sys.stderr)  # noqa: E731
 try:
     if args.accuracy:
         print(run_accuracy(args.data or "../shared/data", log=log))
+        sys.exit(0)
+    if args.heads:
+        print(run_heads(args.data or "../shared/data", log=log))
         sys.exit(0)
     if args.recipes:
         only = args.variants.split(",") if args.variants else None

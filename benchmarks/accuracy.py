@@ -94,6 +94,102 @@ def logreg_step(spec: str) -> dict:
     return logreg_step(spec["data"], DataConfig(group_pattern=spec["group"], seed=spec["seed"]))
 
 
+# The instant head as it was until 2026-12-07: C from four values by the validation split's log-loss (kept here only
+# to measure the change against).
+OLD_C = (0.02, 0.1, 0.5, 2.0)
+HEAD_BACKBONES = ("mobilenet_v2", "efficientnet_lite2")
+
+
+def heads_step(spec: str) -> dict:
+    """On one seeded split and one backbone's clean cached features (cold cache): test accuracy and seconds of the
+    old instant head, the new one (training/probe.py) and scikit-learn's LogisticRegressionCV (3-fold, accuracy)."""
+    import warnings
+    from dataclasses import replace
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+
+    from fishcore.config import DataConfig
+    from fishcore.models.backbones import get_backbone
+    from fishcore.models.config import ModelConfig
+    from fishcore.models.net import build_model
+    from fishcore.training.features import FeatureStore
+    from fishcore.training.pipeline import prepare_data
+    from fishcore.training.probe import fit_probe
+
+    spec = json.loads(spec)
+    cache = Path(spec["cache"])
+    _, _, data = prepare_data(spec["data"], DataConfig(group_pattern=spec["group"], seed=spec["seed"]), cache, lambda *a: None)
+    backbone = get_backbone(spec["backbone"])
+    cfg = ModelConfig(backbone=backbone.name, image_size=backbone.native_size)
+    cfg = replace(cfg, head="linear", freeze_until=backbone.num_stages, train_frozen_bn=False)
+    model, sha = build_model(cfg, len(data.classes))
+    store = FeatureStore(cache / "features", model, cfg, sha, pooled=True)
+    started = time.perf_counter()
+    x, xv, xt = (store.features([(p, data.sha[p]) for p, _ in part], None, 0)[:, 0].float().numpy()
+                 for part in (data.train, data.val, data.test))  # fmt: skip
+    feature_seconds = time.perf_counter() - started
+    y, yv, yt = (np.array([t for _, t in part]) for part in (data.train, data.val, data.test))
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    z, zv, zt = (x - mean) / std, (xv - mean) / std, (xt - mean) / std
+    out = {"feature_seconds": feature_seconds, "photos": len(y) + len(yv) + len(yt)}
+
+    def timed(name: str, fit) -> None:
+        begun = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf = fit()
+        out[name] = {"accuracy": float((clf.predict(zt) == yt).mean()), "seconds": time.perf_counter() - begun}
+
+    def old():
+        def loss(clf):
+            p = np.clip(clf.predict_proba(zv), 1e-7, 1)
+            return float(-np.log(p[np.arange(len(yv)), np.searchsorted(clf.classes_, yv)]).mean())
+
+        fits = [LogisticRegression(C=c, max_iter=1000, class_weight="balanced").fit(z, y) for c in OLD_C]
+        return min(fits, key=loss)
+
+    timed("old", old)
+    timed("new", lambda: fit_probe(z, y, data.train_groups, balanced=True))
+    timed("sklearn", lambda: LogisticRegressionCV(cv=3, max_iter=5000).fit(z, y))
+    return out
+
+
+def run_heads(root: str, sets: tuple[BenchSet, ...] = SETS, log=print, isolate: bool = True) -> str:
+    """The instant head before and after, beside scikit-learn's probe, on MobileNetV2 and EfficientNet-Lite2."""
+    root_path = Path(root).expanduser().resolve()
+    present = [s for s in sets if (root_path / s.name).is_dir()]
+    if not present:
+        raise FileNotFoundError(f"none of {', '.join(s.name for s in sets)} is in {root_path}")
+    lines = [
+        measured_on(f"; data {root_path}; command `./run.sh bench --heads {root}`. Test accuracy of linear heads on the "
+                    "clean cached features of each backbone at its own size (mean ± standard deviation over the seeded "
+                    "splits), seconds per run: features with a cold cache, then each head's fit."),
+        "",
+        "| data (split) | backbone | features | instant head until 2026-12-07 | instant head now | scikit-learn probe |",
+        "|---|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory(prefix="fishcore-heads-") as tmp:
+        for bench_set in present:
+            for backbone in HEAD_BACKBONES:
+                runs = []
+                for seed in bench_set.seeds:
+                    log(f"{bench_set.name} split {seed}: {backbone}...")
+                    cache = os.path.join(tmp, f"cache-{bench_set.name}-{seed}-{backbone}")
+                    spec = {"data": str(root_path / bench_set.name), "group": bench_set.group_pattern, "seed": seed,
+                            "backbone": backbone, "cache": cache}  # fmt: skip
+                    runs.append(run_step("acc-heads", json.dumps(spec), isolate=isolate))
+
+                def cell(name: str, runs=runs) -> str:
+                    seconds = statistics.mean(r[name]["seconds"] for r in runs)
+                    return f"{_summary([r[name]['accuracy'] for r in runs])} ({seconds:.1f} s)"
+
+                features = statistics.mean(r["feature_seconds"] for r in runs)
+                lines.append(f"| {bench_set.name} ({len(bench_set.seeds)} splits) | {backbone} | {features:.0f} s for "
+                             f"{runs[0]['photos']} photos | {cell('old')} | {cell('new')} | {cell('sklearn')} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def _summary(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.3f}"
@@ -155,4 +251,4 @@ def run_accuracy(
                 f"{_summary(f1s(best))} in {secs(best)} | `{best}` | {_summary(f1s('logreg'))} in {secs('logreg')} |"
             )
             log(json.dumps({"set": bench_set.name, **{k: f1s(k) for k in results}}))
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + run_heads(root, sets, log=log, isolate=isolate)

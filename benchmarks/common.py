@@ -28,6 +28,7 @@ STEPS = {
     "probe": "benchmarks.bench:probe_step",
     "acc-train": "benchmarks.accuracy:train_step",
     "acc-logreg": "benchmarks.accuracy:logreg_step",
+    "acc-heads": "benchmarks.accuracy:heads_step",
 }
 
 

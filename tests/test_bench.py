@@ -47,13 +47,19 @@ def test_accuracy_table_has_a_row_per_present_set_with_mean_and_spread(tmp_path)
     grid = (Setting("--mode instant", train={"mode": "instant"}),)
     table = run_accuracy(str(tmp_path), sets=sets, grid=grid, log=lambda m: None, isolate=False)
     print(table)
-    rows = [line for line in table.splitlines() if line.startswith("| tiny")]
+    rows = [line for line in table.splitlines() if line.startswith("| tiny:")]
     assert len(rows) == 1 and "absent" not in table
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert cells[1] == "2"  # two seeded splits
     assert "±" in cells[2] and "±" in cells[5]
     assert cells[4] == "`--mode instant`"
     assert float(cells[2].split()[0]) > 0.5  # colours are easy; chance is 0.33
+    # The heads table follows: one row per backbone, the old and new instant heads beside scikit-learn's probe.
+    heads = [line for line in table.splitlines() if line.startswith("| tiny (2 splits)")]
+    assert [c.split("|")[2].strip() for c in heads] == ["mobilenet_v2", "efficientnet_lite2"], table
+    for row in heads:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert "photos" in cells[2] and all("±" in c and c.endswith(" s)") for c in cells[3:6])
 
 
 @pytest.mark.slow

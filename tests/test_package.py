@@ -9,7 +9,6 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import class_image, make_image_folder
 from onnx import helper, numpy_helper
 from torch import nn
 
@@ -22,6 +21,8 @@ from fishcore.models.quantize import dequantized, per_channel_int8, quantize_wei
 from fishcore.store.model_files import read_card
 from fishcore.training.pipeline import train_folder
 from fishcore.training.run import RunOptions, TrainingRun
+
+from conftest import class_image, make_image_folder
 
 
 def _session(graph: bytes):
