@@ -5,7 +5,7 @@ A real station (`fishcore serve` in its own process, the bundled LSFD model acti
 track; EGU's river species, split by video, so no near-copy is on both sides), answers each with the model it holds
 (the station's model, as the phone's own copy gives the same answers), corrects each answer with the species' name
 and syncs (photos the station lacks, then the entries). The station then teaches with activation, exactly as
-`fishcore teach --activate --wait` does (training.field.teach_and_train: the first round fills the dataset with the
+`fishcore teach --activate --wait` does (training.teaching.teach_and_train: the first round fills the dataset with the
 photos the active model was trained on), and the phone asks for the model (If-None-Match with its copy's ETag) and
 downloads the new version when the station made one active.
 
@@ -98,7 +98,7 @@ def run_set(root: Path, name: str, budget: float, seed: int, rounds, log, start_
     from fishcore.store.model_files import model_checksum
     from fishcore.store.my_photos import DatasetArea
     from fishcore.store.workspace import Workspace
-    from fishcore.training.field import teach_and_train
+    from fishcore.training.teaching import teach_and_train
 
     species_dirs = sorted(d for d in (root / name).iterdir() if d.is_dir())
     phone_photos, eval_photos = {}, []

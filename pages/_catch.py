@@ -118,10 +118,10 @@ def species_known(entries) -> list[str]:
 
 
 def start_teaching(log: CatchLog, area, dataset: str, start_from, budget: float, activate: bool = True):
-    """Teach the confirmed photos and start the training job (fishcore.training.field.teach_and_train); the lesson.
+    """Teach the confirmed photos and start the training job (fishcore.training.teaching.teach_and_train); the lesson.
     With ``activate`` the new version goes to the phones when it is at least as good as the active one. This
     session's Catch log and Train pages then watch the job."""
-    from fishcore.training.field import teach_and_train
+    from fishcore.training.teaching import teach_and_train
     from pages._shared import workspace
 
     ws = workspace()
@@ -138,7 +138,7 @@ DECISION_WORDS = {
     "better": "It is at least as good as {old} on the photos both can be judged on, and its promise is as well backed.",
     "no_active": "It is the first model of this station.",
     "same_model": "It is already the active model.",
-    "worse_field": "{old} stays: on your kept-back photos the new version was right less often.",
+    "worse_kept_back": "{old} stays: on your kept-back photos the new version was right less often.",
     "worse_heldout": "{old} stays: on the held-out photos both can be judged on the new version was right less often.",
     "promise": "{old} stays: its confident answers are backed by its held-out photos, the new version's are not yet.",
     "nothing_shared": "{old} stays: no photos can judge both, and the new version's confident answers are not backed yet.",
@@ -161,7 +161,7 @@ def teaching_outcome(status: dict) -> None:
         added = d.get("new_species") or []
         lines.append(tr("Learned from {n} of your photos: {k} species.", n=d.get("taught", 0), k=len(d["species"]))
                      + (" " + tr("New: {names}.", names=", ".join(added)) if added and old else ""))  # fmt: skip
-    fn, fo = d.get("field_new") or {}, d.get("field_old") or {}
+    fn, fo = d.get("kept_back_new") or {}, d.get("kept_back_old") or {}
     if fn.get("total"):
         lines.append(tr("On your kept-back photos: right on {before} of {n} before, {after} now.",
                         before=fo.get("right", 0), after=fn["right"], n=fn["total"]))  # fmt: skip

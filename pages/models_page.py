@@ -8,11 +8,11 @@ import streamlit as st
 from fishcore.errors import FishcoreError
 from fishcore.inference.calibration import Promise
 from fishcore.inference.package import onnx_bundle
-from fishcore.store.catchlog.kept_back import field_test_set
+from fishcore.store.catchlog.kept_back import kept_back_set
 from fishcore.store.export import import_model_zip
 from fishcore.store.model_files import bundled_model_dir, delete_model, family_of, model_archive
 from fishcore.store.species import save_cards
-from fishcore.training.field import FieldScore, field_score
+from fishcore.training.teaching import KeptBackScore, kept_back_score
 from pages._catch import catch_log
 from pages._i18n import error_text, num, pct, tr, when
 from pages._shared import promise_caption, workspace
@@ -95,20 +95,20 @@ if active is not None and previous is not None:
 # The field test set: confirmed catch log photos never taught; each version is scored on them (cached per model
 # version and set, so a page load predicts nothing it predicted before).
 try:
-    field_set = field_test_set(catch_log().entries())
+    field_set = kept_back_set(catch_log().entries())
 except FishcoreError:
     field_set = []
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _field_score(model_dir: str, card_mtime: float, signature: tuple) -> FieldScore:
-    return field_score(model_dir, catch_log(), field_set)
+def _kept_back_score(model_dir: str, card_mtime: float, signature: tuple) -> KeptBackScore:
+    return kept_back_score(model_dir, catch_log(), field_set)
 
 
-def field_accuracy(path: Path) -> FieldScore | None:
+def field_accuracy(path: Path) -> KeptBackScore | None:
     signature = tuple(sorted((e.photo_sha256, e.species) for e in field_set))
     try:
-        return _field_score(str(path), (path / "card.json").stat().st_mtime, signature)
+        return _kept_back_score(str(path), (path / "card.json").stat().st_mtime, signature)
     except FishcoreError:
         return None
 

@@ -262,5 +262,5 @@ def test_the_loop_bench_teaches_a_round_over_http_and_prints_its_table(tmp_path)
     first, taught = rows
     assert float(first[7]) == 0.0 and float(first[9]) > 0.95  # it knows none of the reef species, all of its own
     assert 0 < int(taught[2]) <= 12
-    assert taught[6].strip() in ("better", "worse_field", "worse_heldout", "promise", "nothing_shared")
+    assert taught[6].strip() in ("better", "worse_kept_back", "worse_heldout", "promise", "nothing_shared")
     assert "f4k: new species" in table and "Measured" in table

@@ -272,9 +272,9 @@ def test_predict_log_keeps_the_set_and_log_list_and_export_show_it(f4k_model, tm
 
 
 def test_the_field_test_says_when_confident_answers_clearly_break_the_promise():
-    from fishcore.training.field import FieldScore
+    from fishcore.training.teaching import KeptBackScore
 
-    assert FieldScore(40, 50, 30, 40, 0).breaks_promise(0.95)  # 30 of 40: even its upper bound is far below 95 %
-    assert not FieldScore(9, 10, 9, 10, 0).breaks_promise(0.95)  # 9 of 10: too few to say
-    assert not FieldScore(98, 100, 97, 98, 0).breaks_promise(0.95)
-    assert not FieldScore(0, 3, 0, 0, 0).breaks_promise(0.95)  # nothing confident: nothing broken
+    assert KeptBackScore(40, 50, 30, 40, 0).breaks_promise(0.95)  # 30 of 40: even its upper bound is far below 95 %
+    assert not KeptBackScore(9, 10, 9, 10, 0).breaks_promise(0.95)  # 9 of 10: too few to say
+    assert not KeptBackScore(98, 100, 97, 98, 0).breaks_promise(0.95)
+    assert not KeptBackScore(0, 3, 0, 0, 0).breaks_promise(0.95)  # nothing confident: nothing broken

@@ -134,12 +134,13 @@ def test_a_worse_version_is_refused_and_a_version_as_good_goes_to_the_phones(wor
         log.set_word(log.record((root / rel).read_bytes(), Answer(label, 0.9, "confident", "known", [(label, 0.9)]),
                                 "lsfd_mobilenet_v2", "c").entry_id, "right")  # fmt: skip
     d = compare_versions(worse, bundled, log)
-    assert d.code == "worse_field" and d.field_new.total > 0 and d.field_new.right == 0 and d.field_old.right == d.field_old.total
+    assert d.code == "worse_kept_back" and d.kept_back_new.total > 0 and d.kept_back_new.right == 0
+    assert d.kept_back_old.right == d.kept_back_old.total
 
     # Teaching with activation: the worse version is saved but the phones keep the bundled model; the good one goes.
     teach = {"activate": True, "compare_with": str(bundled), "photos": 24, "held_back": 6}
     out = conclude_teaching(teach, worse)
-    assert not out["activated"] and out["code"] == "worse_field" and ws.active_model() == bundled
+    assert not out["activated"] and out["code"] == "worse_kept_back" and ws.active_model() == bundled
     out = conclude_teaching({**teach, "typed": {"Kerapu": "Kerapu"}}, same)
     assert out["activated"] and out["code"] == "better" and ws.active_model().name == "lsfd-field-v2"
     assert ws.previous_model() == bundled  # and a rollback would go back

@@ -117,7 +117,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
     from fishcore.store.model_files import family_of, read_card
     from fishcore.store.my_photos import DatasetArea
     from fishcore.store.workspace import Workspace
-    from fishcore.training.field import teach_and_train
+    from fishcore.training.teaching import teach_and_train
 
     check_number("budget", args.budget, 10, 86_400)
     ws = Workspace.from_env()
@@ -154,7 +154,7 @@ def teaching_report(d: dict) -> list[str]:
         new = d.get("new_species") or []
         out.append(f"learned from {d.get('taught', 0)} photos: {len(d['species'])} species"
                    + (f", new: {', '.join(new)}" if new else ", none new"))  # fmt: skip
-    fn, fo = d.get("field_new") or {}, d.get("field_old") or {}
+    fn, fo = d.get("kept_back_new") or {}, d.get("kept_back_old") or {}
     if fn.get("total"):
         out.append(f"on your kept-back photos: {fo.get('right', 0)} of {fn['total']} right before, {fn['right']} now")
     hn, ho = d.get("heldout_new") or {}, d.get("heldout_old") or {}

@@ -14,7 +14,8 @@ class ModelConfig:
     """Backbone, how much of it is frozen, and the residual head."""
 
     backbone: str = setting("mobilenet_v2", Rule(
-        "the ImageNet-pretrained network (mobilenet_v2 and efficientnet_lite0 work offline)", str,
+        "the ImageNet-pretrained network (mobilenet_v2, efficientnet_lite0 and efficientnet_lite2 work offline; Lite2 is best "
+        "with an image size of 260)", str,
         choices=tuple(sorted(BACKBONES)), label="Backbone"))  # fmt: skip
     pretrained: bool = setting(True, Rule("start from ImageNet weights (random initial weights with --from-scratch)", bool,
                                           off_flag="--from-scratch"))  # fmt: skip

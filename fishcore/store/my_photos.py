@@ -61,7 +61,7 @@ def _inside(root: Path, path: Path) -> Path:
     return resolved
 
 
-# A dataset's field photos (taught from the catch log, fishcore.training.field): photo path -> the catch entry it
+# A dataset's field photos (taught from the catch log, fishcore.training.teaching): photo path -> the catch entry it
 # came from, with its date, place and the model that answered.
 FIELD_MANIFEST = ".field.json"
 

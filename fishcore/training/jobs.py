@@ -62,7 +62,7 @@ class JobSpec:
     notes: list[str] = field(default_factory=list)
     kind: str = "train"
     seconds_per_network: float = 30.0  # kind "compare" only
-    # kind "train" taught from the catch log (training.field.teach_and_train): what to judge the new version
+    # kind "train" taught from the catch log (training.teaching.teach_and_train): what to judge the new version
     # against and whether to make it active when it is at least as good; None for any other training.
     teach: dict[str, Any] | None = None
 

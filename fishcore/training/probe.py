@@ -19,6 +19,9 @@ import numpy as np
 PROBE_C = tuple(float(c) for c in np.logspace(-4, 1, 11))
 PROBE_FOLDS = 3
 MAX_ITER = 5000  # lbfgs on standardised features converges in a few hundred; the cap only stops a runaway
+# The folds' fits only rank the strengths: a looser tolerance there halves the time (LSFD, 1,257 photos: 4.0 s against
+# 9.3 s for the 33 fits, the same strength chosen); the final fit keeps scikit-learn's default (1e-4).
+CV_TOL = 1e-3
 FALLBACK_C = 0.1  # with too few groups to cross-validate
 
 
@@ -51,7 +54,7 @@ def fit_probe(x: np.ndarray, y: np.ndarray, groups: Sequence[int], balanced: boo
     if splits:
         per_c = {c: [] for c in PROBE_C}
         for train, held in splits:
-            model = LogisticRegression(C=PROBE_C[0], max_iter=MAX_ITER, class_weight=weight, warm_start=True)
+            model = LogisticRegression(C=PROBE_C[0], max_iter=MAX_ITER, class_weight=weight, warm_start=True, tol=CV_TOL)
             for c in PROBE_C:  # one path per fold, each strength starting from the last one's solution
                 model.set_params(C=c)
                 model.fit(x[train], y[train])

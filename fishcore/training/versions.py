@@ -27,7 +27,7 @@ from typing import Any
 
 from fishcore.errors import FishcoreError
 from fishcore.store.catchlog import CatchLog, Entry
-from fishcore.store.catchlog.kept_back import field_test_set
+from fishcore.store.catchlog.kept_back import kept_back_set
 from fishcore.store.model_files import ModelCard, family_of, read_card
 from fishcore.store.species import clean_card
 from fishcore.store.workspace import Workspace
@@ -107,12 +107,12 @@ def heldout_photos(new: ModelCard, old: ModelCard) -> tuple[list[tuple[Path, str
     return out, seen is not None
 
 
-def field_photos(log: CatchLog | None, classes: set[str], entries: list[Entry] | None = None) -> list[tuple[Path, str]]:
+def kept_back_photos(log: CatchLog | None, classes: set[str], entries: list[Entry] | None = None) -> list[tuple[Path, str]]:
     """The field test set's photos of these species (the species the user gave)."""
     if log is None:
         return []
     try:
-        items = field_test_set(log.entries() if entries is None else entries)
+        items = kept_back_set(log.entries() if entries is None else entries)
     except FishcoreError:
         return []
     return [(log.photo_path(e.photo_sha256), e.species) for e in items if e.species in classes]
@@ -125,9 +125,9 @@ class Decision:
     new: str  # model folders
     old: str | None
     activate: bool
-    code: str  # better | no_active | same_model | worse_field | worse_heldout | promise | nothing_shared
-    field_new: Judged = field(default_factory=Judged)
-    field_old: Judged = field(default_factory=Judged)
+    code: str  # better | no_active | same_model | worse_kept_back | worse_heldout | promise | nothing_shared
+    kept_back_new: Judged = field(default_factory=Judged)
+    kept_back_old: Judged = field(default_factory=Judged)
     heldout_new: Judged = field(default_factory=Judged)
     heldout_old: Judged = field(default_factory=Judged)
     new_backed: bool = False
@@ -143,14 +143,14 @@ class Decision:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Decision:
         d = dict(data)
-        for key in ("field_new", "field_old", "heldout_new", "heldout_old"):
+        for key in ("kept_back_new", "kept_back_old", "heldout_new", "heldout_old"):
             d[key] = Judged(**(d.get(key) or {}))
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
     def sentence(self) -> str:
         """Why, in one English sentence (pages word ``code`` in the user's language)."""
         new, old = Path(self.new).name, Path(self.old).name if self.old else ""
-        f, h = f"{self.field_new.right} vs {self.field_old.right} of {self.field_new.total}", (
+        f, h = f"{self.kept_back_new.right} vs {self.kept_back_old.right} of {self.kept_back_new.total}", (
             f"{self.heldout_new.right} vs {self.heldout_old.right} of {self.heldout_new.total}"
         )
         return {
@@ -158,7 +158,7 @@ class Decision:
             f"{f} right; held-out photos: {h} right) and its promise is as well backed",
             "no_active": f"{new} is the first model of this station",
             "same_model": f"{new} is already the active model",
-            "worse_field": f"{old} stays: on your kept-back photos {new} was right on fewer ({f})",
+            "worse_kept_back": f"{old} stays: on your kept-back photos {new} was right on fewer ({f})",
             "worse_heldout": f"{old} stays: on the held-out photos {new} was right on fewer ({h})",
             "promise": f"{old} stays: its promise is backed by its held-out photos and {new}'s is not (too few photos "
             "or too many confident mistakes)",
@@ -182,19 +182,19 @@ def compare_versions(new_dir: str | os.PathLike, old_dir: str | os.PathLike | No
     old = read_card(old_dir)
     old_promise = Promise.from_card(old.promise)
     shared = set(new.classes) & set(old.classes)
-    on_field = field_photos(log, shared)
+    on_kept_back = kept_back_photos(log, shared)
     on_heldout, checked = heldout_photos(new, old)
     d = Decision(old=str(old_dir), activate=False, code="better", old_backed=bool(old_promise and old_promise.backed),
                  old_seen_checked=checked, new_species=[c for c in new.classes if c not in old.classes], **base)  # fmt: skip
-    d.field_new, d.heldout_new = judge(new_dir, on_field, on_heldout, progress=progress)
-    d.field_old, d.heldout_old = judge(old_dir, on_field, on_heldout)
-    if worse(d.field_new, d.field_old):
-        d.code = "worse_field"
+    d.kept_back_new, d.heldout_new = judge(new_dir, on_kept_back, on_heldout, progress=progress)
+    d.kept_back_old, d.heldout_old = judge(old_dir, on_kept_back, on_heldout)
+    if worse(d.kept_back_new, d.kept_back_old):
+        d.code = "worse_kept_back"
     elif worse(d.heldout_new, d.heldout_old):
         d.code = "worse_heldout"
     elif d.old_backed and not d.new_backed:
         d.code = "promise"
-    elif not on_field and not on_heldout and not d.new_backed:
+    elif not on_kept_back and not on_heldout and not d.new_backed:
         d.code = "nothing_shared"
     d.activate = d.code == "better"
     return d
@@ -250,7 +250,7 @@ def list_versions(ws: Workspace, log: CatchLog | None = None, with_field: bool =
 
     active = ws.active_model()
     try:
-        items = field_test_set(log.entries()) if (log is not None and with_field) else []
+        items = kept_back_set(log.entries()) if (log is not None and with_field) else []
     except FishcoreError:
         items = []
     rows = []

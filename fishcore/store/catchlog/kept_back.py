@@ -28,7 +28,7 @@ def teachable(items: Sequence[Entry]) -> tuple[list[Entry], list[Entry]]:
     return [e for e in confirmed if not is_field_test(e.photo_sha256)], [e for e in confirmed if is_field_test(e.photo_sha256)]
 
 
-def field_test_set(items: Sequence[Entry]) -> list[Entry]:
+def kept_back_set(items: Sequence[Entry]) -> list[Entry]:
     """The confirmed fish entries of the field test set, one per photo (the newest word counts)."""
     seen: dict[str, Entry] = {}
     for e in items:

@@ -11,11 +11,11 @@ import pytest
 from fishcore.config import TrainConfig
 from fishcore.errors import DatasetError
 from fishcore.store.catchlog import Answer, CatchLog, accuracy_by_week, dispose_engines
-from fishcore.store.catchlog.kept_back import FIELD_TEST_EVERY, field_test_set, is_field_test, teachable
+from fishcore.store.catchlog.kept_back import FIELD_TEST_EVERY, is_field_test, kept_back_set, teachable
 from fishcore.store.catchlog.queue import review_order, review_queue, review_score
 from fishcore.store.model_files import bundled_model_dir, read_card
 from fishcore.store.my_photos import FIELD_MANIFEST, DatasetArea, field_manifest
-from fishcore.training.field import field_score, teach, teaching_job_spec
+from fishcore.training.teaching import kept_back_score, teach, teaching_job_spec
 
 from conftest import LSFD, class_image, require_shared
 
@@ -95,7 +95,7 @@ def test_teaching_adds_confirmed_photos_with_their_provenance_and_holds_the_fiel
     # Taught entries are not taught again; the field test set stays untaught.
     taught_ids = {x.id for x in to_teach}
     assert teachable(log.entries())[0] == [] and {e.taught_to for e in log.entries() if e.id in taught_ids} == {"field"}
-    assert all(e.taught_to is None for e in field_test_set(log.entries()))
+    assert all(e.taught_to is None for e in kept_back_set(log.entries()))
     with pytest.raises(DatasetError, match="no confirmed photos"):
         teach(log, area, "field")
     # The accuracy chart tells training data from the field test set.
@@ -125,9 +125,9 @@ def test_a_taught_model_records_its_field_photos_and_is_scored_on_the_field_test
     field = outcome.card.dataset["field_photos"]
     in_split = [*outcome.card.split["train"], *outcome.card.split["val"]]
     assert field["count"] == len(in_split) and set(field["entries"]) <= {e.id for e in lesson.taught}
-    held = field_test_set(log.entries())
+    held = kept_back_set(log.entries())
     assert held and not set(field["entries"]) & {e.id for e in held}  # never trained on the field test set
-    score = field_score(outcome.model_dir, log)
+    score = kept_back_score(outcome.model_dir, log)
     assert score.total == len(held) and 0 <= score.right <= score.total and score.skipped == 0
 
 
@@ -140,8 +140,8 @@ def test_the_bundled_model_on_a_field_test_of_real_photos(log):
         label = path.parent.name
         answer = Answer(label, 0.9, "confident", "known", [(label, 0.9)])
         log.set_word(log.record(path.read_bytes(), answer, card.classes[0], "c").entry_id, "right")
-    score = field_score(bundled_model_dir(), log)
-    assert score.total == len(field_test_set(log.entries())) > 0
+    score = kept_back_score(bundled_model_dir(), log)
+    assert score.total == len(kept_back_set(log.entries())) > 0
     assert score.right == score.total and score.confident_right == score.confident  # unseen LSFD test photos
 
 
@@ -170,7 +170,7 @@ def test_a_version_taught_from_the_field_keeps_honest_verdicts(log, tmp_path):
     reef = [p for d in sorted(f4k.iterdir()) for p in sorted(d.iterdir())[:15]]
     assert not [r.file for r in predictor.predict(everyday) if r.verdict == CONFIDENT]
     assert sum(r.verdict == CONFIDENT for r in predictor.predict(reef)) <= len(reef) * 0.1
-    score = field_score(outcome.model_dir, log)
+    score = kept_back_score(outcome.model_dir, log)
     assert score.total > 0 and score.right / score.total >= 0.8  # its own species, on photos it was not taught
 
 
@@ -200,7 +200,7 @@ def test_dataset_health_finds_swapped_labels_near_copies_and_oddities_and_acts_o
 
 @pytest.mark.slow
 def test_fishcore_teach_adds_the_confirmed_photos_and_trains_a_new_version(tmp_path, monkeypatch, capsys):
-    """The command the Catch log page's button shares (fishcore.training.field.teach_and_train): the photos go into
+    """The command the Catch log page's button shares (fishcore.training.teaching.teach_and_train): the photos go into
     the dataset, the entries are marked taught, a training job makes the new version, and a second teach finds
     nothing new to teach."""
     from fishcore.cli import main

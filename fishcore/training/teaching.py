@@ -1,5 +1,5 @@
-"""Learning from the field: confirmed catch log entries into a My photos dataset, a retraining job, and each
-model version's accuracy on the field test set (the confirmed photos never trained on).
+"""Teaching: confirmed catch log entries into a My photos dataset, a retraining job, and each model version's
+accuracy on the kept-back photos (the field test set: confirmed photos never trained on, store/catchlog/kept_back.py).
 
 Teaching adds each confirmed fish (the species the user gave, a new name making a new species) to the
 dataset with its provenance (catch entry, date, place) in the dataset's FIELD_MANIFEST, skips photos the
@@ -19,7 +19,7 @@ from pathlib import Path
 from fishcore.config import DataConfig, TrainConfig
 from fishcore.errors import DatasetError
 from fishcore.store.catchlog import CatchLog, Entry
-from fishcore.store.catchlog.kept_back import field_test_set, teachable
+from fishcore.store.catchlog.kept_back import kept_back_set, teachable
 from fishcore.store.jsonfile import write_json
 from fishcore.store.my_photos import FIELD_MANIFEST, DatasetArea, ImportPlan, field_manifest, safe_name
 
@@ -120,7 +120,7 @@ def teaching_job_spec(dataset_dir: Path, models_dir: Path, model_name: str, budg
 
 
 @dataclass
-class FieldScore:
+class KeptBackScore:
     """A model version on the field test set: right answers, and how many of its confident answers were right."""
 
     right: int
@@ -142,13 +142,13 @@ class FieldScore:
         return self.confident > 0 and 1.0 - precision_lower_bound(wrong, self.confident, level) < precision
 
 
-def field_score(model_dir: str | os.PathLike, log: CatchLog, entries: list[Entry] | None = None) -> FieldScore:
+def kept_back_score(model_dir: str | os.PathLike, log: CatchLog, entries: list[Entry] | None = None) -> KeptBackScore:
     """How right a model version is on the users' own confirmed photos that no version was taught with."""
     from fishcore.store.model_files import read_card
     from fishcore.training.versions import judge
 
-    items = field_test_set(log.entries() if entries is None else entries)
+    items = kept_back_set(log.entries() if entries is None else entries)
     classes = set(read_card(model_dir).classes)
     known = [(log.photo_path(e.photo_sha256), e.species) for e in items if e.species in classes]
     (score,) = judge(model_dir, known)
-    return FieldScore(score.right, score.total, score.confident_right, score.confident, len(items) - len(known))
+    return KeptBackScore(score.right, score.total, score.confident_right, score.confident, len(items) - len(known))
