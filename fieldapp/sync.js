@@ -84,7 +84,7 @@ export async function newerModel(token, current, have = []) {
   const options = have.length
     ? { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify({ have }) }
     : { headers };
-  const r = await call(token, "/api/v1/model/download", options);
+  const r = await call(token, have.length ? "/api/v1/model/update" : "/api/v1/model/download", options);
   if (r.status === 304) return null;
   return { etag: (r.headers.get("ETag") || "").replaceAll('"', ""), zip: await r.arrayBuffer() };
 }

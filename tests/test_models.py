@@ -65,7 +65,7 @@ def test_registry_stage_counts_match_the_networks():
 
 
 def test_unknown_backbone_is_a_clear_error():
-    with pytest.raises(ConfigError, match="backbone = 'vgg99': must be one of: efficientnet_lite0, mobilenet_v2"):
+    with pytest.raises(ConfigError, match="backbone = 'vgg99': must be one of: efficientnet_lite0, efficientnet_lite2, mob"):
         ModelConfig(backbone="vgg99")
     with pytest.raises(WeightsError, match="unknown backbone"):
         get_backbone("vgg99")

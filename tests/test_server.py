@@ -248,6 +248,7 @@ def test_without_a_valid_token_nothing_is_read_and_nothing_is_written(station):
                 ("get", "/api/v1/sync/changes", {}),
                 ("get", "/api/v1/model", {}),
                 ("get", "/api/v1/model/download", {}),
+                ("post", "/api/v1/model/update", {"json": {"have": []}}),
                 ("post", "/api/v1/predict", {"files": {"photos": ("a.jpg", photo, "image/jpeg")}}),
             ):
                 r = getattr(client, method)(path, **kwargs)
@@ -372,14 +373,14 @@ def test_the_model_download_is_cached_by_its_etag_and_may_be_opened_to_anyone(st
         assert again.status_code == 304 and not again.content
         # An update leaves out the parts the device keeps: the same ETag, the same model.json and graph.
         have = sorted(parts)[: len(parts) // 2]
-        update = client.post("/api/v1/model/download", json={"have": have})
+        update = client.post("/api/v1/model/update", json={"have": have})
         assert update.status_code == 200 and update.headers["etag"] == r.headers["etag"] and len(update.content) < len(r.content)
         with zipfile.ZipFile(io.BytesIO(update.content)) as z, zipfile.ZipFile(io.BytesIO(r.content)) as whole:
             assert {n for n in z.namelist() if n.startswith("parts/")} == {f"parts/{p}" for p in parts - set(have)}
             assert z.read("model.onnx") == whole.read("model.onnx") and z.read("model.json") == whole.read("model.json")
-        same = client.post("/api/v1/model/download", json={"have": have}, headers={"If-None-Match": r.headers["etag"]})
+        same = client.post("/api/v1/model/update", json={"have": have}, headers={"If-None-Match": r.headers["etag"]})
         assert same.status_code == 304
-        assert client.post("/api/v1/model/download", json={"have": ["../x"]}).status_code == 422
+        assert client.post("/api/v1/model/update", json={"have": ["../x"]}).status_code == 422
     with _client(station, False) as anyone:
         assert anyone.get("/api/v1/model/download").status_code == 401
     opened = InProcess(tmp_path / "open", None, open_model=True).start()

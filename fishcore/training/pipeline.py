@@ -28,6 +28,7 @@ from fishcore.inference.calibration import calibrated_probabilities
 from fishcore.inference.evaluate import EvalReport, evaluate_files, report_from_probabilities
 from fishcore.inference.predict import Predictor, fit_verdict_profile
 from fishcore.models.backbones import get_backbone
+from fishcore.models.quantize import round_weights
 from fishcore.runtime import seed_everything
 from fishcore.settings import Paths
 from fishcore.store.jsonfile import write_json
@@ -236,6 +237,10 @@ def train_folder(data_dir: str | os.PathLike, run: TrainingRun) -> TrainOutcome:
             fitted = STRATEGIES[run.train_cfg.mode](run, data)
         except StopRequested:  # stopped before anything was trained: nothing to keep
             return TrainOutcome(None, None, TrainResult(stop_reason=StopReason.USER), None)
+        # The weights as the phone stores them (8 bits per output channel, models/quantize.py; the class scores'
+        # layer stays float32 as in the Predictor): calibration, the test numbers and the saved file then all
+        # describe the network every answer computes with.
+        round_weights(fitted.model, keep=(getattr(fitted.model.head, "fc", None),))
         if run.stop_requested:
             fitted.result.stop_reason = StopReason.USER
         if fitted.result.stop_reason == StopReason.USER and not run.keep_on_stop:

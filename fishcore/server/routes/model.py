@@ -43,7 +43,7 @@ def download(request: Request, device: OpenDeviceDep) -> Response:
 
 
 @router.post(
-    "/download",
+    "/update",
     summary="an update: the same package without the parts the device already keeps (the frozen trunk's weights are "
     "the same in every version)",
     responses={**_PACKAGE_RESPONSES, **refusals(401, 413, 422, 429, 503)},
