@@ -155,12 +155,18 @@ def heads_step(spec: str) -> dict:
     return out
 
 
-def run_heads(root: str, sets: tuple[BenchSet, ...] = SETS, log=print, isolate: bool = True) -> str:
-    """The instant head before and after, beside scikit-learn's probe, on MobileNetV2 and EfficientNet-Lite2."""
+def _present(root: str, sets: tuple[BenchSet, ...]) -> tuple[Path, list[BenchSet]]:
+    """ROOT resolved and the sets of it on disk; FileNotFoundError when there is none."""
     root_path = Path(root).expanduser().resolve()
     present = [s for s in sets if (root_path / s.name).is_dir()]
     if not present:
         raise FileNotFoundError(f"none of {', '.join(s.name for s in sets)} is in {root_path}")
+    return root_path, present
+
+
+def run_heads(root: str, sets: tuple[BenchSet, ...] = SETS, log=print, isolate: bool = True) -> str:
+    """The instant head before and after, beside scikit-learn's probe, on MobileNetV2 and EfficientNet-Lite2."""
+    root_path, present = _present(root, sets)
     lines = [
         measured_on(f"; data {root_path}; command `./run.sh bench --heads {root}`. Test accuracy of linear heads on the "
                     "clean cached features of each backbone at its own size (mean ± standard deviation over the seeded "
@@ -207,10 +213,7 @@ def run_accuracy(
     def _run(kind: str, spec: str) -> dict:
         return run_step(kind, spec, isolate=isolate)
 
-    root_path = Path(root).expanduser().resolve()
-    present = [s for s in sets if (root_path / s.name).is_dir()]
-    if not present:
-        raise FileNotFoundError(f"none of {', '.join(s.name for s in sets)} is in {root_path}")
+    root_path, present = _present(root, sets)
     lines = [
         measured_on(f"; data {root_path}; "
         f"command `./run.sh bench --accuracy {root}`. Test macro-F1 on honest splits (mean ± standard deviation "
