@@ -74,15 +74,17 @@ async function loadModel() {
 
 async function refreshModel() {
   try {
-    const kept = state.model ? await keptModel() : null; // a kept model that does not load is downloaded again
+    // A kept model that answers has every part it names (it loaded from them); one that does not load is
+    // downloaded whole again.
+    const kept = state.model ? await keptModel() : null;
     if (!kept) setStatus(t("gettingModel"));
-    const keptBytes = kept ? await keptParts(kept.meta) : {};
-    const newer = await sync.newerModel(state.token, kept && kept.etag, Object.keys(keptBytes));
+    const have = kept ? kept.meta.parts.map((p) => p.sha256) : [];
+    const newer = await sync.newerModel(state.token, kept && kept.etag, have);
     if (newer) {
       // Only the parts that changed come; the new model is used, and kept, only once it loads whole: a cut or
-      // damaged download leaves the old one answering.
+      // damaged download leaves the old one answering. The kept parts are read only now, when they are needed.
       const { meta, graph, parts } = await unpack(newer.zip);
-      const all = { ...keptBytes, ...parts };
+      const all = { ...(kept ? await keptParts(kept.meta) : {}), ...parts };
       const model = await Model.load(graph, meta, all);
       for (const [sha, data] of Object.entries(parts)) await store.setSetting(`part:${sha}`, data);
       if (kept) await store.setSetting("news", core.modelNews(kept.meta, meta)); // told once, until the user says OK
