@@ -19,12 +19,34 @@ from PIL import Image
 
 os.environ.setdefault("FISHCORE_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("FISHCORE_HOME", str(Path(__file__).resolve().parent.parent))
-# Feature and scan caches of the tests (and of the CLI processes they start) stay out of the repository.
+# Feature and scan caches of the tests (and of the CLI processes they start) stay out of the repository: one cache
+# for the run, shared by every xdist worker as the app, the CLI and the field server share theirs (its files are
+# written whole and renamed into place, so processes may fill it at once). The managed dataset area and the catch log
+# folder start empty for each test process (every worker has its own). A folder the user named is used as it is.
+_MADE = "_FISHCORE_TEST_MADE_DIRS"  # the per-process variables a test process (the parent of the workers) set itself
+_made = set(os.environ.get(_MADE, "").split())
 os.environ.setdefault("FISHCORE_CACHE_DIR", tempfile.mkdtemp(prefix="fishcore-test-cache-"))
-# The managed dataset area of the tests (and of the app and CLI processes they start) is a fresh, empty one.
-os.environ.setdefault("FISHCORE_DATASETS_DIR", tempfile.mkdtemp(prefix="fishcore-test-datasets-"))
-os.environ.setdefault("FISHCORE_CATCHLOG_DIR", tempfile.mkdtemp(prefix="fishcore-test-catchlog-"))
+for _name, _prefix in (("FISHCORE_DATASETS_DIR", "datasets"), ("FISHCORE_CATCHLOG_DIR", "catchlog")):
+    if _name not in os.environ or _name in _made:
+        os.environ[_name] = tempfile.mkdtemp(prefix=f"fishcore-test-{_prefix}-")
+        _made.add(_name)
+os.environ[_MADE] = " ".join(sorted(_made))
 os.environ.pop("FISHCORE_DB_URL", None)  # the tests choose their databases themselves
+
+# The suite runs on every core with pytest-xdist (pyproject's `-n auto`, one file per worker). Each worker then
+# computes on its share of the cores, and so do the processes it starts (servers, the CLI, the app): N workers each
+# spinning all of the cores' threads would slow every one of them.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _threads = max(1, (os.cpu_count() or 1) // _WORKERS)
+    torch.set_num_threads(_threads)
+    os.environ["OMP_NUM_THREADS"] = str(_threads)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one worker per core, at most four (every worker holds torch, and its tests start servers and
+    Chromium)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -110,8 +132,18 @@ REQUIRE_BROWSER = os.environ.get("FISHCORE_REQUIRE_BROWSER", "") not in ("", "0"
 _BROWSER_SKIP = "Chromium not found"
 
 
+# The test files that take longest, longest first (serial seconds on a 2-core AMD EPYC, 2026-12-07; docs/testing.md).
+# With two workers each taking a whole file, a long file started last leaves one core idle while the other finishes
+# it: xdist hands files out in the order collected (pyproject: --no-loadscope-reorder), so these go first.
+LONGEST_FILES = ("test_browser.py", "test_bench.py", "test_fieldapp.py", "test_hostile.py", "test_probe.py",
+                 "test_real_photos.py", "test_fresh_clone.py", "test_server.py", "test_cli.py", "test_app.py")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Without Chromium, the browser tests are skipped (one line says so at the end), unless CI requires them."""
+    """The longest files first (the rest in their usual order); without Chromium, the browser tests are skipped (one
+    line says so at the end), unless CI requires them."""
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order
     if Path(CHROMIUM).exists() or REQUIRE_BROWSER:
         return
     for item in items:

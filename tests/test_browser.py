@@ -393,7 +393,16 @@ def test_a_non_coder_adds_species_with_a_zip_and_the_camera_and_retrains(app_url
         _open(page, app_url, "photos", "My photos", "Add photos")
         # The zip's uploader, not the folder one beside it (which of them is drawn first varies).
         zip_input = "[data-testid='stFileUploaderDropzoneInput']:not([webkitdirectory])"
-        page.locator(zip_input).first.set_input_files(str(archive))
+        for attempt in range(3):
+            # A file given while the page is still redrawing can be lost (seen once on a loaded machine: no file,
+            # no button after a minute): give it again.
+            page.locator(zip_input).first.set_input_files(str(archive))
+            try:
+                page.get_by_role("button", name="Check the zip").wait_for(timeout=40_000)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
         page.get_by_role("button", name="Check the zip").click(timeout=60_000)
         page.get_by_text("Before anything is written").wait_for(timeout=120_000)
         shoot(page, "photos-preview")
@@ -549,20 +558,21 @@ def test_confirmed_field_photos_teach_a_new_version_scored_on_the_users_photos(p
                 return True
         return False
 
-    for n in range(3):  # one tap each (the last one with the desktop's key, 1); the next entry comes at once
+    # One tap each (the last one with the desktop's key, 1); the next entry comes at once. A tap or a key that lands
+    # while the page is still redrawing the previous entry is not seen (a loaded machine lost one of each): wait for
+    # the redraw to end, and tap again only when the word did not reach the log.
+    for n in range(3):
         before = sum(1 for e in log.entries() if e.word is None)
-        if n < 2:
-            page.locator("[data-testid='stButton'] button", has_text="Right").first.click()
-            one_less(before, 30)
-            continue
-        # A key pressed while the page is still redrawing the next entry is not seen (a loaded machine once
-        # lost it): wait for the redraw to end, and press again if that press was lost.
-        page.locator("[data-testid='stButton'] button", has_text="Right").first.wait_for(timeout=60_000)
+        right = page.locator("[data-testid='stButton'] button", has_text="Right").first
+        right.wait_for(timeout=60_000)
         page.wait_for_timeout(1500)
         for _attempt in range(3):
-            page.get_by_role("heading", name="Catch log").first.click()  # the page has focus, no text box
-            page.keyboard.press("1")
-            if one_less(before, 10):
+            if n < 2:
+                right.click()
+            else:
+                page.get_by_role("heading", name="Catch log").first.click()  # the page has focus, no text box
+                page.keyboard.press("1")
+            if one_less(before, 20):
                 break
     assert sum(1 for e in log.entries() if e.word is not None) - given_before >= 3
     for e in log.entries():  # the rest confirmed the same way, without 15 more clicks
