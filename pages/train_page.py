@@ -201,6 +201,16 @@ def monitor(job: Job) -> None:
     eta = status.get("eta")
     text = f"{phase}: {done}/{total}" + (" · " + tr("about {s} s left", s=num(eta)) if eta and job_state == "running" else "")
     st.progress(min(done / total, 1.0), text=text)
+    # The stop buttons come right under the progress bar, before the tables and charts that grow while the job runs:
+    # drawn at the same place at every refresh, they do not move while the user reaches for them.
+    if job_state in ("starting", "running"):
+        c1, c2 = st.columns(2)
+        if c1.button(tr("Stop and keep the best model so far"), key=f"stop_keep_{job.id}"):
+            job.request_stop(keep=True)
+        if c2.button(tr("Stop and discard"), key=f"stop_discard_{job.id}"):
+            job.request_stop(keep=False)
+    elif job_state == "stopping":
+        st.info(tr("Stopping..."))
     events = job.events()
     candidates = [e for e in events if e["name"] == EventName.CANDIDATE]
     if candidates:
@@ -223,14 +233,6 @@ def monitor(job: Job) -> None:
         )
     for chart in curves(events):
         st.altair_chart(chart, width="stretch")
-    if job_state in ("starting", "running"):
-        c1, c2 = st.columns(2)
-        if c1.button(tr("Stop and keep the best model so far"), key=f"stop_keep_{job.id}"):
-            job.request_stop(keep=True)
-        if c2.button(tr("Stop and discard"), key=f"stop_discard_{job.id}"):
-            job.request_stop(keep=False)
-    elif job_state == "stopping":
-        st.info(tr("Stopping..."))
     if job_state in FINAL_STATES:
         (st.error if job_state == "failed" else st.success)(outcome_words(status))
         if job_state == "failed":

@@ -132,7 +132,7 @@ REQUIRE_BROWSER = os.environ.get("FISHCORE_REQUIRE_BROWSER", "") not in ("", "0"
 _BROWSER_SKIP = "Chromium not found"
 
 
-# The test files that take longest, longest first (serial seconds on a 2-core AMD EPYC, 2026-12-07; docs/testing.md).
+# The test files that take longest, longest first (one-process seconds on a 2-core AMD EPYC, 2026-12-08; docs/testing.md).
 # With two workers each taking a whole file, a long file started last leaves one core idle while the other finishes
 # it: xdist hands files out in the order collected (pyproject: --no-loadscope-reorder), so these go first.
 LONGEST_FILES = ("test_browser.py", "test_bench.py", "test_fieldapp.py", "test_hostile.py", "test_probe.py",
