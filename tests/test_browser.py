@@ -203,6 +203,24 @@ def settled(page, seconds: float = 30) -> None:
         page.locator("[data-testid='stStatusWidgetRunningIcon']").wait_for(state="detached", timeout=seconds * 1000)
 
 
+def again(act, arrived, tries: int = 3) -> bool:
+    """``act()`` until ``arrived()`` (which waits for its effect) says it came: a click, a key or a file that lands
+    while Streamlit redraws the page can be lost with the element it hit, as a user's can; they too try again."""
+    for _ in range(tries):
+        with contextlib.suppress(Exception):
+            act()
+        if arrived():
+            return True
+    return False
+
+
+def _shows(locator, timeout_ms: float) -> bool:
+    """Whether ``locator`` is visible within ``timeout_ms``."""
+    with contextlib.suppress(Exception):
+        locator.wait_for(timeout=timeout_ms)
+    return locator.is_visible()
+
+
 def _open(page, app_url, path: str, heading: str, ready: str | None = None) -> None:
     page.goto(f"{app_url}/{path}")
     page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
@@ -270,13 +288,10 @@ def test_training_runs_in_the_background_and_survives_a_refresh(page, app_url, t
     page.get_by_role("heading", name="Run ").first.wait_for(timeout=60_000)
     assert page.get_by_role("heading", name="Run ").first.inner_text().split(":")[0] == heading.split(":")[0]
     # The page redraws the job every second; on a loaded machine a redraw can land between Playwright's checks and
-    # its click (seen twice: "element was detached from the DOM" for a minute). Click again, as a user would.
+    # its click (seen twice: "element was detached from the DOM" for a minute).
     stop = page.get_by_role("button", name="Stop and keep the best model so far").first
-    for _attempt in range(12):
-        with contextlib.suppress(Exception):
-            stop.click(timeout=5_000)
-        if page.get_by_text("Stopping...").count() or page.get_by_text("stopped by request").count():
-            break
+    again(lambda: stop.click(timeout=5_000),
+          lambda: page.get_by_text("Stopping...").count() + page.get_by_text("stopped by request").count() > 0, tries=12)
     page.get_by_text("stopped by request").first.wait_for(timeout=120_000)
     assert page.locator("[data-testid='stException']").count() == 0
 
@@ -409,17 +424,10 @@ def test_a_non_coder_adds_species_with_a_zip_and_the_camera_and_retrains(app_url
         _open(page, app_url, "photos", "My photos", "Add photos")
         # The zip's uploader, not the folder one beside it (which of them is drawn first varies).
         zip_input = "[data-testid='stFileUploaderDropzoneInput']:not([webkitdirectory])"
-        for attempt in range(3):
-            # A file given while the page is still redrawing can be lost (seen once on a loaded machine: no file,
-            # no button after a minute): give it again.
-            page.locator(zip_input).first.set_input_files(str(archive))
-            try:
-                page.get_by_role("button", name="Check the zip").wait_for(timeout=40_000)
-                break
-            except Exception:
-                if attempt == 2:
-                    raise
-        page.get_by_role("button", name="Check the zip").click(timeout=60_000)
+        check = page.get_by_role("button", name="Check the zip")
+        # (seen once on a loaded machine: the file lost, no button after a minute)
+        again(lambda: page.locator(zip_input).first.set_input_files(str(archive)), lambda: _shows(check, 40_000))
+        check.click(timeout=60_000)
         page.get_by_text("Before anything is written").wait_for(timeout=120_000)
         shoot(page, "photos-preview")
         page.get_by_role("button", name="Add 240 photos").click()
@@ -505,12 +513,7 @@ def test_a_fisherman_corrects_an_answer_and_finds_it_in_the_catch_log(browser, w
     try:
         _open(page, app_url, "predict?lang=id", "Ikan apa ini?")
         place = page.get_by_role("textbox", name="Tempat atau lokasi pendaratan")
-        for _attempt in range(3):  # open the settings (again, if a redraw swallowed the click)
-            page.get_by_text("Pengaturan").first.click()
-            with contextlib.suppress(Exception):
-                place.wait_for(timeout=15_000)
-            if place.is_visible():
-                break
+        again(lambda: page.get_by_text("Pengaturan").first.click(), lambda: _shows(place, 15_000))  # the settings
         place.fill("Muara Angke")
         place.press("Enter")
         page.wait_for_timeout(1000)
@@ -587,14 +590,11 @@ def test_confirmed_field_photos_teach_a_new_version_scored_on_the_users_photos(p
         right = page.locator("[data-testid='stButton'] button", has_text="Right").first
         right.wait_for(timeout=60_000)
         page.wait_for_timeout(1500)
-        for _attempt in range(3):
-            if n < 2:
-                right.click()
-            else:
-                page.get_by_role("heading", name="Catch log").first.click()  # the page has focus, no text box
-                page.keyboard.press("1")
-            if one_less(before, 20):
-                break
+        if n < 2:
+            again(right.click, lambda b=before: one_less(b, 20))
+        else:  # the heading gives the page the focus, no text box has it
+            again(lambda: (page.get_by_role("heading", name="Catch log").first.click(), page.keyboard.press("1")),
+                  lambda b=before: one_less(b, 20))
     assert sum(1 for e in log.entries() if e.word is not None) - given_before >= 3
     for e in log.entries():  # the rest confirmed the same way, without 15 more clicks
         if e.word is None:
