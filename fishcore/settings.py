@@ -20,7 +20,7 @@ ENVIRONMENT: dict[str, str] = {
     "FISHCORE_MODELS_DIR": "where trained models are saved (default: <home>/models)",
     "FISHCORE_RUNS_DIR": "where training jobs keep their state (default: <home>/runs)",
     "FISHCORE_DATASETS_DIR": "the managed dataset area photos are imported into (default: <home>/datasets)",
-    "FISHCORE_CACHE_DIR": "feature, scan and thumbnail caches (default: <home>/.cache)",
+    "FISHCORE_CACHE_DIR": "feature, scan, thumbnail and exported-network caches (default: <home>/.cache)",
     "FISHCORE_CATCHLOG_DIR": "the catch log's photos, its SQLite file and its spool (default: <home>/catchlog)",
     "FISHCORE_DB_URL": "the catch log's database, e.g. postgresql+psycopg://user:password@host/db "
     "(default: SQLite in FISHCORE_CATCHLOG_DIR)",
@@ -184,6 +184,11 @@ class Paths:
     @property
     def features(self) -> Path:
         return self.cache / "features"
+
+    @property
+    def graphs(self) -> Path:
+        """Networks exported to ONNX, so the next process that runs the same network skips the export."""
+        return self.cache / "onnx"
 
     def record(self, path: str | os.PathLike) -> str:
         """A path for a model card: relative to home when beside it (as ../shared/data is), else absolute."""

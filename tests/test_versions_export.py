@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -13,9 +14,11 @@ import torch
 from test_storage_eval_predict import CFG, _card
 
 from fishcore.errors import ModelFileError
+from fishcore.inference.engine import Engine
 from fishcore.inference.package import export_onnx
 from fishcore.inference.predict import Predictor
 from fishcore.models.net import build_model
+from fishcore.models.onnx_export import to_onnx
 from fishcore.store.export import export_zip, import_model_zip
 from fishcore.store.model_files import (
     CARD_FILE,
@@ -81,6 +84,37 @@ def test_onnx_export_agrees_with_the_predictor(tmp_path):
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     got = session.run(None, {"image": x})[0]
     assert np.allclose(got, expected, atol=1e-4) and np.allclose(got.sum(axis=1), 1, atol=1e-5)
+
+
+def test_an_exported_network_is_kept_in_the_cache_and_a_changed_one_is_exported_anew(tmp_path, monkeypatch):
+    import fishcore.models.onnx_export as onnx_export
+    from fishcore.inference.package import ProbabilityNet
+
+    exports = []
+    real = onnx_export._export
+    monkeypatch.setattr(onnx_export, "_export", lambda *a: exports.append(a) or real(*a))
+    cache = tmp_path / "onnx"
+    model = _model(0)
+    first = to_onnx(model, 32, cache=cache)
+    assert to_onnx(model, 32, cache=cache) == first and len(exports) == 1  # read back, not traced again
+    assert to_onnx(_model(0), 32, cache=cache) == first and len(exports) == 1  # another process, the same network
+    with torch.no_grad():
+        next(model.parameters()).view(-1)[0] += 1e-3  # one weight moved: another graph
+    assert to_onnx(model, 32, cache=cache) != first and len(exports) == 2
+    assert to_onnx(model, 32, names=("image", "p"), cache=cache) != first and len(exports) == 3  # other names
+    hot, cold = ProbabilityNet(_model(0), 1.0), ProbabilityNet(_model(0), 2.0)  # a setting outside the weights
+    assert to_onnx(hot, 32, cache=cache) != to_onnx(cold, 32, cache=cache) and len(exports) == 5
+    for path in cache.glob("*.onnx"):
+        os.utime(path, (1, 1))  # long unused
+    to_onnx(hot, 32, cache=cache)  # used now
+    onnx_export._prune(cache, keep=2)
+    kept = list(cache.glob("*.onnx"))
+    assert len(kept) == 2 and to_onnx(hot, 32, cache=cache) in [p.read_bytes() for p in kept]
+    # The engine runs what the cache holds: the same numbers as torch.
+    engine = Engine(model, 32, "onnx", cache=cache)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(engine(x), model.eval()(x), atol=1e-4)
 
 
 def test_a_model_zip_imports_elsewhere_as_a_new_model_and_never_replaces(tmp_path):

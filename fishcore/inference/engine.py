@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
 from fishcore.config import check_choice
 from fishcore.models.onnx_export import to_onnx
+from fishcore.settings import Paths
 
 ENGINES = ("auto", "onnx", "torch")
 
@@ -14,18 +17,24 @@ ENGINES = ("auto", "onnx", "torch")
 class Engine:
     """Runs a frozen module for inference where it is fastest: onnxruntime when available, else torch.
 
-    Both give the same numbers to about 1e-5; the export happens once per process and module.
+    Both give the same numbers to about 1e-5. The exported graph is kept in the workspace's cache (``cache``: another
+    folder), so the next process that runs the same network reads it instead of exporting again.
     """
 
     def __init__(
-        self, module: nn.Module, image_size: int, prefer: str = "auto", input_dtype: torch.dtype = torch.float32
+        self,
+        module: nn.Module,
+        image_size: int,
+        prefer: str = "auto",
+        input_dtype: torch.dtype = torch.float32,
+        cache: str | os.PathLike | None = None,
     ) -> None:
         check_choice("engine", prefer, ENGINES)
         self.name = "torch"
         self._session = None
         if prefer in ("auto", "onnx"):
             try:
-                self._session = self._export(module.eval(), image_size, input_dtype)
+                self._session = self._export(module.eval(), image_size, input_dtype, cache or Paths.from_env().graphs)
                 self.name = "onnxruntime"
             except Exception:  # any export or runtime problem: torch is always there
                 if prefer == "onnx":
@@ -34,7 +43,7 @@ class Engine:
         self.module = module.eval().to(memory_format=torch.channels_last)
 
     @staticmethod
-    def _export(module: nn.Module, image_size: int, input_dtype: torch.dtype):
+    def _export(module: nn.Module, image_size: int, input_dtype: torch.dtype, cache: str | os.PathLike):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -43,7 +52,8 @@ class Engine:
         # Idle worker threads sleep instead of spin-waiting, so the threads decoding photos between
         # batches get the cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(to_onnx(module, image_size, input_dtype), options, providers=["CPUExecutionProvider"])
+        graph = to_onnx(module, image_size, input_dtype, cache=cache)
+        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
