@@ -63,7 +63,8 @@ def photos():
 
 @contextlib.contextmanager
 def serve_app(work: Path, data: Path):
-    """The app in its own Streamlit server, its workspace folders under ``work``, the pages offered ``data``."""
+    """The app in its own Streamlit server, its workspace folders under ``work`` (the cache is the suite's), the
+    pages offered ``data``."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run installs Debian's chromium package")
     port = _free_port()
@@ -71,7 +72,6 @@ def serve_app(work: Path, data: Path):
         **os.environ,
         "FISHCORE_MODELS_DIR": str(work / "models"),
         "FISHCORE_RUNS_DIR": str(work / "runs"),
-        "FISHCORE_CACHE_DIR": str(work / "cache"),
         "FISHCORE_DATASETS_DIR": str(work / "datasets"),
         "FISHCORE_CATCHLOG_DIR": str(work / "catchlog"),
         "FISHCORE_DATA": str(data),

@@ -151,8 +151,6 @@ def test_the_offline_walk_three_photos_a_correction_a_reload_and_a_sync(browser,
 
 def _catch_log_page_shows(station, ids) -> None:
     """The station's own Catch log page (AppTest, over the station's workspace) lists the phone's entries."""
-    import os
-
     from streamlit.testing.v1 import AppTest
 
     saved = dict(os.environ)
@@ -251,7 +249,6 @@ def test_the_loop_a_phone_teaches_a_species_and_takes_the_model_that_knows_it(br
     species = "Amphiprion clarkii"
     taught, new = _by_track(species)
     server = Server(tmp_path / "station", None)
-    server.env["FISHCORE_CACHE_DIR"] = os.environ["FISHCORE_CACHE_DIR"]  # the suite's feature cache (LSFD's features)
     _, server.token = Devices(server.log()).add("Budi's phone")
     server.start()
     context, page = _open_app(browser, server)

@@ -38,7 +38,9 @@ class Server:
         self.home, self.port, self.args = home, _free_port(), args
         home.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "FISHCORE_HOME": str(REPO)}
-        for sub in ("models", "runs", "cache", "datasets", "catchlog"):
+        # Its own models, jobs, photos and catch log; the suite's cache (features, exported networks, phone packages:
+        # all keyed by content), as every station on one machine would share its cache.
+        for sub in ("models", "runs", "datasets", "catchlog"):
             self.env[f"FISHCORE_{sub.upper()}_DIR"] = str(home / sub)
         self.env.pop("FISHCORE_DB_URL", None)
         if db_url:
