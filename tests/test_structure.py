@@ -86,6 +86,20 @@ def test_fishcore_imports_go_down_the_layers_and_never_reach_streamlit():
         assert not any(m.split(".")[0] == "streamlit" for m in _imports(path)), f"{path} imports streamlit"
 
 
+def test_the_field_server_starts_without_torch_and_imports_it_at_its_first_prediction():
+    """A station that only syncs phones never pays torch's seconds and memory; predicting loads it then."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from fishcore.server.app import create_app; from fishcore.server.station import Station; "
+        "s = Station(); create_app(s); print('torch' in sys.modules); s.predictor(); print('torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False", "True"], done.stdout
+
+
 def test_no_module_imports_a_private_name_of_another():
     for path in [*(REPO / "fishcore").rglob("*.py"), *(REPO / "benchmarks").rglob("*.py"), *(REPO / "pages").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

@@ -6,16 +6,19 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fishcore.errors import ModelFileError
-from fishcore.inference.package import Package, cached_package
-from fishcore.inference.predict import Predictor
 from fishcore.server.config import ServerConfig
 from fishcore.server.security import RateLimit
 from fishcore.store.catchlog import CatchLog
 from fishcore.store.catchlog.devices import Device, Devices
 from fishcore.store.model_files import CARD_FILE, model_checksum
 from fishcore.store.workspace import Workspace
+
+if TYPE_CHECKING:  # torch is imported at the first prediction or package build: syncing phones needs none
+    from fishcore.inference.package import Package
+    from fishcore.inference.predict import Predictor
 
 RECENT = 600.0  # seconds a verified token stays good while the database is away
 
@@ -102,6 +105,8 @@ class Station:
 
     def predictor(self) -> tuple[Path, Predictor]:
         """The active model's predictor, loaded once per model version."""
+        from fishcore.inference.predict import Predictor
+
         folder = self.model_dir()
         stamp = self._stamp(folder)
         with self._lock:
@@ -112,6 +117,8 @@ class Station:
     def package(self) -> Package:
         """The active model's download, read (or built) once per model version and then kept in memory: a phone
         asks at every sync whether it is still current."""
+        from fishcore.inference.package import cached_package
+
         folder = self.model_dir()
         stamp = self._stamp(folder)
         with self._lock:

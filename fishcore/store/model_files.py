@@ -12,18 +12,19 @@ import zipfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from fishcore.config import from_dict
 from fishcore.errors import ModelFileError
 from fishcore.models.backbones import file_sha256
 from fishcore.models.config import ModelConfig
-from fishcore.models.net import FishNet, freeze
 from fishcore.settings import Paths
 from fishcore.store.jsonfile import read_jsonl, write_json
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: the catch log and the server need none
+    from fishcore.models.net import FishNet
 
 FORMAT = "fishcore-model"
 # 2: typed training record (mode, precision, total time always present), model head.
@@ -191,6 +192,8 @@ def save_model(model: FishNet, card: ModelCard, out_dir: str | os.PathLike, extr
 
     An existing out_dir is never touched: ModelFileError instead (save_version picks a free name).
     """
+    import torch
+
     out = Path(out_dir).expanduser().resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -246,6 +249,10 @@ def save_openset(model_dir: str | os.PathLike, card: ModelCard, reference: np.nd
 
 def load_model(model_dir: str | os.PathLike, verify: bool = True) -> tuple[FishNet, ModelCard]:
     """Rebuild a saved model on the CPU from its card and state_dict (weights_only=True), ready for inference."""
+    import torch
+
+    from fishcore.models.net import FishNet, freeze
+
     path = Path(model_dir).expanduser()
     card = read_card(path)
     weights = path / WEIGHTS_FILE
