@@ -112,6 +112,7 @@ class FeatureStore:
             # Random weights are only reproducible within this process: never share them through disk.
             key += f"-scratch-{id(model)}"
         self.root = Path(root) / key
+        self._graphs = Path(root).parent / "onnx"  # the trunk's exported graph, in the same cache as its features
         self._engine_pref = engine
         self._engine: Engine | None = None
         self.computed = 0  # views computed (not loaded) by this store, for reporting
@@ -119,7 +120,8 @@ class FeatureStore:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = Engine(_Trunk(self.model, self.pooled), self.image_size, self._engine_pref, input_dtype=torch.uint8)
+            trunk = _Trunk(self.model, self.pooled)
+            self._engine = Engine(trunk, self.image_size, self._engine_pref, input_dtype=torch.uint8, cache=self._graphs)
         return self._engine
 
     def _folder(self, augment: AugmentConfig | None, k: int) -> Path:
